@@ -1,0 +1,58 @@
+"""Direct Push: push notifications from Home Assistant straight to phones."""
+
+from __future__ import annotations
+
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers import config_validation as cv, discovery
+from homeassistant.helpers.typing import ConfigType
+
+from .apns import ApnsBackend, CredentialError
+from .const import CONF_AUTH_METHOD, DOMAIN, SUBENTRY_APNS
+from .hub import DirectPushConfigEntry, DirectPushHub
+from .services import async_setup_services
+
+PLATFORMS: list[Platform] = [Platform.NOTIFY]
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions, which outlive any config entry."""
+    async_setup_services(hass)
+    # The legacy notify.direct_push service, for alert:, notify groups and old
+    # automations; like mobile_app's, it finds the loaded hub when called.
+    hass.async_create_task(
+        discovery.async_load_platform(hass, Platform.NOTIFY, DOMAIN, {}, config),
+        eager_start=True,
+    )
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) -> bool:
+    """Build the hub's backends and notify entities."""
+    backends = {}
+    if CONF_AUTH_METHOD in entry.data:
+        try:
+            backends[SUBENTRY_APNS] = await ApnsBackend.async_create(hass, entry.data)
+        except CredentialError as err:
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN, translation_key=err.key
+            ) from err
+    entry.runtime_data = DirectPushHub(hass, entry, backends)
+    entry.async_on_unload(entry.runtime_data.async_close)
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    entry.async_on_unload(entry.add_update_listener(_async_update_listener))
+    return True
+
+
+async def _async_update_listener(
+    hass: HomeAssistant, entry: DirectPushConfigEntry
+) -> None:
+    """Reload when devices, options or credentials change."""
+    await hass.config_entries.async_reload(entry.entry_id)
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) -> bool:
+    """Unload the notify entities; the hub closes its connections on unload."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)

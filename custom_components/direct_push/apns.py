@@ -1,0 +1,334 @@
+"""Apple Push Notification service backend, on aioapns."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+import os
+import ssl
+import tempfile
+import time
+from typing import Any, Final, override
+
+from aioapns.common import NotificationRequest, PushType
+from aioapns.connection import (
+    APNsBaseClientProtocol,
+    APNsBaseConnectionPool,
+    AuthorizationHeaderProvider,
+)
+from aioapns.exceptions import ConnectionClosed, ConnectionError, MaxAttemptsExceeded
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from cryptography.x509.oid import NameOID
+import jwt
+
+from homeassistant.core import HomeAssistant
+from homeassistant.util.ssl import create_client_context
+
+from .backend import Delivery, Device, Outcome
+from .const import (
+    AUTH_CERTIFICATE,
+    CONF_AUTH_METHOD,
+    CONF_CERTIFICATE,
+    CONF_ENVIRONMENT,
+    CONF_KEY,
+    CONF_KEY_ID,
+    CONF_TEAM_ID,
+    CONF_TOKEN,
+    CONF_TOPIC,
+    ENV_DEV_APNS_SERVER,
+    ENV_DEV_CA_FILE,
+    ENV_PRODUCTION,
+    ENV_SANDBOX,
+    LOGGER,
+)
+from .message import Message, PayloadTooLargeError, PushKind, build_apns_payload
+
+# Apple allows a provider token refresh at most every 20 minutes and requires
+# one within 60: refresh at 50 minutes, whatever the connections do.
+TOKEN_REFRESH_SECONDS: Final = 50 * 60
+SEND_TIMEOUT: Final = 30
+# A syntactically valid token that no device has: Apple answers BadDeviceToken
+# once it has accepted the credentials and topic.
+PROBE_TOKEN: Final = "0" * 64
+
+_GONE_REASONS: Final = {"Unregistered", "BadDeviceToken", "DeviceTokenNotForTopic"}
+_AUTH_REASONS: Final = {
+    "InvalidProviderToken",
+    "ExpiredProviderToken",
+    "BadCertificate",
+    "BadCertificateEnvironment",
+    "Forbidden",
+}
+_RETRY_STATUSES: Final = {"429", "500", "503"}
+_HOSTS: Final = {
+    ENV_PRODUCTION: "api.push.apple.com",
+    ENV_SANDBOX: "api.development.push.apple.com",
+}
+
+
+class CredentialError(ValueError):
+    """Credentials that cannot work; `key` is the translation key."""
+
+    def __init__(self, key: str) -> None:
+        """Keep the translation key."""
+        super().__init__(key)
+        self.key = key
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateInfo:
+    """What a push certificate tells about itself."""
+
+    topic: str | None
+    sandbox: bool
+
+
+def parse_signing_key(pem: str) -> ec.EllipticCurvePrivateKey:
+    """Parse an Apple .p8 key: an EC P-256 private key in PEM. Blocking (CPU)."""
+    if "-----BEGIN" not in pem:
+        raise CredentialError("invalid_key")
+    try:
+        key = load_pem_private_key(pem.strip().encode(), password=None)
+    except (ValueError, TypeError) as err:
+        raise CredentialError("invalid_key") from err
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(
+        key.curve, ec.SECP256R1
+    ):
+        raise CredentialError("invalid_key_type")
+    return key
+
+
+def parse_certificate(pem: str) -> CertificateInfo:
+    """Check a push certificate PEM holds a certificate and its key. Blocking."""
+    try:
+        cert = x509.load_pem_x509_certificate(pem.encode())
+        key = load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError) as err:
+        raise CredentialError("invalid_certificate") from err
+    if cert.public_key().public_numbers() != key.public_key().public_numbers():  # type: ignore[union-attr]
+        raise CredentialError("invalid_certificate")
+    uids = cert.subject.get_attributes_for_oid(NameOID.USER_ID)
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    common_name = str(names[0].value) if names else ""
+    return CertificateInfo(
+        topic=str(uids[0].value) if uids else None,
+        sandbox="Development" in common_name,
+    )
+
+
+class SharedTokenProvider(AuthorizationHeaderProvider):
+    """One provider token per hub, shared by every connection.
+
+    aioapns mints a token per connection and drops idle connections after 10 s,
+    so a doorbell every few minutes would present a new token each time and
+    Apple would answer 429 TooManyProviderTokenUpdates.
+    """
+
+    def __init__(
+        self, key: ec.EllipticCurvePrivateKey, key_id: str, team_id: str
+    ) -> None:
+        """Hold the parsed key; nothing is signed until the first push."""
+        self._key = key
+        self._key_id = key_id
+        self._team_id = team_id
+        self._issued_at = 0.0
+        self._header = ""
+
+    @override
+    def get_header(self) -> str:
+        now = time.time()
+        if not self._header or now - self._issued_at >= TOKEN_REFRESH_SECONDS:
+            self._issued_at = now
+            token = jwt.encode(
+                {"iss": self._team_id, "iat": int(now)},
+                self._key,
+                algorithm="ES256",
+                headers={"kid": self._key_id},
+            )
+            self._header = f"bearer {token}"
+        return self._header
+
+
+class _Pool(APNsBaseConnectionPool):
+    """aioapns's pool, with our TLS context, token provider and server."""
+
+    def __init__(
+        self,
+        *,
+        environment: str,
+        topic: str,
+        ssl_context: ssl.SSLContext,
+        auth: AuthorizationHeaderProvider | None,
+        server: tuple[str, int] | None,
+    ) -> None:
+        super().__init__(
+            topic=topic,
+            use_sandbox=environment == ENV_SANDBOX,
+            # We retry ourselves, with backoff and within the message's TTL.
+            max_connection_attempts=1,
+        )
+        self.ssl_context = ssl_context
+        self._auth = auth
+        self._server = server or (self.protocol_class.APNS_SERVER, 443)
+
+    @override
+    async def create_connection(self) -> APNsBaseClientProtocol:
+        host, port = self._server
+        _, protocol = await self.loop.create_connection(
+            partial(
+                self.protocol_class,
+                self.apns_topic,
+                self.loop,
+                self.discard_connection,
+                self._auth,
+            ),
+            host=host,
+            port=port,
+            ssl=self.ssl_context,
+            server_hostname=self.protocol_class.APNS_SERVER,
+        )
+        return protocol
+
+
+def _dev_server() -> tuple[str, int] | None:
+    """Return the local APNs server set for development, if any."""
+    if not (value := os.environ.get(ENV_DEV_APNS_SERVER)):
+        return None
+    host, _, port = value.rpartition(":")
+    return host, int(port)
+
+
+def _make_ssl_context(certificate: str | None) -> ssl.SSLContext:
+    """Build the TLS context for one hub. Blocking: loads CA and certificate files."""
+    context = create_client_context()
+    if ca_file := os.environ.get(ENV_DEV_CA_FILE):
+        context.load_verify_locations(ca_file)
+    context.set_alpn_protocols(["h2"])
+    if certificate:
+        # ssl can only load a client certificate from a file.
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "push.pem")
+            with open(path, "w", encoding="utf-8") as file:
+                file.write(certificate)
+            context.load_cert_chain(path)
+    return context
+
+
+class ApnsBackend:
+    """Deliver to Apple devices over one HTTP/2 connection pool per environment."""
+
+    def __init__(
+        self,
+        *,
+        topic: str,
+        ssl_context: ssl.SSLContext,
+        auth: AuthorizationHeaderProvider | None,
+        server: tuple[str, int] | None = None,
+    ) -> None:
+        """Use async_create; pools open lazily on the first push."""
+        self._topic = topic
+        self._ssl_context = ssl_context
+        self._auth = auth
+        self._server = server
+        self._pools: dict[str, _Pool] = {}
+
+    @classmethod
+    async def async_create(
+        cls, hass: HomeAssistant, data: Mapping[str, Any]
+    ) -> ApnsBackend:
+        """Parse the credentials in the executor and build the backend."""
+        certificate: str | None = None
+        auth: AuthorizationHeaderProvider | None = None
+        if data[CONF_AUTH_METHOD] == AUTH_CERTIFICATE:
+            certificate = data[CONF_CERTIFICATE]
+            await hass.async_add_executor_job(parse_certificate, certificate)
+        else:
+            key = await hass.async_add_executor_job(parse_signing_key, data[CONF_KEY])
+            auth = SharedTokenProvider(key, data[CONF_KEY_ID], data[CONF_TEAM_ID])
+        context = await hass.async_add_executor_job(_make_ssl_context, certificate)
+        return cls(
+            topic=data[CONF_TOPIC], ssl_context=context, auth=auth, server=_dev_server()
+        )
+
+    def _pool(self, environment: str) -> _Pool:
+        if (pool := self._pools.get(environment)) is None:
+            pool = self._pools[environment] = _Pool(
+                environment=environment,
+                topic=self._topic,
+                ssl_context=self._ssl_context,
+                auth=self._auth,
+                server=self._server,
+            )
+        return pool
+
+    async def async_send(self, device: Device, message: Message) -> Delivery:
+        """Send once; map Apple's answer to an outcome."""
+        try:
+            payload, truncated = build_apns_payload(message)
+        except PayloadTooLargeError:
+            return Delivery(Outcome.FAILED, "payload_too_large")
+        request = NotificationRequest(
+            device_token=device.config[CONF_TOKEN],
+            message=payload,
+            time_to_live=message.ttl,
+            priority=message.apns_priority,
+            collapse_key=message.tag,
+            push_type=PushType(message.push_type.value),
+            apns_topic=device.config.get(CONF_TOPIC) or None,
+        )
+        environment = device.config.get(CONF_ENVIRONMENT, ENV_PRODUCTION)
+        try:
+            async with asyncio.timeout(SEND_TIMEOUT):
+                result = await self._pool(environment).send_notification(request)
+        except (
+            ConnectionClosed,
+            ConnectionError,
+            MaxAttemptsExceeded,
+            OSError,
+            TimeoutError,
+        ) as err:
+            LOGGER.debug("APNs connection failed: %s", type(err).__name__)
+            return Delivery(Outcome.FAILED, "connection_error", retryable=True)
+        if result.is_successful:
+            return Delivery(Outcome.DELIVERED, status=200, truncated=truncated)
+        reason = result.description or "unknown"
+        if reason in _GONE_REASONS:
+            outcome = Outcome.DEVICE_GONE
+        elif reason in _AUTH_REASONS:
+            outcome = Outcome.AUTH_FAILED
+        else:
+            outcome = Outcome.FAILED
+        return Delivery(
+            outcome,
+            reason,
+            status=int(result.status),
+            retryable=result.status in _RETRY_STATUSES,
+            truncated=truncated,
+        )
+
+    async def async_probe(self, environment: str, topic: str | None = None) -> Delivery:
+        """Prove the credentials: Apple checks them before the device token."""
+        device = Device(
+            device_id="probe",
+            name="probe",
+            kind="apns",
+            admin=False,
+            config={
+                CONF_TOKEN: PROBE_TOKEN,
+                CONF_ENVIRONMENT: environment,
+                CONF_TOPIC: topic,
+            },
+        )
+        return await self.async_send(
+            device, Message(message="", push_type=PushKind.BACKGROUND, ttl=0)
+        )
+
+    async def async_close(self) -> None:
+        """Close every open connection."""
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()

@@ -1,0 +1,95 @@
+"""The interface every push backend implements, and the shared retry policy."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+import random
+import time
+from typing import Any, Final, Protocol
+
+from .message import Message
+
+RETRY_ATTEMPTS: Final = 3
+RETRY_BASE_DELAY: Final = 1.0
+
+
+class Outcome(StrEnum):
+    """What happened to one push."""
+
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    DEVICE_GONE = "device_gone"
+    """The device no longer exists for the service: stop sending to it."""
+    AUTH_FAILED = "auth_failed"
+    """The hub's credentials were refused: a new key fixes it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The result of sending one message to one device."""
+
+    outcome: Outcome
+    reason: str | None = None
+    status: int | None = None
+    retry_after: float | None = None
+    """Seconds the service asked us to wait before retrying, if it did."""
+    retryable: bool = False
+    truncated: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Return True when the service accepted the push."""
+        return self.outcome is Outcome.DELIVERED
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A configured device, as the backends see it."""
+
+    device_id: str
+    name: str
+    kind: str
+    admin: bool
+    config: Mapping[str, Any]
+
+
+class PushBackend(Protocol):
+    """Send a built message to one device. One instance per hub entry."""
+
+    async def async_send(self, device: Device, message: Message) -> Delivery:
+        """Deliver once, without retrying; never raise for a delivery failure."""
+
+    async def async_close(self) -> None:
+        """Release connections."""
+
+
+async def async_send_with_retry(
+    send: Callable[[], Awaitable[Delivery]],
+    ttl: int,
+    *,
+    attempts: int = RETRY_ATTEMPTS,
+    base_delay: float = RETRY_BASE_DELAY,
+) -> Delivery:
+    """Retry transient failures with exponential backoff and full jitter.
+
+    A retry never waits past the message's time to live: once it has expired,
+    the service would drop it anyway.
+    """
+    deadline = time.monotonic() + ttl
+    delivery = await send()
+    for attempt in range(attempts):
+        if not delivery.retryable:
+            break
+        delay = (
+            delivery.retry_after
+            if delivery.retry_after is not None
+            else random.uniform(0, base_delay * 2**attempt)
+        )
+        if time.monotonic() + delay >= deadline:
+            break
+        await asyncio.sleep(delay)
+        delivery = await send()
+    return delivery

@@ -1,0 +1,434 @@
+"""Config flow for Direct Push: the hub, its devices and its options."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import re
+from typing import Any, Final
+
+import voluptuous as vol
+
+from homeassistant.components.file_upload import process_uploaded_file
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    ConfigSubentryFlow,
+    OptionsFlow,
+    SubentryFlowResult,
+)
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.selector import (
+    BooleanSelector,
+    FileSelector,
+    FileSelectorConfig,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+)
+
+from .apns import ApnsBackend, CredentialError, parse_certificate
+from .backend import Outcome
+from .const import (
+    AUTH_CERTIFICATE,
+    AUTH_TOKEN,
+    CONF_ADMIN,
+    CONF_AUTH_METHOD,
+    CONF_CERTIFICATE,
+    CONF_CERTIFICATE_FILE,
+    CONF_ENVIRONMENT,
+    CONF_INTERRUPTION_LEVEL,
+    CONF_KEY,
+    CONF_KEY_FILE,
+    CONF_KEY_ID,
+    CONF_NAME,
+    CONF_SOUND,
+    CONF_TEAM_ID,
+    CONF_TITLE_FROM_DEVICE,
+    CONF_TOKEN,
+    CONF_TOPIC,
+    DOMAIN,
+    ENV_PRODUCTION,
+    ENV_SANDBOX,
+    ENVIRONMENTS,
+    LOGGER,
+    SUBENTRY_APNS,
+)
+from .hub import inactive_issue_id
+from .message import InterruptionLevel
+
+TITLE: Final = "Direct Push"
+APPLE_ID_RE: Final = re.compile(r"^[A-Z0-9]{10}$")
+TOPIC_RE: Final = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+DEVICE_TOKEN_RE: Final = re.compile(r"^[0-9a-fA-F]+$")
+DEVICE_TOKEN_LENGTH: Final = range(64, 201)
+
+_PROBE_ERRORS: Final = {
+    "InvalidProviderToken": "invalid_provider_token",
+    "ExpiredProviderToken": "invalid_provider_token",
+    "MissingTopic": "missing_topic",
+    "TopicDisallowed": "topic_disallowed",
+    "BadCertificate": "bad_certificate",
+    "BadCertificateEnvironment": "bad_certificate",
+    "connection_error": "cannot_connect",
+}
+
+_MULTILINE = TextSelector(TextSelectorConfig(multiline=True))
+_ENVIRONMENT = SelectSelector(
+    SelectSelectorConfig(
+        options=list(ENVIRONMENTS),
+        translation_key=CONF_ENVIRONMENT,
+        mode=SelectSelectorMode.DROPDOWN,
+    )
+)
+
+
+def _file_selector(accept: str) -> FileSelector:
+    return FileSelector(FileSelectorConfig(accept=accept))
+
+
+def valid_device_token(token: str) -> bool:
+    """Return True for a hex APNs device token of a plausible length."""
+    return (
+        bool(DEVICE_TOKEN_RE.match(token))
+        and len(token) % 2 == 0
+        and len(token) in DEVICE_TOKEN_LENGTH
+    )
+
+
+def _read_upload(hass: HomeAssistant, file_id: str) -> str:
+    """Read an uploaded file. Runs in the executor."""
+    with process_uploaded_file(hass, file_id) as path:
+        return path.read_text(encoding="utf-8-sig")
+
+
+async def _async_pem_from(
+    hass: HomeAssistant, user_input: dict[str, Any], text_key: str, file_key: str
+) -> str | None:
+    """Return the PEM the user pasted or uploaded, if any."""
+    if file_id := user_input.pop(file_key, None):
+        try:
+            return await hass.async_add_executor_job(_read_upload, hass, file_id)
+        except (OSError, UnicodeDecodeError, ValueError):
+            return None
+    text: str | None = user_input.get(text_key)
+    return text.strip() if text else None
+
+
+async def async_validate_apns(
+    hass: HomeAssistant, data: Mapping[str, Any]
+) -> str | None:
+    """Check credentials locally, then against APNs; return an error key or None."""
+    if data[CONF_AUTH_METHOD] == AUTH_TOKEN:
+        if not APPLE_ID_RE.match(data[CONF_KEY_ID]):
+            return "invalid_key_id"
+        if not APPLE_ID_RE.match(data[CONF_TEAM_ID]):
+            return "invalid_team_id"
+    if not TOPIC_RE.match(data[CONF_TOPIC]):
+        return "invalid_topic"
+    try:
+        backend = await ApnsBackend.async_create(hass, data)
+    except CredentialError as err:
+        return err.key
+    try:
+        delivery = await backend.async_probe(data[CONF_ENVIRONMENT])
+    finally:
+        await backend.async_close()
+    if delivery.outcome in (Outcome.DELIVERED, Outcome.DEVICE_GONE):
+        return None
+    LOGGER.debug("APNs refused the credentials: %s", delivery.reason)
+    return _PROBE_ERRORS.get(delivery.reason or "", "apns_error")
+
+
+# The key may come as a file or as pasted text: which one is checked after.
+TOKEN_SCHEMA: Final = vol.Schema(
+    {
+        vol.Optional(CONF_KEY_FILE): _file_selector(".p8,.pem,.txt"),
+        vol.Optional(CONF_KEY): _MULTILINE,
+        vol.Required(CONF_KEY_ID): str,
+        vol.Required(CONF_TEAM_ID): str,
+        vol.Required(CONF_TOPIC): str,
+        vol.Required(CONF_ENVIRONMENT, default=ENV_PRODUCTION): _ENVIRONMENT,
+    }
+)
+CERTIFICATE_SCHEMA: Final = vol.Schema(
+    {
+        vol.Optional(CONF_CERTIFICATE_FILE): _file_selector(".pem"),
+        vol.Optional(CONF_CERTIFICATE): _MULTILINE,
+        vol.Optional(CONF_TOPIC): str,
+        vol.Required(CONF_ENVIRONMENT, default=ENV_SANDBOX): _ENVIRONMENT,
+    }
+)
+
+
+class DirectPushConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Set up the hub: APNs credentials proven against Apple."""
+
+    VERSION = 1
+    MINOR_VERSION = 1
+
+    @classmethod
+    @callback
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """Devices are subentries."""
+        return {SUBENTRY_APNS: ApnsDeviceSubentryFlow}
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> DirectPushOptionsFlow:
+        """Return the options flow."""
+        return DirectPushOptionsFlow()
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Choose how Apple authenticates this hub."""
+        return self.async_show_menu(
+            step_id="user", menu_options=["token", "certificate"]
+        )
+
+    async def _async_credentials(
+        self,
+        method: str,
+        user_input: dict[str, Any] | None,
+        defaults: Mapping[str, Any],
+    ) -> tuple[dict[str, Any] | None, dict[str, str]]:
+        """Validate a token or certificate form; return data, or the errors."""
+        if user_input is None:
+            return None, {}
+        data = {**defaults, **user_input}
+        errors: dict[str, str] = {}
+        if method == AUTH_CERTIFICATE:
+            data[CONF_AUTH_METHOD] = AUTH_CERTIFICATE
+            pem = await _async_pem_from(
+                self.hass, data, CONF_CERTIFICATE, CONF_CERTIFICATE_FILE
+            )
+            if not pem:
+                return None, {"base": "certificate_required"}
+            data[CONF_CERTIFICATE] = pem
+            try:
+                info = await self.hass.async_add_executor_job(parse_certificate, pem)
+            except CredentialError as err:
+                return None, {CONF_CERTIFICATE: err.key}
+            if not data.get(CONF_TOPIC):
+                if info.topic is None:
+                    return None, {CONF_TOPIC: "invalid_topic"}
+                data[CONF_TOPIC] = info.topic
+        else:
+            data[CONF_AUTH_METHOD] = AUTH_TOKEN
+            pem = await _async_pem_from(self.hass, data, CONF_KEY, CONF_KEY_FILE)
+            if not pem:
+                return None, {"base": "key_required"}
+            data[CONF_KEY] = pem
+        if error := await async_validate_apns(self.hass, data):
+            field = {
+                "invalid_key_id": CONF_KEY_ID,
+                "invalid_team_id": CONF_TEAM_ID,
+                "invalid_topic": CONF_TOPIC,
+                "invalid_key": CONF_KEY,
+                "invalid_key_type": CONF_KEY,
+            }.get(error, "base")
+            errors[field] = error
+            return None, errors
+        return data, {}
+
+    async def async_step_token(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Authenticate with a .p8 signing key (Apple's recommended method)."""
+        data, errors = await self._async_credentials(AUTH_TOKEN, user_input, {})
+        if data is not None:
+            return self.async_create_entry(title=TITLE, data=data)
+        return self.async_show_form(
+            step_id="token",
+            data_schema=self.add_suggested_values_to_schema(TOKEN_SCHEMA, user_input),
+            errors=errors,
+        )
+
+    async def async_step_certificate(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Authenticate with a push certificate and its key in one .pem."""
+        data, errors = await self._async_credentials(AUTH_CERTIFICATE, user_input, {})
+        if data is not None:
+            return self.async_create_entry(title=TITLE, data=data)
+        return self.async_show_form(
+            step_id="certificate",
+            data_schema=self.add_suggested_values_to_schema(
+                CERTIFICATE_SCHEMA, user_input
+            ),
+            errors=errors,
+        )
+
+    async def async_step_reauth(
+        self, entry_data: Mapping[str, Any]
+    ) -> ConfigFlowResult:
+        """Apple refused the credentials: ask for new ones."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Take a new key (or certificate) and prove it."""
+        entry = self._get_reauth_entry()
+        method = entry.data[CONF_AUTH_METHOD]
+        if method == AUTH_CERTIFICATE:
+            schema = vol.Schema(
+                {
+                    vol.Optional(CONF_CERTIFICATE_FILE): _file_selector(".pem"),
+                    vol.Optional(CONF_CERTIFICATE): _MULTILINE,
+                }
+            )
+        else:
+            schema = vol.Schema(
+                {
+                    vol.Optional(CONF_KEY_FILE): _file_selector(".p8,.pem,.txt"),
+                    vol.Optional(CONF_KEY): _MULTILINE,
+                    vol.Required(CONF_KEY_ID, default=entry.data[CONF_KEY_ID]): str,
+                    vol.Required(CONF_TEAM_ID, default=entry.data[CONF_TEAM_ID]): str,
+                }
+            )
+        data, errors = await self._async_credentials(method, user_input, entry.data)
+        if data is not None:
+            return self.async_update_reload_and_abort(entry, data=data)
+        return self.async_show_form(
+            step_id="reauth_confirm", data_schema=schema, errors=errors
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change topic, environment or key without losing the devices."""
+        entry = self._get_reconfigure_entry()
+        method = entry.data[CONF_AUTH_METHOD]
+        if user_input is not None:
+            # An empty key field keeps the current key.
+            for text_key, file_key in (
+                (CONF_KEY, CONF_KEY_FILE),
+                (CONF_CERTIFICATE, CONF_CERTIFICATE_FILE),
+            ):
+                if not user_input.get(text_key) and not user_input.get(file_key):
+                    user_input.pop(text_key, None)
+                    user_input.pop(file_key, None)
+                    if text_key in entry.data:
+                        user_input[text_key] = entry.data[text_key]
+        data, errors = await self._async_credentials(method, user_input, entry.data)
+        if data is not None:
+            return self.async_update_reload_and_abort(entry, data=data)
+        fields: dict[vol.Marker, Any] = {
+            vol.Required(CONF_TOPIC, default=entry.data[CONF_TOPIC]): str,
+            vol.Required(
+                CONF_ENVIRONMENT, default=entry.data[CONF_ENVIRONMENT]
+            ): _ENVIRONMENT,
+        }
+        if method == AUTH_CERTIFICATE:
+            fields[vol.Optional(CONF_CERTIFICATE_FILE)] = _file_selector(".pem")
+        else:
+            fields[vol.Optional(CONF_KEY_FILE)] = _file_selector(".p8,.pem,.txt")
+            fields[vol.Optional(CONF_KEY)] = _MULTILINE
+        return self.async_show_form(
+            step_id="reconfigure", data_schema=vol.Schema(fields), errors=errors
+        )
+
+
+class ApnsDeviceSubentryFlow(ConfigSubentryFlow):
+    """Add or edit an Apple device."""
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Add a device."""
+        return await self._async_device_form("user", user_input, None)
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Edit a device in place; a new token makes it active again."""
+        subentry = self._get_reconfigure_subentry()
+        return await self._async_device_form(
+            "reconfigure", user_input, subentry.subentry_id
+        )
+
+    async def _async_device_form(
+        self, step_id: str, user_input: dict[str, Any] | None, device_id: str | None
+    ) -> SubentryFlowResult:
+        entry = self._get_entry()
+        errors: dict[str, str] = {}
+        current = entry.subentries[device_id].data if device_id else {}
+        if user_input is not None:
+            token = user_input[CONF_TOKEN] = user_input[CONF_TOKEN].strip().lower()
+            name = user_input[CONF_NAME].strip()
+            others = [
+                s for s in entry.subentries.values() if s.subentry_id != device_id
+            ]
+            if not valid_device_token(token):
+                errors[CONF_TOKEN] = "invalid_device_token"
+            elif any(s.data.get(CONF_TOKEN) == token for s in others):
+                errors[CONF_TOKEN] = "device_token_in_use"
+            if any(s.title.casefold() == name.casefold() for s in others):
+                errors[CONF_NAME] = "name_in_use"
+            topic = user_input.get(CONF_TOPIC)
+            if topic and not TOPIC_RE.match(topic):
+                errors[CONF_TOPIC] = "invalid_topic"
+            if not errors:
+                data = {**user_input, CONF_NAME: name}
+                if device_id is None:
+                    return self.async_create_entry(title=name, data=data)
+                ir.async_delete_issue(self.hass, DOMAIN, inactive_issue_id(device_id))
+                return self.async_update_and_abort(
+                    entry, self._get_reconfigure_subentry(), title=name, data=data
+                )
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_NAME): str,
+                vol.Required(CONF_TOKEN): str,
+                vol.Required(CONF_ADMIN, default=False): BooleanSelector(),
+                vol.Required(
+                    CONF_ENVIRONMENT,
+                    default=entry.data.get(CONF_ENVIRONMENT, ENV_PRODUCTION),
+                ): _ENVIRONMENT,
+                vol.Optional(CONF_TOPIC): str,
+            }
+        )
+        return self.async_show_form(
+            step_id=step_id,
+            data_schema=self.add_suggested_values_to_schema(
+                schema, user_input if user_input is not None else current
+            ),
+            errors=errors,
+        )
+
+
+class DirectPushOptionsFlow(OptionsFlow):
+    """Defaults for every message; the entry's update listener reloads it."""
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Default sound, interruption level and titles."""
+        if user_input is not None:
+            return self.async_create_entry(data=user_input)
+        schema = vol.Schema(
+            {
+                vol.Optional(CONF_SOUND): str,
+                vol.Optional(CONF_INTERRUPTION_LEVEL): SelectSelector(
+                    SelectSelectorConfig(
+                        options=[level.value for level in InterruptionLevel],
+                        translation_key=CONF_INTERRUPTION_LEVEL,
+                        mode=SelectSelectorMode.DROPDOWN,
+                    )
+                ),
+                vol.Required(CONF_TITLE_FROM_DEVICE, default=False): BooleanSelector(),
+            }
+        )
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(
+                schema, self.config_entry.options
+            ),
+        )

@@ -1,0 +1,41 @@
+"""Constants for Direct Push."""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+DOMAIN: Final = "direct_push"
+LOGGER = logging.getLogger(__package__)
+
+# Hub entry data (APNs credentials; each backend's credentials are optional).
+CONF_AUTH_METHOD: Final = "auth_method"
+AUTH_TOKEN: Final = "token"
+AUTH_CERTIFICATE: Final = "certificate"
+CONF_KEY: Final = "key"
+CONF_KEY_FILE: Final = "key_file"
+CONF_KEY_ID: Final = "key_id"
+CONF_TEAM_ID: Final = "team_id"
+CONF_TOPIC: Final = "topic"
+CONF_CERTIFICATE: Final = "certificate"
+CONF_CERTIFICATE_FILE: Final = "certificate_file"
+CONF_ENVIRONMENT: Final = "environment"
+ENV_PRODUCTION: Final = "production"
+ENV_SANDBOX: Final = "sandbox"
+ENVIRONMENTS: Final = (ENV_PRODUCTION, ENV_SANDBOX)
+
+# Device subentries.
+SUBENTRY_APNS: Final = "apns_device"
+CONF_NAME: Final = "name"
+CONF_TOKEN: Final = "token"
+CONF_ADMIN: Final = "admin"
+
+# Options.
+CONF_SOUND: Final = "sound"
+CONF_INTERRUPTION_LEVEL: Final = "interruption_level"
+CONF_TITLE_FROM_DEVICE: Final = "title_from_device_name"
+DEFAULT_SOUND: Final = "default"
+
+# Development only: point APNs at a local server (never offered in the UI).
+ENV_DEV_APNS_SERVER: Final = "DIRECT_PUSH_DEV_APNS_SERVER"
+ENV_DEV_CA_FILE: Final = "DIRECT_PUSH_DEV_CA_FILE"

@@ -1,0 +1,202 @@
+"""The hub: a config entry's devices, backends, fan-out and outcome handling."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import (
+    device_registry as dr,
+    entity_registry as er,
+    issue_registry as ir,
+)
+
+from .backend import Delivery, Device, Outcome, PushBackend, async_send_with_retry
+from .const import (
+    CONF_ADMIN,
+    CONF_INTERRUPTION_LEVEL,
+    CONF_SOUND,
+    CONF_TITLE_FROM_DEVICE,
+    CONF_TOKEN,
+    DOMAIN,
+    LOGGER,
+)
+from .message import InterruptionLevel, Message
+from .routing import Route, resolve
+
+type DirectPushConfigEntry = ConfigEntry[DirectPushHub]
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One row of a send's result."""
+
+    device: Device
+    delivery: Delivery
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the row as the action's response shows it."""
+        return {
+            "device": self.device.name,
+            "device_id": self.device.device_id,
+            "status": "delivered" if self.delivery.ok else "failed",
+            "reason": self.delivery.reason,
+            "truncated": self.delivery.truncated,
+        }
+
+
+def redact_token(token: str) -> str:
+    """Show only enough of a device token to tell devices apart in a log."""
+    return f"…{token[-4:]}" if len(token) > 8 else "…"
+
+
+def inactive_issue_id(device_id: str) -> str:
+    """Return the repair issue id that marks a device inactive."""
+    return f"device_inactive_{device_id}"
+
+
+def entity_unique_id(entry_id: str, key: str) -> str:
+    """Return a notify entity's unique id (key: a device id, "admins" or "everyone")."""
+    return f"{entry_id}_{key}"
+
+
+class DirectPushHub:
+    """Route messages to a config entry's devices through their backends."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: DirectPushConfigEntry,
+        backends: Mapping[str, PushBackend],
+    ) -> None:
+        """Build the device list from the entry's subentries."""
+        self.hass = hass
+        self.entry = entry
+        self.backends = backends
+        self.devices: dict[str, Device] = {
+            subentry_id: Device(
+                device_id=subentry_id,
+                name=subentry.title,
+                kind=subentry.subentry_type,
+                admin=bool(subentry.data.get(CONF_ADMIN, False)),
+                config=subentry.data,
+            )
+            for subentry_id, subentry in entry.subentries.items()
+            if subentry.subentry_type in backends
+        }
+
+    def is_inactive(self, device_id: str) -> bool:
+        """Return True when the device was marked gone; its repair issue is the record."""
+        issue = ir.async_get(self.hass).async_get_issue(
+            DOMAIN, inactive_issue_id(device_id)
+        )
+        return issue is not None
+
+    @callback
+    def _routes(self) -> list[Route]:
+        devices = dr.async_get(self.hass)
+        entities = er.async_get(self.hass)
+        routes = []
+        for device in self.devices.values():
+            aliases = set()
+            if ha_device := devices.async_get_device(
+                identifiers={(DOMAIN, device.device_id)}
+            ):
+                aliases.add(ha_device.id)
+            if entity_id := entities.async_get_entity_id(
+                Platform.NOTIFY,
+                DOMAIN,
+                entity_unique_id(self.entry.entry_id, device.device_id),
+            ):
+                aliases.add(entity_id)
+            routes.append(
+                Route(device.device_id, device.name, device.admin, frozenset(aliases))
+            )
+        return routes
+
+    @callback
+    def resolve(self, targets: Iterable[str] | None) -> list[Device]:
+        """Return the devices that targets name; unknown targets are an error."""
+        resolution = resolve(targets, self._routes())
+        if resolution.unknown:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="unknown_target",
+                translation_placeholders={"targets": ", ".join(resolution.unknown)},
+            )
+        return [self.devices[device_id] for device_id in resolution.device_ids]
+
+    def _personalise(self, device: Device, message: Message) -> Message:
+        """Apply the entry's options to a message for one device."""
+        options = self.entry.options
+        changes: dict[str, Any] = {}
+        if message.title is None and options.get(CONF_TITLE_FROM_DEVICE):
+            changes["title"] = device.name
+        if message.sound is None and (sound := options.get(CONF_SOUND)):
+            changes["sound"] = sound
+        if message.interruption_level is None and (
+            level := options.get(CONF_INTERRUPTION_LEVEL)
+        ):
+            changes["interruption_level"] = InterruptionLevel(level)
+        return replace(message, **changes) if changes else message
+
+    async def _async_deliver(self, device: Device, message: Message) -> Report:
+        if self.is_inactive(device.device_id):
+            return Report(device, Delivery(Outcome.FAILED, "device_inactive"))
+        backend = self.backends[device.kind]
+        personal = self._personalise(device, message)
+        delivery = await async_send_with_retry(
+            lambda: backend.async_send(device, personal), message.ttl
+        )
+        LOGGER.debug(
+            "Push to %s (%s): %s%s",
+            device.name,
+            redact_token(str(device.config.get(CONF_TOKEN, ""))),
+            delivery.outcome,
+            f" ({delivery.reason})" if delivery.reason else "",
+        )
+        if delivery.outcome is Outcome.DEVICE_GONE:
+            self._async_mark_inactive(device, delivery.reason or "")
+        elif delivery.outcome is Outcome.AUTH_FAILED:
+            self.entry.async_start_reauth(self.hass)
+        if not delivery.ok:
+            LOGGER.warning(
+                "Push to %s failed: %s", device.name, delivery.reason or "unknown"
+            )
+        return Report(device, delivery)
+
+    async def async_send(
+        self, devices: Iterable[Device], message: Message
+    ) -> list[Report]:
+        """Send to every device at once; one report per device, in order."""
+        return list(
+            await asyncio.gather(
+                *(self._async_deliver(device, message) for device in devices)
+            )
+        )
+
+    @callback
+    def _async_mark_inactive(self, device: Device, reason: str) -> None:
+        """Stop sending to a device until the user gives it a new token."""
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            inactive_issue_id(device.device_id),
+            is_fixable=True,
+            is_persistent=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="device_inactive",
+            translation_placeholders={"device": device.name, "reason": reason},
+            data={"entry_id": self.entry.entry_id, "device_id": device.device_id},
+        )
+
+    async def async_close(self) -> None:
+        """Close every backend's connections."""
+        for backend in self.backends.values():
+            await backend.async_close()

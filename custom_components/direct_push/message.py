@@ -1,0 +1,149 @@
+"""Build push payloads from a message. Plain Python: no Home Assistant here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+import json
+from typing import Any, Final
+
+APNS_MAX_PAYLOAD: Final = 4096
+APNS_MAX_COLLAPSE_ID: Final = 64
+DEFAULT_TTL: Final = 86400
+ELLIPSIS: Final = "…"
+
+
+class InterruptionLevel(StrEnum):
+    """How strongly a notification may interrupt (Apple's names)."""
+
+    PASSIVE = "passive"
+    ACTIVE = "active"
+    TIME_SENSITIVE = "time-sensitive"
+    CRITICAL = "critical"
+
+
+class PushKind(StrEnum):
+    """A visible alert, or a silent background wake-up."""
+
+    ALERT = "alert"
+    BACKGROUND = "background"
+
+
+class PayloadTooLargeError(ValueError):
+    """Raised when a payload cannot fit even with an empty body."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        """Keep the sizes for the error message."""
+        super().__init__(f"payload is {size} bytes with an empty body, limit {limit}")
+        self.size = size
+        self.limit = limit
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
+    """One notification, independent of the backend that delivers it."""
+
+    message: str
+    title: str | None = None
+    subtitle: str | None = None
+    sound: str | None = None
+    badge: int | None = None
+    interruption_level: InterruptionLevel | None = None
+    thread_id: str | None = None
+    tag: str | None = None
+    url: str | None = None
+    image: str | None = None
+    category: str | None = None
+    ttl: int = DEFAULT_TTL
+    priority: int | None = None
+    push_type: PushKind = PushKind.ALERT
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_background(self) -> bool:
+        """Return True for a content-less wake-up push."""
+        return self.push_type is PushKind.BACKGROUND
+
+    @property
+    def apns_priority(self) -> int:
+        """Return the apns-priority: background pushes must use 5."""
+        if self.is_background:
+            return 5
+        return self.priority if self.priority is not None else 10
+
+
+def json_size(payload: dict[str, Any]) -> int:
+    """Return the payload's size as the APNs client serialises it."""
+    return len(json.dumps(payload, ensure_ascii=False).encode())
+
+
+def fit_body(
+    message: Message, build: Callable[[Message], dict[str, Any]], limit: int
+) -> tuple[dict[str, Any], bool]:
+    """Build a payload, cutting the body with an ellipsis until it fits.
+
+    Returns the payload and whether
+    the body was cut. The cut is at a character boundary, so the JSON stays valid.
+    """
+    payload = build(message)
+    if json_size(payload) <= limit:
+        return payload, False
+    body = message.message
+    empty = build(replace(message, message=ELLIPSIS))
+    if (size := json_size(empty)) > limit:
+        raise PayloadTooLargeError(size, limit)
+    # Binary search for the longest prefix that fits.
+    low, high = 0, len(body)
+    best = empty
+    while low < high:
+        mid = (low + high + 1) // 2
+        candidate = build(replace(message, message=body[:mid].rstrip() + ELLIPSIS))
+        if json_size(candidate) <= limit:
+            best, low = candidate, mid
+        else:
+            high = mid - 1
+    return best, True
+
+
+def _apns_dict(message: Message) -> dict[str, Any]:
+    aps: dict[str, Any]
+    if message.is_background:
+        aps = {"content-available": 1}
+    else:
+        alert: dict[str, str] = {"body": message.message}
+        if message.title:
+            alert["title"] = message.title
+        if message.subtitle:
+            alert["subtitle"] = message.subtitle
+        aps = {"alert": alert}
+        level = message.interruption_level
+        if level is InterruptionLevel.CRITICAL:
+            aps["sound"] = {
+                "critical": 1,
+                "name": message.sound or "default",
+                "volume": 1.0,
+            }
+        elif message.sound:
+            aps["sound"] = message.sound
+        if level is not None:
+            aps["interruption-level"] = level.value
+        if message.badge is not None:
+            aps["badge"] = message.badge
+        if message.category:
+            aps["category"] = message.category
+        if message.image:
+            aps["mutable-content"] = 1
+    if message.thread_id:
+        aps["thread-id"] = message.thread_id
+    payload: dict[str, Any] = {**message.data, "aps": aps}
+    if message.url:
+        payload["url"] = message.url
+    if message.image:
+        payload["image"] = message.image
+    return payload
+
+
+def build_apns_payload(message: Message) -> tuple[dict[str, Any], bool]:
+    """Return the APNs JSON payload (at most 4096 bytes) and whether it was cut."""
+    return fit_body(message, _apns_dict, APNS_MAX_PAYLOAD)

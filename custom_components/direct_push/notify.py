@@ -1,0 +1,153 @@
+"""Notify entities per device and per group, and the legacy notify service."""
+
+from __future__ import annotations
+
+from typing import Any, override
+
+import voluptuous as vol
+
+from homeassistant.components.notify import (
+    ATTR_DATA,
+    ATTR_TARGET,
+    ATTR_TITLE,
+    ATTR_TITLE_DEFAULT,
+    BaseNotificationService,
+    NotifyEntity,
+    NotifyEntityFeature,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import ConfigType, DiscoveryInfoType
+from homeassistant.util import slugify
+
+from .const import DOMAIN
+from .entity import DirectPushEntity, hub_device_info
+from .hub import DirectPushConfigEntry, Report
+from .routing import TARGET_ADMIN, TARGET_ALL
+from .services import (
+    ATTR_MESSAGE,
+    LEGACY_DATA_SCHEMA,
+    async_get_hub,
+    build_message,
+    raise_if_all_failed,
+)
+
+PARALLEL_UPDATES = 0
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: DirectPushConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add one entity per device, and the Admins and Everyone groups."""
+    async_add_entities(
+        [
+            DirectPushGroupEntity(entry, "admins", TARGET_ADMIN),
+            DirectPushGroupEntity(entry, "everyone", TARGET_ALL),
+        ]
+    )
+    for device_id in entry.runtime_data.devices:
+        async_add_entities(
+            [DirectPushDeviceEntity(entry, device_id)], config_subentry_id=device_id
+        )
+
+
+class _DirectPushNotifyEntity(DirectPushEntity, NotifyEntity):
+    _attr_supported_features = NotifyEntityFeature.TITLE
+    _target: str
+
+    async def _async_send(self, message: str, title: str | None) -> list[Report]:
+        devices = self.hub.resolve([self._target])
+        if not devices:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="no_devices",
+                translation_placeholders={"entity_id": self.entity_id},
+            )
+        reports = await self.hub.async_send(
+            devices, build_message({ATTR_MESSAGE: message, ATTR_TITLE: title})
+        )
+        raise_if_all_failed(reports)
+        return reports
+
+    @override
+    async def async_send_message(self, message: str, title: str | None = None) -> None:
+        """Send to this entity's devices; raise if none received it."""
+        await self._async_send(message, title)
+
+
+class DirectPushDeviceEntity(_DirectPushNotifyEntity):
+    """Send to one device."""
+
+    _attr_name = None
+
+    def __init__(self, entry: DirectPushConfigEntry, device_id: str) -> None:
+        """Attach the entity to the device's own HA device."""
+        super().__init__(entry, device_id)
+        device = entry.runtime_data.devices[device_id]
+        self._target = device_id
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, device_id)},
+            name=device.name,
+            manufacturer="Direct Push",
+            model=device.kind,
+            via_device=(DOMAIN, entry.entry_id),
+        )
+
+
+class DirectPushGroupEntity(_DirectPushNotifyEntity):
+    """Send to the admins, or to everyone, at once."""
+
+    def __init__(self, entry: DirectPushConfigEntry, key: str, target: str) -> None:
+        """Attach the group to the hub's device."""
+        super().__init__(entry, key)
+        self._target = target
+        self._attr_translation_key = key
+        self._attr_device_info = hub_device_info(entry)
+
+
+async def async_get_service(
+    hass: HomeAssistant,
+    config: ConfigType,
+    discovery_info: DiscoveryInfoType | None = None,
+) -> DirectPushNotificationService:
+    """Return the legacy notify.direct_push service."""
+    return DirectPushNotificationService()
+
+
+class DirectPushNotificationService(BaseNotificationService):
+    """notify.direct_push, for YAML automations, alert: and notify groups."""
+
+    @property
+    @override
+    def targets(self) -> dict[str, str]:
+        """Return a notify.direct_push_<name> service per device."""
+        entries = self.hass.config_entries.async_loaded_entries(DOMAIN)
+        return {
+            slugify(device.name): device.device_id
+            for entry in entries
+            for device in entry.runtime_data.devices.values()
+        }
+
+    @override
+    async def async_send_message(self, message: str = "", **kwargs: Any) -> None:
+        """Send to the targets (default all), with the action's fields in data."""
+        try:
+            fields = LEGACY_DATA_SCHEMA(kwargs.get(ATTR_DATA) or {})
+        except vol.Invalid as err:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="invalid_data",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        if (title := kwargs.get(ATTR_TITLE)) not in (None, ATTR_TITLE_DEFAULT):
+            fields[ATTR_TITLE] = title
+        hub = async_get_hub(self.hass)
+        reports = await hub.async_send(
+            hub.resolve(kwargs.get(ATTR_TARGET)),
+            build_message({**fields, ATTR_MESSAGE: message}),
+        )
+        raise_if_all_failed(reports)

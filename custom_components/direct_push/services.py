@@ -1,0 +1,153 @@
+"""The direct_push.send action."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+import voluptuous as vol
+
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+
+from .const import DOMAIN
+from .hub import DirectPushHub, Report
+from .message import (
+    APNS_MAX_COLLAPSE_ID,
+    DEFAULT_TTL,
+    InterruptionLevel,
+    Message,
+    PayloadTooLargeError,
+    PushKind,
+    build_apns_payload,
+)
+
+SERVICE_SEND: Final = "send"
+ATTR_MESSAGE: Final = "message"
+ATTR_TARGET: Final = "target"
+ATTR_DATA: Final = "data"
+RESERVED_DATA_KEYS: Final = frozenset({"aps"})
+
+# The fields that shape a message; shared by the action and the legacy notify
+# service's `data`.
+MESSAGE_FIELDS: Final[dict[vol.Marker, Any]] = {
+    vol.Optional("title"): cv.string,
+    vol.Optional("subtitle"): cv.string,
+    vol.Optional("sound"): cv.string,
+    vol.Optional("badge"): vol.All(vol.Coerce(int), vol.Range(min=0)),
+    vol.Optional("interruption_level"): vol.Coerce(InterruptionLevel),
+    vol.Optional("thread_id"): cv.string,
+    vol.Optional("tag"): cv.string,
+    vol.Optional("url"): cv.string,
+    vol.Optional("image"): cv.string,
+    vol.Optional("category"): cv.string,
+    vol.Optional("ttl"): vol.All(vol.Coerce(int), vol.Range(min=0)),
+    vol.Optional("priority"): vol.All(vol.Coerce(int), vol.In([5, 10])),
+    vol.Optional("push_type"): vol.Coerce(PushKind),
+    vol.Optional(ATTR_DATA): vol.Schema({cv.string: object}),
+}
+SEND_SCHEMA: Final = vol.Schema(
+    {
+        vol.Optional(ATTR_MESSAGE, default=""): cv.string,
+        vol.Optional(ATTR_TARGET): vol.All(cv.ensure_list, [cv.string]),
+        **MESSAGE_FIELDS,
+    }
+)
+LEGACY_DATA_SCHEMA: Final = vol.Schema(MESSAGE_FIELDS)
+
+
+def _invalid(key: str, **placeholders: str) -> ServiceValidationError:
+    return ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key=key,
+        translation_placeholders=placeholders or None,
+    )
+
+
+def build_message(fields: Mapping[str, Any]) -> Message:
+    """Turn validated action fields into a Message, or explain what is wrong."""
+    message = Message(
+        message=fields.get(ATTR_MESSAGE, ""),
+        title=fields.get("title"),
+        subtitle=fields.get("subtitle"),
+        sound=fields.get("sound"),
+        badge=fields.get("badge"),
+        interruption_level=fields.get("interruption_level"),
+        thread_id=fields.get("thread_id"),
+        tag=fields.get("tag"),
+        url=fields.get("url"),
+        image=fields.get("image"),
+        category=fields.get("category"),
+        ttl=fields.get("ttl", DEFAULT_TTL),
+        priority=fields.get("priority"),
+        push_type=fields.get("push_type", PushKind.ALERT),
+        data=dict(fields.get(ATTR_DATA) or {}),
+    )
+    if not message.is_background and not message.message:
+        raise _invalid("message_required")
+    if message.tag and len(message.tag.encode()) > APNS_MAX_COLLAPSE_ID:
+        raise _invalid("tag_too_long", limit=str(APNS_MAX_COLLAPSE_ID))
+    if reserved := RESERVED_DATA_KEYS & message.data.keys():
+        raise _invalid("reserved_data_key", keys=", ".join(sorted(reserved)))
+    try:
+        build_apns_payload(message)
+    except PayloadTooLargeError as err:
+        raise _invalid(
+            "payload_too_large", size=str(err.size), limit=str(err.limit)
+        ) from err
+    return message
+
+
+@callback
+def async_get_hub(hass: HomeAssistant) -> DirectPushHub:
+    """Return the loaded hub, or explain that there is none."""
+    if not (entries := hass.config_entries.async_loaded_entries(DOMAIN)):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="not_loaded"
+        )
+    hub: DirectPushHub = entries[0].runtime_data
+    return hub
+
+
+def raise_if_all_failed(reports: list[Report]) -> None:
+    """Raise when nothing was delivered, so a caller cannot miss it."""
+    if reports and not any(report.delivery.ok for report in reports):
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="send_failed",
+            translation_placeholders={
+                "failures": ", ".join(
+                    f"{report.device.name} ({report.delivery.reason})"
+                    for report in reports
+                )
+            },
+        )
+
+
+async def _async_send(call: ServiceCall) -> ServiceResponse:
+    hub = async_get_hub(call.hass)
+    message = build_message(call.data)
+    devices = hub.resolve(call.data.get(ATTR_TARGET))
+    reports = await hub.async_send(devices, message)
+    if not call.return_response:
+        raise_if_all_failed(reports)
+    return {"deliveries": [report.as_dict() for report in reports]}
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register direct_push.send."""
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_SEND,
+        _async_send,
+        schema=SEND_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
