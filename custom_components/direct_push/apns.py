@@ -18,15 +18,18 @@ from aioapns.connection import (
     APNsBaseConnectionPool,
     AuthorizationHeaderProvider,
 )
-from aioapns.exceptions import ConnectionClosed, ConnectionError, MaxAttemptsExceeded
+from aioapns.exceptions import (
+    ConnectionClosed,
+    ConnectionError as ApnsConnectionError,
+    MaxAttemptsExceeded,
+)
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from cryptography.x509.oid import NameOID
-import jwt
-
 from homeassistant.core import HomeAssistant
 from homeassistant.util.ssl import create_client_context
+import jwt
 
 from .backend import Delivery, Device, Outcome
 from .const import (
@@ -286,7 +289,7 @@ class ApnsBackend:
                 result = await self._pool(environment).send_notification(request)
         except (
             ConnectionClosed,
-            ConnectionError,
+            ApnsConnectionError,
             MaxAttemptsExceeded,
             OSError,
             TimeoutError,

@@ -86,7 +86,7 @@ async def async_send_with_retry(
         delay = (
             delivery.retry_after
             if delivery.retry_after is not None
-            else random.uniform(0, base_delay * 2**attempt)
+            else random.uniform(0, base_delay * 2**attempt)  # noqa: S311 (jitter)
         )
         if time.monotonic() + delay >= deadline:
             break

@@ -6,8 +6,6 @@ from collections.abc import Mapping
 import re
 from typing import Any, Final
 
-import voluptuous as vol
-
 from homeassistant.components.file_upload import process_uploaded_file
 from homeassistant.config_entries import (
     ConfigEntry,
@@ -29,6 +27,7 @@ from homeassistant.helpers.selector import (
     TextSelector,
     TextSelectorConfig,
 )
+import voluptuous as vol
 
 from .apns import ApnsBackend, CredentialError, parse_certificate
 from .backend import Outcome

@@ -10,7 +10,7 @@ LOGGER = logging.getLogger(__package__)
 
 # Hub entry data (APNs credentials; each backend's credentials are optional).
 CONF_AUTH_METHOD: Final = "auth_method"
-AUTH_TOKEN: Final = "token"
+AUTH_TOKEN: Final = "token"  # noqa: S105
 AUTH_CERTIFICATE: Final = "certificate"
 CONF_KEY: Final = "key"
 CONF_KEY_FILE: Final = "key_file"
@@ -27,7 +27,7 @@ ENVIRONMENTS: Final = (ENV_PRODUCTION, ENV_SANDBOX)
 # Device subentries.
 SUBENTRY_APNS: Final = "apns_device"
 CONF_NAME: Final = "name"
-CONF_TOKEN: Final = "token"
+CONF_TOKEN: Final = "token"  # noqa: S105
 CONF_ADMIN: Final = "admin"
 
 # Options.

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any, override
 
-import voluptuous as vol
-
 from homeassistant.components.notify import (
     ATTR_DATA,
     ATTR_TARGET,
@@ -21,6 +19,7 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import ConfigType, DiscoveryInfoType
 from homeassistant.util import slugify
+import voluptuous as vol
 
 from .const import DOMAIN
 from .entity import DirectPushEntity, hub_device_info

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import voluptuous as vol
-
 from homeassistant import data_entry_flow
 from homeassistant.components.repairs import RepairsFlow
 from homeassistant.core import HomeAssistant
+import voluptuous as vol
 
 from .config_flow import valid_device_token
 from .const import CONF_TOKEN
