@@ -16,20 +16,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+from dataclasses import dataclass, field
 import json
 import logging
 import re
 import secrets
 import time
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
-import http_ece
 from aiohttp import web
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
+import http_ece
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
+from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import config_validation as cv, discovery
 from homeassistant.helpers.typing import ConfigType
@@ -39,8 +39,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) -
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN, translation_key=err.key
             ) from err
-    entry.runtime_data = DirectPushHub(hass, entry, backends)
-    entry.async_on_unload(entry.runtime_data.async_close)
+    hub = entry.runtime_data = DirectPushHub(hass, entry, backends)
+    entry.async_on_unload(hub.async_close)
+
+    async def _async_close_on_stop(_: Event) -> None:
+        await hub.async_close()
+
+    # Config entries are not unloaded when HA stops: close connections anyway.
+    entry.async_on_unload(
+        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _async_close_on_stop)
+    )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(entry.add_update_listener(_async_update_listener))
     return True

@@ -1,0 +1,130 @@
+"""Shared fixtures: real local push servers and a configured hub."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.core import HomeAssistant
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.direct_push.const import (
+    AUTH_TOKEN,
+    CONF_ADMIN,
+    CONF_AUTH_METHOD,
+    CONF_ENVIRONMENT,
+    CONF_KEY,
+    CONF_KEY_ID,
+    CONF_NAME,
+    CONF_TEAM_ID,
+    CONF_TOKEN,
+    CONF_TOPIC,
+    DOMAIN,
+    ENV_DEV_APNS_SERVER,
+    ENV_DEV_CA_FILE,
+    ENV_PRODUCTION,
+    SUBENTRY_APNS,
+)
+
+from .apns_server import ApnsServer, ApnsTestCredentials, make_credentials
+
+ALICE_TOKEN = "a1" * 32
+BOB_TOKEN = "b2" * 40
+CAROL_TOKEN = "c3" * 32
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let HA load Direct Push from custom_components."""
+
+
+@pytest.fixture
+def apns_credentials(tmp_path: Path) -> ApnsTestCredentials:
+    """A test CA, an Apple-style .p8 key and a push certificate."""
+    return make_credentials(tmp_path)
+
+
+@pytest.fixture
+async def apns_server(
+    socket_enabled: None,
+    apns_credentials: ApnsTestCredentials,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[ApnsServer]:
+    """A local APNs server that the integration reaches through aioapns."""
+    async with ApnsServer(apns_credentials) as server:
+        monkeypatch.setenv(ENV_DEV_APNS_SERVER, f"127.0.0.1:{server.port}")
+        monkeypatch.setenv(ENV_DEV_CA_FILE, str(apns_credentials.ca_file))
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the backoff real but short."""
+    monkeypatch.setattr("custom_components.direct_push.backend.RETRY_BASE_DELAY", 0.01)
+
+
+def token_entry_data(credentials: ApnsTestCredentials) -> dict[str, Any]:
+    """Return hub data for token (.p8) authentication."""
+    return {
+        CONF_AUTH_METHOD: AUTH_TOKEN,
+        CONF_KEY: credentials.key_pem,
+        CONF_KEY_ID: credentials.key_id,
+        CONF_TEAM_ID: credentials.team_id,
+        CONF_TOPIC: credentials.topic,
+        CONF_ENVIRONMENT: ENV_PRODUCTION,
+    }
+
+
+def apns_device(
+    name: str, token: str, *, admin: bool = False, **extra: Any
+) -> ConfigSubentryData:
+    """Return an Apple device subentry."""
+    return ConfigSubentryData(
+        data={
+            CONF_NAME: name,
+            CONF_TOKEN: token,
+            CONF_ADMIN: admin,
+            CONF_ENVIRONMENT: ENV_PRODUCTION,
+            **extra,
+        },
+        subentry_type=SUBENTRY_APNS,
+        title=name,
+        unique_id=None,
+    )
+
+
+@pytest.fixture
+def devices() -> list[ConfigSubentryData]:
+    """Alice (admin) and Bob."""
+    return [
+        apns_device("Alice", ALICE_TOKEN, admin=True),
+        apns_device("Bob", BOB_TOKEN),
+    ]
+
+
+@pytest.fixture
+def config_entry(
+    apns_credentials: ApnsTestCredentials, devices: list[ConfigSubentryData]
+) -> MockConfigEntry:
+    """The hub entry, with its devices."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="Direct Push",
+        data=token_entry_data(apns_credentials),
+        subentries_data=devices,
+    )
+
+
+@pytest.fixture
+async def loaded_entry(
+    hass: HomeAssistant, apns_server: ApnsServer, config_entry: MockConfigEntry
+) -> AsyncIterator[MockConfigEntry]:
+    """Set up the hub against the local APNs server; unload it afterwards."""
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    yield config_entry
+    await hass.config_entries.async_unload(config_entry.entry_id)
