@@ -1,0 +1,600 @@
+"""Import an existing dmt-system `apple_push` folder: key, topic and devices.
+
+dmt-system kept its Apple push setup in `~/.dmt/user/access_tokens/apple_push/`:
+`config.json` (the `server_auth` of node-apn plus a `devices` list), the
+`AuthKey.p8` signing key it points to and, in some folders, a development push
+certificate `notify-development-push.pem`.
+
+Plain Python without Home Assistant, so it runs in the executor and is easy to
+test; all file I/O here is blocking. Nothing raised, noted or logged here holds
+key material or a whole device token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+import contextlib
+from dataclasses import dataclass, field
+import json
+import logging
+from pathlib import Path
+import re
+from typing import Any, Final
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_private_key,
+)
+from cryptography.x509.oid import NameOID
+
+from .const import (
+    AUTH_CERTIFICATE,
+    AUTH_TOKEN,
+    CONF_ADMIN,
+    CONF_AUTH_METHOD,
+    CONF_CERTIFICATE,
+    CONF_ENVIRONMENT,
+    CONF_KEY,
+    CONF_KEY_ID,
+    CONF_NAME,
+    CONF_TEAM_ID,
+    CONF_TOKEN,
+    CONF_TOPIC,
+    ENV_PRODUCTION,
+    ENV_SANDBOX,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+CONFIG_NAME: Final = "config.json"
+CERTIFICATE_NAME: Final = "notify-development-push.pem"
+
+# The same rules as the config flow's forms.
+APPLE_ID_RE: Final = re.compile(r"^[A-Z0-9]{10}$")
+TOPIC_RE: Final = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+DEVICE_TOKEN_RE: Final = re.compile(r"^[0-9a-f]+$")
+DEVICE_TOKEN_LENGTH: Final = range(64, 201)
+
+# The one non-JSON form dmt-system's own example has:
+#   "topic": "com.uniqpath.notify" (change this to match your app)
+_STRING: Final = r'"(?:[^"\\]|\\.)*"'
+_REMARK_RE: Final = re.compile(
+    rf"^(?P<value>\s*(?:{_STRING}\s*:\s*)?{_STRING})\s*(?P<comma1>,?)"
+    r"\s*\([^()]*\)\s*(?P<comma2>,?)\s*$"
+)
+# Part of a key's base64 pasted in place of its path: no file is named so.
+_KEY_TEXT_RE: Final = re.compile(r"[A-Za-z0-9+=]{40,}")
+# Xcode prints tokens as `<abcd ef01 ...>`; people paste them with spaces.
+_TOKEN_JUNK_RE: Final = re.compile(r"[\s<>]+")
+_TRUE: Final = frozenset({"true", "yes", "on", "1"})
+_FALSE: Final = frozenset({"false", "no", "off", "0", ""})
+
+
+class AppleImportError(Exception):
+    """The folder or upload cannot be imported.
+
+    `key` is a translation key; `placeholders` name the file and, where known,
+    the line and column. Neither ever holds key material or a device token.
+    """
+
+    def __init__(self, key: str, placeholders: Mapping[str, str] | None = None) -> None:
+        """Keep the translation key and its placeholders."""
+        self.key = key
+        self.placeholders: dict[str, str] = dict(placeholders or {})
+        super().__init__(key, self.placeholders)
+
+    def __str__(self) -> str:
+        """Return the key and placeholders, for logs."""
+        return f"{self.key} {self.placeholders}"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportNote:
+    """Something the user should know about the import: a translation key."""
+
+    key: str
+    placeholders: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedCredentials:
+    """The hub's APNs credentials, in the form of the hub entry's data."""
+
+    auth_method: str
+    topic: str
+    environment: str
+    key: str | None = field(default=None, repr=False)
+    key_id: str | None = None
+    team_id: str | None = None
+    certificate: str | None = field(default=None, repr=False)
+
+    def as_entry_data(self) -> dict[str, str]:
+        """Return the data of a hub config entry."""
+        data = {
+            CONF_AUTH_METHOD: self.auth_method,
+            CONF_TOPIC: self.topic,
+            CONF_ENVIRONMENT: self.environment,
+        }
+        if self.auth_method == AUTH_CERTIFICATE:
+            assert self.certificate is not None
+            data[CONF_CERTIFICATE] = self.certificate
+        else:
+            assert self.key is not None
+            assert self.key_id is not None
+            assert self.team_id is not None
+            data |= {
+                CONF_KEY: self.key,
+                CONF_KEY_ID: self.key_id,
+                CONF_TEAM_ID: self.team_id,
+            }
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedDevice:
+    """One Apple device from the `devices` list."""
+
+    name: str
+    token: str = field(repr=False)
+    admin: bool
+    environment: str
+
+    def as_subentry_data(self) -> dict[str, Any]:
+        """Return the data of a device subentry."""
+        return {
+            CONF_NAME: self.name,
+            CONF_TOKEN: self.token,
+            CONF_ADMIN: self.admin,
+            CONF_ENVIRONMENT: self.environment,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """What an import found: credentials, devices and notes for the user."""
+
+    credentials: ImportedCredentials
+    devices: tuple[ImportedDevice, ...]
+    notes: tuple[ImportNote, ...]
+
+    def device_summary(self, admin_label: str = "admin") -> str:
+        """List the devices as Markdown, names and admin flags only."""
+        return "\n".join(
+            f"- {device.name} ({admin_label})" if device.admin else f"- {device.name}"
+            for device in self.devices
+        )
+
+
+def default_folder() -> Path:
+    """Return where dmt-system keeps its Apple push setup."""
+    return Path.home() / ".dmt/user/access_tokens/apple_push"
+
+
+def read_folder(folder: Path) -> ImportResult:
+    """Import a dmt-system `apple_push` folder. Blocking."""
+    folder = folder.expanduser()
+    if not folder.is_dir():
+        raise AppleImportError("folder_not_found", {"folder": str(folder)})
+    config_file = folder / CONFIG_NAME
+    if not config_file.is_file():
+        raise AppleImportError("missing_config", {"folder": str(folder)})
+    try:
+        text = config_file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        raise AppleImportError("unreadable_config", {"file": CONFIG_NAME}) from err
+    certificate: str | None = None
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        certificate = (folder / CERTIFICATE_NAME).read_text(encoding="utf-8-sig")
+
+    def read_key(path: str) -> str:
+        # Like dmt-system: relative to the folder; an absolute path wins.
+        return (folder / Path(path).expanduser()).read_text(encoding="utf-8-sig")
+
+    return parse_config(
+        text, source=CONFIG_NAME, read_file=read_key, certificate=certificate
+    )
+
+
+def parse_config(
+    text: str,
+    *,
+    source: str,
+    read_file: Callable[[str], str] | None,
+    certificate: str | None = None,
+    certificate_source: str = CERTIFICATE_NAME,
+) -> ImportResult:
+    """Import a dmt-system `config.json`. Blocking (key parsing, `read_file`).
+
+    `read_file` returns the text of the key file that `server_auth.token.key`
+    names, raising OSError (FileNotFoundError if it is missing); for an upload
+    it returns the uploaded key. `certificate` is the text of a push
+    certificate found beside the config, if any.
+    """
+    notes: list[ImportNote] = []
+    data = _load_json(text, source, notes)
+    if not isinstance(data, dict):
+        raise AppleImportError("invalid_structure", {"file": source, "field": "/"})
+    cert = _Certificate.parse(certificate, certificate_source)
+
+    credentials = _credentials(data, source, read_file, cert, notes)
+    devices = _devices(data, source, credentials.environment, notes)
+    if not devices:
+        notes.append(ImportNote("no_devices"))
+    _LOGGER.debug(
+        "Imported %s: %s auth, %s environment, %d devices, notes %s",
+        source,
+        credentials.auth_method,
+        credentials.environment,
+        len(devices),
+        [note.key for note in notes],
+    )
+    return ImportResult(credentials, tuple(devices), tuple(notes))
+
+
+def check_signing_key(pem: str, source: str) -> str:
+    """Check an Apple .p8 key (EC P-256 in PEM); return it normalised."""
+    pem = _normalise_pem(pem)
+    if "-----BEGIN" not in pem:
+        raise AppleImportError("invalid_key", {"file": source})
+    try:
+        key = load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError):
+        raise AppleImportError("invalid_key", {"file": source}) from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(
+        key.curve, ec.SECP256R1
+    ):
+        raise AppleImportError("invalid_key_type", {"file": source})
+    return pem
+
+
+def valid_device_token(token: str) -> bool:
+    """Return True for a lowercase hex APNs device token of a plausible length."""
+    return (
+        bool(DEVICE_TOKEN_RE.match(token))
+        and len(token) % 2 == 0
+        and len(token) in DEVICE_TOKEN_LENGTH
+    )
+
+
+def clean_device_token(value: str) -> str:
+    """Lowercase a token and drop the spaces and `<>` Xcode prints around it."""
+    return _TOKEN_JUNK_RE.sub("", value).lower()
+
+
+def redact_token(token: str) -> str:
+    """Show only the last four characters of a token."""
+    return f"…{token[-4:]}" if len(token) >= 8 else "…"
+
+
+@dataclass(frozen=True, slots=True)
+class _Certificate:
+    """A push certificate beside the config, and whether it is usable."""
+
+    source: str
+    pem: str | None = field(default=None, repr=False)
+    topic: str | None = None
+    sandbox: bool = False
+
+    @classmethod
+    def parse(cls, text: str | None, source: str) -> _Certificate | None:
+        """Parse a certificate PEM holding the certificate and its key."""
+        if text is None:
+            return None
+        pem = _normalise_pem(text)
+        try:
+            cert = x509.load_pem_x509_certificate(pem.encode())
+            key = load_pem_private_key(pem.encode(), password=None)
+        except (ValueError, TypeError):
+            return cls(source)
+        spki = (Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        if cert.public_key().public_bytes(*spki) != key.public_key().public_bytes(
+            *spki
+        ):
+            return cls(source)
+        uids = cert.subject.get_attributes_for_oid(NameOID.USER_ID)
+        names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        return cls(
+            source,
+            pem,
+            topic=str(uids[0].value) if uids else None,
+            sandbox=bool(names) and "Development" in str(names[0].value),
+        )
+
+    @property
+    def environment(self) -> str:
+        """Return the environment the certificate works in."""
+        return ENV_SANDBOX if self.sandbox else ENV_PRODUCTION
+
+
+def _normalise_pem(text: str) -> str:
+    return text.lstrip("\ufeff").replace("\r\n", "\n").strip() + "\n"
+
+
+def _load_json(text: str, source: str, notes: list[ImportNote]) -> Any:
+    """Parse JSON, stripping `"value" (a remark)` like dmt-system's example."""
+    text = text.removeprefix("\ufeff")
+    for _ in range(text.count("\n") + 1):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as err:
+            # Split as json counts lines: on "\n" only.
+            lines = text.split("\n")
+            line = lines[err.lineno - 1]
+            body = line.removesuffix("\r")
+            if (match := _REMARK_RE.match(body)) is None or (
+                match["comma1"] and match["comma2"]
+            ):
+                raise AppleImportError(
+                    "invalid_json",
+                    {"file": source, "line": str(err.lineno), "column": str(err.colno)},
+                ) from None
+            lines[err.lineno - 1] = (
+                match["value"] + match["comma1"] + match["comma2"] + line[len(body) :]
+            )
+            text = "\n".join(lines)
+            notes.append(
+                ImportNote(
+                    "recovered_parenthetical", {"file": source, "line": str(err.lineno)}
+                )
+            )
+    raise AssertionError(
+        "unreachable: every round removes one remark"
+    )  # pragma: no cover
+
+
+def _object(value: Any, source: str, path: str) -> dict[str, Any] | None:
+    """Return a JSON object, None if absent; raise for another type."""
+    if value is None or isinstance(value, dict):
+        return value
+    raise AppleImportError("invalid_structure", {"file": source, "field": path})
+
+
+def _string(value: Any, source: str, path: str) -> str | None:
+    """Return a stripped, non-empty JSON string, None if absent or empty."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise AppleImportError("invalid_structure", {"file": source, "field": path})
+    return value.strip() or None
+
+
+def _credentials(
+    data: dict[str, Any],
+    source: str,
+    read_file: Callable[[str], str] | None,
+    cert: _Certificate | None,
+    notes: list[ImportNote],
+) -> ImportedCredentials:
+    """Pick token or certificate authentication and check it."""
+    server_auth = _object(data.get("server_auth"), source, "server_auth")
+    topic = (
+        _string(server_auth.get("topic"), source, "server_auth.topic")
+        if server_auth is not None
+        else None
+    )
+    token = (
+        _object(server_auth.get("token"), source, "server_auth.token")
+        if server_auth is not None
+        else None
+    )
+    if token is None:
+        return _certificate_credentials(
+            cert,
+            topic,
+            source,
+            notes,
+            "missing_server_auth" if server_auth is None else "missing_token",
+        )
+
+    key_ref = _string(token.get("key"), source, "server_auth.token.key")
+    if key_ref is None:
+        raise AppleImportError(
+            "missing_field", {"file": source, "field": "server_auth.token.key"}
+        )
+    if "-----BEGIN" in key_ref:
+        # node-apn also takes the key's text in place of its path.
+        key_source, key_text = source, key_ref
+    elif "\n" in key_ref or "-----" in key_ref or _KEY_TEXT_RE.search(key_ref):
+        # Key text missing its BEGIN line: never echo it as a path.
+        raise AppleImportError("invalid_key", {"file": source})
+    else:
+        key_source = Path(key_ref).name or key_ref
+        try:
+            key_text = _read_key_file(read_file, key_ref)
+        except FileNotFoundError as err:
+            if cert is not None and cert.pem is not None:
+                return _certificate_credentials(
+                    cert, topic, source, notes, "missing_key_file"
+                )
+            path = str(err.filename) if err.filename else key_ref
+            raise AppleImportError(
+                "missing_key_file", {"file": source, "path": path}
+            ) from None
+        except (OSError, UnicodeDecodeError):
+            raise AppleImportError(
+                "unreadable_key_file", {"file": key_source}
+            ) from None
+
+    key_id = _apple_id(token.get("keyId"), source, "keyId", "invalid_key_id")
+    team_id = _apple_id(token.get("teamId"), source, "teamId", "invalid_team_id")
+    if topic is None and cert is not None:
+        topic = cert.topic
+    topic = _check_topic(topic, source)
+    pem = check_signing_key(key_text, key_source)
+
+    environment = ENV_PRODUCTION
+    if cert is not None and cert.pem is not None:
+        # A development certificate beside the key: the app is built from
+        # Xcode, so its devices have sandbox tokens.
+        environment = cert.environment
+        notes.append(
+            ImportNote(
+                "token_auth_used_certificate_hint",
+                {
+                    "key_file": key_source,
+                    "certificate_file": cert.source,
+                    "environment": environment,
+                },
+            )
+        )
+    return ImportedCredentials(
+        auth_method=AUTH_TOKEN,
+        topic=topic,
+        environment=environment,
+        key=pem,
+        key_id=key_id,
+        team_id=team_id,
+    )
+
+
+def _read_key_file(read_file: Callable[[str], str] | None, path: str) -> str:
+    """Read the key file; without a reader (nothing uploaded) it is missing."""
+    if read_file is None:
+        raise FileNotFoundError(path)
+    return read_file(path)
+
+
+def _certificate_credentials(
+    cert: _Certificate | None,
+    topic: str | None,
+    source: str,
+    notes: list[ImportNote],
+    error: str,
+) -> ImportedCredentials:
+    """Fall back to the push certificate when there is no signing key."""
+    if cert is None:
+        raise AppleImportError(error, {"file": source})
+    if cert.pem is None:
+        raise AppleImportError("invalid_certificate", {"file": cert.source})
+    topic = _check_topic(topic or cert.topic, source)
+    notes.append(
+        ImportNote(
+            "certificate_used",
+            {"certificate_file": cert.source, "environment": cert.environment},
+        )
+    )
+    return ImportedCredentials(
+        auth_method=AUTH_CERTIFICATE,
+        topic=topic,
+        environment=cert.environment,
+        certificate=cert.pem,
+    )
+
+
+def _apple_id(value: Any, source: str, name: str, error: str) -> str:
+    """Return a key or team ID: 10 letters and digits."""
+    path = f"server_auth.token.{name}"
+    if (text := _string(value, source, path)) is None:
+        raise AppleImportError("missing_field", {"file": source, "field": path})
+    if not APPLE_ID_RE.match(text := text.upper()):
+        raise AppleImportError(error, {"file": source})
+    return text
+
+
+def _check_topic(topic: str | None, source: str) -> str:
+    if topic is None:
+        raise AppleImportError(
+            "missing_field", {"file": source, "field": "server_auth.topic"}
+        )
+    if not TOPIC_RE.match(topic):
+        raise AppleImportError("invalid_topic", {"file": source})
+    return topic
+
+
+def _flag(value: Any, default: bool) -> bool:
+    """Read a JSON flag: true/false, 1/0, or such words in a string."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value != 0
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+    return default
+
+
+def _devices(
+    data: dict[str, Any], source: str, environment: str, notes: list[ImportNote]
+) -> list[ImportedDevice]:
+    """Read the devices, skipping (and noting) any that cannot work."""
+    entries = data.get("devices")
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise AppleImportError(
+            "invalid_structure", {"file": source, "field": "devices"}
+        )
+    devices: list[ImportedDevice] = []
+    first_by_token: dict[str, str] = {}
+    names: set[str] = set()
+    for index, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict):
+            notes.append(ImportNote("invalid_device_entry", {"index": str(index)}))
+            continue
+        raw_name = entry.get("name")
+        name = (
+            str(raw_name).strip()
+            if isinstance(raw_name, str | int) and not isinstance(raw_name, bool)
+            else ""
+        )
+        if not name:
+            name = f"Device {index}"
+            notes.append(ImportNote("unnamed_device", {"name": name}))
+        # dmt-system never pushed to a device with "active": false.
+        if not _flag(entry.get("active"), default=True):
+            notes.append(ImportNote("inactive_device", {"name": name}))
+            continue
+        raw_token = entry.get("token")
+        if not isinstance(raw_token, str) or not (
+            token := clean_device_token(raw_token)
+        ):
+            notes.append(ImportNote("missing_device_token", {"name": name}))
+            continue
+        if not valid_device_token(token):
+            notes.append(
+                ImportNote(
+                    "skipped_token",
+                    {
+                        "name": name,
+                        "token": redact_token(token),
+                        "length": str(len(token)),
+                    },
+                )
+            )
+            continue
+        if (first := first_by_token.get(token)) is not None:
+            notes.append(
+                ImportNote(
+                    "duplicate_token",
+                    {"name": name, "first": first, "token": redact_token(token)},
+                )
+            )
+            continue
+        if name.casefold() in names:
+            # Device names must be unique within the hub.
+            number = 2
+            while f"{name} {number}".casefold() in names:
+                number += 1
+            notes.append(
+                ImportNote(
+                    "renamed_device", {"name": name, "new_name": f"{name} {number}"}
+                )
+            )
+            name = f"{name} {number}"
+        names.add(name.casefold())
+        first_by_token[token] = name
+        devices.append(
+            ImportedDevice(
+                name=name,
+                token=token,
+                admin=_flag(entry.get("admin"), default=False),
+                environment=environment,
+            )
+        )
+    return devices
