@@ -75,6 +75,26 @@ _PROBE_ERRORS: Final = {
     "connection_error": "cannot_connect",
 }
 
+# Per method: text field, file field, error when both are empty, and error
+# when the upload cannot be read.
+_CREDENTIAL_FIELDS: Final = {
+    AUTH_TOKEN: (CONF_KEY, CONF_KEY_FILE, "key_required", "invalid_key"),
+    AUTH_CERTIFICATE: (
+        CONF_CERTIFICATE,
+        CONF_CERTIFICATE_FILE,
+        "certificate_required",
+        "invalid_certificate",
+    ),
+}
+# The form field each validation error belongs to; others go at the top ("base").
+_ERROR_FIELDS: Final = {
+    "invalid_key_id": CONF_KEY_ID,
+    "invalid_team_id": CONF_TEAM_ID,
+    "invalid_topic": CONF_TOPIC,
+    "invalid_key": CONF_KEY,
+    "invalid_key_type": CONF_KEY,
+}
+
 _MULTILINE = TextSelector(TextSelectorConfig(multiline=True))
 _ENVIRONMENT = SelectSelector(
     SelectSelectorConfig(
@@ -104,17 +124,23 @@ def _read_upload(hass: HomeAssistant, file_id: str) -> str:
         return path.read_text(encoding="utf-8-sig")
 
 
-async def _async_pem_from(
+async def _async_take_upload(
     hass: HomeAssistant, user_input: dict[str, Any], text_key: str, file_key: str
-) -> str | None:
-    """Return the PEM the user pasted or uploaded, if any."""
-    if file_id := user_input.pop(file_key, None):
-        try:
-            return await hass.async_add_executor_job(_read_upload, hass, file_id)
-        except (OSError, UnicodeDecodeError, ValueError):
-            return None
-    text: str | None = user_input.get(text_key)
-    return text.strip() if text else None
+) -> bool:
+    """Move an uploaded file's text into the text field; False if unreadable.
+
+    The upload is consumed on reading, so after an error the form shows its text
+    instead of a file id that no longer exists.
+    """
+    if not (file_id := user_input.pop(file_key, None)):
+        return True
+    try:
+        user_input[text_key] = await hass.async_add_executor_job(
+            _read_upload, hass, file_id
+        )
+    except (OSError, ValueError):  # ValueError: unknown file id, or not text
+        return False
+    return True
 
 
 async def async_validate_apns(
@@ -197,44 +223,48 @@ class DirectPushConfigFlow(ConfigFlow, domain=DOMAIN):
         user_input: dict[str, Any] | None,
         defaults: Mapping[str, Any],
     ) -> tuple[dict[str, Any] | None, dict[str, str]]:
-        """Validate a token or certificate form; return data, or the errors."""
+        """Validate a token or certificate form; return data, or the errors.
+
+        An empty key or certificate field falls back to the one in defaults.
+        """
         if user_input is None:
             return None, {}
-        data = {**defaults, **user_input}
-        errors: dict[str, str] = {}
+        text_key, file_key, required, unreadable = _CREDENTIAL_FIELDS[method]
+        if not await _async_take_upload(self.hass, user_input, text_key, file_key):
+            return None, {file_key: unreadable}
+        pem = (user_input.get(text_key) or defaults.get(text_key) or "").strip()
+        if not pem:
+            return None, {"base": required}
+        data = {**defaults, **user_input, CONF_AUTH_METHOD: method, text_key: pem}
+        # Copied from Apple's portal, these often carry a stray space.
+        for key in (CONF_KEY_ID, CONF_TEAM_ID, CONF_TOPIC):
+            if isinstance(data.get(key), str):
+                data[key] = data[key].strip()
         if method == AUTH_CERTIFICATE:
-            data[CONF_AUTH_METHOD] = AUTH_CERTIFICATE
-            pem = await _async_pem_from(
-                self.hass, data, CONF_CERTIFICATE, CONF_CERTIFICATE_FILE
-            )
-            if not pem:
-                return None, {"base": "certificate_required"}
-            data[CONF_CERTIFICATE] = pem
             try:
                 info = await self.hass.async_add_executor_job(parse_certificate, pem)
             except CredentialError as err:
-                return None, {CONF_CERTIFICATE: err.key}
+                return None, {text_key: err.key}
             if not data.get(CONF_TOPIC):
                 if info.topic is None:
-                    return None, {CONF_TOPIC: "invalid_topic"}
+                    return None, {CONF_TOPIC: "missing_topic"}
                 data[CONF_TOPIC] = info.topic
-        else:
-            data[CONF_AUTH_METHOD] = AUTH_TOKEN
-            pem = await _async_pem_from(self.hass, data, CONF_KEY, CONF_KEY_FILE)
-            if not pem:
-                return None, {"base": "key_required"}
-            data[CONF_KEY] = pem
         if error := await async_validate_apns(self.hass, data):
-            field = {
-                "invalid_key_id": CONF_KEY_ID,
-                "invalid_team_id": CONF_TEAM_ID,
-                "invalid_topic": CONF_TOPIC,
-                "invalid_key": CONF_KEY,
-                "invalid_key_type": CONF_KEY,
-            }.get(error, "base")
-            errors[field] = error
-            return None, errors
+            return None, {_ERROR_FIELDS.get(error, "base"): error}
         return data, {}
+
+    @callback
+    def _async_save_and_reload(
+        self, entry: ConfigEntry, data: dict[str, Any]
+    ) -> ConfigFlowResult:
+        """Store new credentials and reload the hub.
+
+        A loaded hub's update listener reloads it (reloading here as well would
+        reload twice); a hub that failed to set up has no listener yet.
+        """
+        if entry.update_listeners:
+            return self.async_update_and_abort(entry, data=data)
+        return self.async_update_reload_and_abort(entry, data=data)
 
     async def async_step_token(
         self, user_input: dict[str, Any] | None = None
@@ -292,11 +322,16 @@ class DirectPushConfigFlow(ConfigFlow, domain=DOMAIN):
                     vol.Required(CONF_TEAM_ID, default=entry.data[CONF_TEAM_ID]): str,
                 }
             )
-        data, errors = await self._async_credentials(method, user_input, entry.data)
+        # The refused key is no default: reauthenticating needs a new one.
+        text_key = _CREDENTIAL_FIELDS[method][0]
+        defaults = {k: v for k, v in entry.data.items() if k != text_key}
+        data, errors = await self._async_credentials(method, user_input, defaults)
         if data is not None:
-            return self.async_update_reload_and_abort(entry, data=data)
+            return self._async_save_and_reload(entry, data)
         return self.async_show_form(
-            step_id="reauth_confirm", data_schema=schema, errors=errors
+            step_id="reauth_confirm",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input),
+            errors=errors,
         )
 
     async def async_step_reconfigure(
@@ -305,20 +340,10 @@ class DirectPushConfigFlow(ConfigFlow, domain=DOMAIN):
         """Change topic, environment or key without losing the devices."""
         entry = self._get_reconfigure_entry()
         method = entry.data[CONF_AUTH_METHOD]
-        if user_input is not None:
-            # An empty key field keeps the current key.
-            for text_key, file_key in (
-                (CONF_KEY, CONF_KEY_FILE),
-                (CONF_CERTIFICATE, CONF_CERTIFICATE_FILE),
-            ):
-                if not user_input.get(text_key) and not user_input.get(file_key):
-                    user_input.pop(text_key, None)
-                    user_input.pop(file_key, None)
-                    if text_key in entry.data:
-                        user_input[text_key] = entry.data[text_key]
+        # An empty key field keeps the current key.
         data, errors = await self._async_credentials(method, user_input, entry.data)
         if data is not None:
-            return self.async_update_reload_and_abort(entry, data=data)
+            return self._async_save_and_reload(entry, data)
         fields: dict[vol.Marker, Any] = {
             vol.Required(CONF_TOPIC, default=entry.data[CONF_TOPIC]): str,
             vol.Required(
@@ -327,11 +352,16 @@ class DirectPushConfigFlow(ConfigFlow, domain=DOMAIN):
         }
         if method == AUTH_CERTIFICATE:
             fields[vol.Optional(CONF_CERTIFICATE_FILE)] = _file_selector(".pem")
+            fields[vol.Optional(CONF_CERTIFICATE)] = _MULTILINE
         else:
             fields[vol.Optional(CONF_KEY_FILE)] = _file_selector(".p8,.pem,.txt")
             fields[vol.Optional(CONF_KEY)] = _MULTILINE
         return self.async_show_form(
-            step_id="reconfigure", data_schema=vol.Schema(fields), errors=errors
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema(fields), user_input
+            ),
+            errors=errors,
         )
 
 
