@@ -39,3 +39,11 @@ DEFAULT_SOUND: Final = "default"
 # Development only: point APNs at a local server (never offered in the UI).
 ENV_DEV_APNS_SERVER: Final = "DIRECT_PUSH_DEV_APNS_SERVER"
 ENV_DEV_CA_FILE: Final = "DIRECT_PUSH_DEV_CA_FILE"
+
+# Web Push (UnifiedPush and browsers).
+SUBENTRY_WEBPUSH: Final = "webpush_device"
+CONF_VAPID_PRIVATE_KEY: Final = "vapid_private_key"
+CONF_SUBSCRIPTION: Final = "subscription"
+CONF_ENDPOINT: Final = "endpoint"
+CONF_P256DH: Final = "p256dh"
+CONF_AUTH: Final = "auth"
