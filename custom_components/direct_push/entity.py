@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any, Final, cast
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity
 
 from .const import DOMAIN
 from .hub import DirectPushConfigEntry, DirectPushHub, entity_unique_id
+
+# HA 2026.8 links a device to its hub by the hub's registry id and deprecates
+# the link by identifiers, the only one older versions know.
+_LINK_BY_DEVICE_ID: Final = "via_device_id" in DeviceInfo.__optional_keys__
 
 
 def hub_device_info(entry: DirectPushConfigEntry) -> DeviceInfo:
@@ -17,6 +25,22 @@ def hub_device_info(entry: DirectPushConfigEntry) -> DeviceInfo:
         manufacturer="Direct Push",
         name=entry.title,
     )
+
+
+@callback
+def async_behind_hub(
+    hass: HomeAssistant, entry: DirectPushConfigEntry, device_info: DeviceInfo
+) -> DeviceInfo:
+    """Return device_info linked to the hub's device, registering the hub first."""
+    link: dict[str, Any]
+    if _LINK_BY_DEVICE_ID:
+        hub = dr.async_get(hass).async_get_or_create(
+            config_entry_id=entry.entry_id, **hub_device_info(entry)
+        )
+        link = {"via_device_id": hub.id}
+    else:
+        link = {"via_device": (DOMAIN, entry.entry_id)}
+    return cast(DeviceInfo, {**device_info, **link})
 
 
 class DirectPushEntity(Entity):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Final
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
@@ -56,9 +56,25 @@ def redact_token(token: str) -> str:
     return f"…{token[-4:]}" if len(token) > 8 else "…"
 
 
+_INACTIVE_ISSUE_PREFIX: Final = "device_inactive_"
+
+
 def inactive_issue_id(device_id: str) -> str:
     """Return the repair issue id that marks a device inactive."""
-    return f"device_inactive_{device_id}"
+    return f"{_INACTIVE_ISSUE_PREFIX}{device_id}"
+
+
+@callback
+def async_delete_inactive_issues(hass: HomeAssistant, keep: Container[str]) -> None:
+    """Delete the inactive-device issues of every device not in keep."""
+    registry = ir.async_get(hass)
+    for domain, issue_id in list(registry.issues):
+        if (
+            domain == DOMAIN
+            and issue_id.startswith(_INACTIVE_ISSUE_PREFIX)
+            and issue_id.removeprefix(_INACTIVE_ISSUE_PREFIX) not in keep
+        ):
+            ir.async_delete_issue(hass, DOMAIN, issue_id)
 
 
 def entity_unique_id(entry_id: str, key: str) -> str:
@@ -100,15 +116,22 @@ class DirectPushHub:
 
     @callback
     def _routes(self) -> list[Route]:
-        devices = dr.async_get(self.hass)
+        # This entry's HA devices by our identifier (a device lookup by
+        # identifiers alone is deprecated: they are unique per entry only).
+        ha_device_ids = {
+            identifier: ha_device.id
+            for ha_device in dr.async_entries_for_config_entry(
+                dr.async_get(self.hass), self.entry.entry_id
+            )
+            for domain, identifier in ha_device.identifiers
+            if domain == DOMAIN
+        }
         entities = er.async_get(self.hass)
         routes = []
         for device in self.devices.values():
             aliases = set()
-            if ha_device := devices.async_get_device(
-                identifiers={(DOMAIN, device.device_id)}
-            ):
-                aliases.add(ha_device.id)
+            if ha_device_id := ha_device_ids.get(device.device_id):
+                aliases.add(ha_device_id)
             if entity_id := entities.async_get_entity_id(
                 Platform.NOTIFY,
                 DOMAIN,

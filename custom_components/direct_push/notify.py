@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Any, override
 
 from homeassistant.components.notify import (
-    ATTR_DATA,
-    ATTR_TARGET,
-    ATTR_TITLE,
     ATTR_TITLE_DEFAULT,
-    BaseNotificationService,
     NotifyEntity,
     NotifyEntityFeature,
 )
+from homeassistant.components.notify.const import ATTR_DATA, ATTR_TARGET, ATTR_TITLE
+from homeassistant.components.notify.legacy import BaseNotificationService
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.device_registry import DeviceInfo
@@ -22,7 +20,7 @@ from homeassistant.util import slugify
 import voluptuous as vol
 
 from .const import DOMAIN
-from .entity import DirectPushEntity, hub_device_info
+from .entity import DirectPushEntity, async_behind_hub, hub_device_info
 from .hub import DirectPushConfigEntry, Report
 from .routing import TARGET_ADMIN, TARGET_ALL
 from .services import (
@@ -48,9 +46,20 @@ async def async_setup_entry(
             DirectPushGroupEntity(entry, "everyone", TARGET_ALL),
         ]
     )
-    for device_id in entry.runtime_data.devices:
+    for device_id, device in entry.runtime_data.devices.items():
+        device_info = async_behind_hub(
+            hass,
+            entry,
+            DeviceInfo(
+                identifiers={(DOMAIN, device_id)},
+                name=device.name,
+                manufacturer="Direct Push",
+                model=device.kind,
+            ),
+        )
         async_add_entities(
-            [DirectPushDeviceEntity(entry, device_id)], config_subentry_id=device_id
+            [DirectPushDeviceEntity(entry, device_id, device_info)],
+            config_subentry_id=device_id,
         )
 
 
@@ -83,18 +92,13 @@ class DirectPushDeviceEntity(_DirectPushNotifyEntity):
 
     _attr_name = None
 
-    def __init__(self, entry: DirectPushConfigEntry, device_id: str) -> None:
+    def __init__(
+        self, entry: DirectPushConfigEntry, device_id: str, device_info: DeviceInfo
+    ) -> None:
         """Attach the entity to the device's own HA device."""
         super().__init__(entry, device_id)
-        device = entry.runtime_data.devices[device_id]
         self._target = device_id
-        self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, device_id)},
-            name=device.name,
-            manufacturer="Direct Push",
-            model=device.kind,
-            via_device=(DOMAIN, entry.entry_id),
-        )
+        self._attr_device_info = device_info
 
 
 class DirectPushGroupEntity(_DirectPushNotifyEntity):

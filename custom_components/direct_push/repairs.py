@@ -30,7 +30,8 @@ class InactiveDeviceRepairFlow(RepairsFlow):
             return self.async_abort(reason="device_removed")
         subentry = entry.subentries[self._device_id]
         errors: dict[str, str] = {}
-        if user_input is not None:
+        # The repairs manager starts the flow with {"issue_id": ...} as input.
+        if user_input is not None and CONF_TOKEN in user_input:
             token = user_input[CONF_TOKEN].strip().lower()
             if not valid_device_token(token):
                 errors[CONF_TOKEN] = "invalid_device_token"

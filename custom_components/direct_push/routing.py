@@ -40,23 +40,24 @@ def resolve(targets: Iterable[str] | None, routes: Sequence[Route]) -> Resolutio
     No targets means "all". Names match case-insensitively. A device named by
     several targets is selected once.
     """
-    wanted = [_key(target) for target in targets or ()] or [TARGET_ALL]
     selected: set[str] = set()
     unknown: list[str] = []
-    for target in wanted:
-        if target == TARGET_ALL:
+    for target in list(targets or ()) or [TARGET_ALL]:
+        key = _key(target)
+        if key == TARGET_ALL:
             matches = [route.device_id for route in routes]
-        elif target == TARGET_ADMIN:
+        elif key == TARGET_ADMIN:
             matches = [route.device_id for route in routes if route.admin]
         else:
             matches = [
                 route.device_id
                 for route in routes
-                if target in (_key(route.name), _key(route.device_id))
-                or target in route.aliases
+                if key in (_key(route.name), _key(route.device_id))
+                or key in route.aliases
             ]
             if not matches:
-                unknown.append(target)
+                # As the user wrote it, for the error message.
+                unknown.append(target.strip())
         selected.update(matches)
     return Resolution(
         device_ids=tuple(r.device_id for r in routes if r.device_id in selected),
