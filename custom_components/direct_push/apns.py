@@ -27,7 +27,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from cryptography.x509.oid import NameOID
+from h2.exceptions import ProtocolError
 from homeassistant.core import HomeAssistant
+from homeassistant.util.hass_dict import HassKey
 from homeassistant.util.ssl import create_client_context
 import jwt
 
@@ -42,6 +44,7 @@ from .const import (
     CONF_TEAM_ID,
     CONF_TOKEN,
     CONF_TOPIC,
+    DOMAIN,
     ENV_DEV_APNS_SERVER,
     ENV_DEV_CA_FILE,
     ENV_PRODUCTION,
@@ -67,10 +70,6 @@ _AUTH_REASONS: Final = {
     "Forbidden",
 }
 _RETRY_STATUSES: Final = {"429", "500", "503"}
-_HOSTS: Final = {
-    ENV_PRODUCTION: "api.push.apple.com",
-    ENV_SANDBOX: "api.development.push.apple.com",
-}
 
 
 class CredentialError(ValueError):
@@ -144,7 +143,8 @@ class SharedTokenProvider(AuthorizationHeaderProvider):
     @override
     def get_header(self) -> str:
         now = time.time()
-        if not self._header or now - self._issued_at >= TOKEN_REFRESH_SECONDS:
+        # A clock set back makes the token look young while Apple sees it age.
+        if not self._header or not 0 <= now - self._issued_at < TOKEN_REFRESH_SECONDS:
             self._issued_at = now
             token = jwt.encode(
                 {"iss": self._team_id, "iat": int(now)},
@@ -154,6 +154,28 @@ class SharedTokenProvider(AuthorizationHeaderProvider):
             )
             self._header = f"bearer {token}"
         return self._header
+
+
+# Providers outlive the backends: a reload (a device added, options changed)
+# or the config flow's probe right before set-up would otherwise present a new
+# token within 20 minutes of the last one.
+_TOKEN_PROVIDERS: Final[HassKey[dict[tuple[str, str, str], SharedTokenProvider]]] = (
+    HassKey(f"{DOMAIN}_token_providers")
+)
+
+
+async def _async_token_provider(
+    hass: HomeAssistant, data: Mapping[str, Any]
+) -> SharedTokenProvider:
+    """Return the one provider for this key, parsing the key the first time."""
+    providers = hass.data.setdefault(_TOKEN_PROVIDERS, {})
+    cache_key = (data[CONF_TEAM_ID], data[CONF_KEY_ID], data[CONF_KEY])
+    if (provider := providers.get(cache_key)) is None:
+        key = await hass.async_add_executor_job(parse_signing_key, data[CONF_KEY])
+        provider = providers.setdefault(
+            cache_key, SharedTokenProvider(key, data[CONF_KEY_ID], data[CONF_TEAM_ID])
+        )
+    return provider
 
 
 class _Pool(APNsBaseConnectionPool):
@@ -175,6 +197,7 @@ class _Pool(APNsBaseConnectionPool):
             max_connection_attempts=1,
         )
         self.ssl_context = ssl_context
+        self._topic = topic
         self._auth = auth
         self._server = server or (self.protocol_class.APNS_SERVER, 443)
 
@@ -184,9 +207,9 @@ class _Pool(APNsBaseConnectionPool):
         _, protocol = await self.loop.create_connection(
             partial(
                 self.protocol_class,
-                self.apns_topic,
+                self._topic,
                 self.loop,
-                self.discard_connection,
+                self.discard_connection,  # type: ignore[arg-type]  # aioapns says NoReturn
                 self._auth,
             ),
             host=host,
@@ -250,8 +273,7 @@ class ApnsBackend:
             certificate = data[CONF_CERTIFICATE]
             await hass.async_add_executor_job(parse_certificate, certificate)
         else:
-            key = await hass.async_add_executor_job(parse_signing_key, data[CONF_KEY])
-            auth = SharedTokenProvider(key, data[CONF_KEY_ID], data[CONF_TEAM_ID])
+            auth = await _async_token_provider(hass, data)
         context = await hass.async_add_executor_job(_make_ssl_context, certificate)
         return cls(
             topic=data[CONF_TOPIC], ssl_context=context, auth=auth, server=_dev_server()
@@ -279,7 +301,7 @@ class ApnsBackend:
             message=payload,
             time_to_live=message.ttl,
             priority=message.apns_priority,
-            collapse_key=message.tag,
+            collapse_key=message.tag or None,  # an empty tag is no tag
             push_type=PushType(message.push_type.value),
             apns_topic=device.config.get(CONF_TOPIC) or None,
         )
@@ -292,6 +314,8 @@ class ApnsBackend:
             ApnsConnectionError,
             MaxAttemptsExceeded,
             OSError,
+            # h2 refuses a send on a connection that Apple just closed (GOAWAY).
+            ProtocolError,
             TimeoutError,
         ) as err:
             LOGGER.debug("APNs connection failed: %s", type(err).__name__)

@@ -14,6 +14,9 @@ from .message import Message
 
 RETRY_ATTEMPTS: Final = 3
 RETRY_BASE_DELAY: Final = 1.0
+# A service asking to wait longer than this gets no retry: the action would
+# hang that long.
+RETRY_MAX_DELAY: Final = 60.0
 
 
 class Outcome(StrEnum):
@@ -70,26 +73,26 @@ async def async_send_with_retry(
     send: Callable[[], Awaitable[Delivery]],
     ttl: int,
     *,
-    attempts: int = RETRY_ATTEMPTS,
-    base_delay: float = RETRY_BASE_DELAY,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> Delivery:
     """Retry transient failures with exponential backoff and full jitter.
 
-    A retry never waits past the message's time to live: once it has expired,
-    the service would drop it anyway.
+    At most RETRY_ATTEMPTS retries. A retry never waits past the message's time
+    to live (the service would drop it anyway) nor longer than RETRY_MAX_DELAY.
     """
     deadline = time.monotonic() + ttl
     delivery = await send()
-    for attempt in range(attempts):
+    # The policy is read here, not bound as defaults, so tests can shorten it.
+    for attempt in range(RETRY_ATTEMPTS):
         if not delivery.retryable:
             break
         delay = (
             delivery.retry_after
             if delivery.retry_after is not None
-            else random.uniform(0, base_delay * 2**attempt)  # noqa: S311 (jitter)
+            else random.uniform(0, RETRY_BASE_DELAY * 2**attempt)  # noqa: S311 (jitter)
         )
-        if time.monotonic() + delay >= deadline:
+        if delay > RETRY_MAX_DELAY or time.monotonic() + delay >= deadline:
             break
-        await asyncio.sleep(delay)
+        await sleep(delay)
         delivery = await send()
     return delivery

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 import json
 from typing import Any, Final
+import unicodedata
 
 APNS_MAX_PAYLOAD: Final = 4096
 APNS_MAX_COLLAPSE_ID: Final = 64
 DEFAULT_TTL: Final = 86400
 ELLIPSIS: Final = "…"
+_ZWJ: Final = "\u200d"
 
 
 class InterruptionLevel(StrEnum):
@@ -78,13 +80,49 @@ def json_size(payload: dict[str, Any]) -> int:
     return len(json.dumps(payload, ensure_ascii=False).encode())
 
 
+def _extends(char: str) -> bool:
+    """Return True for a code point that belongs to the character before it."""
+    return (
+        unicodedata.category(char) in {"Mn", "Mc", "Me"}  # accents, keycaps, VS16
+        or char == _ZWJ
+        or "\U0001f3fb" <= char <= "\U0001f3ff"  # skin tones
+        or "\U000e0020" <= char <= "\U000e007f"  # flag tags
+    )
+
+
+def _regional(char: str) -> bool:
+    return "\U0001f1e6" <= char <= "\U0001f1ff"
+
+
+def safe_cut(text: str, index: int) -> int:
+    """Move a cut at index back so it never splits what a reader sees as one character.
+
+    Python cuts between code points, which keeps UTF-8 valid; this also keeps an
+    accent with its letter, an emoji with its modifiers and ZWJ partners, and the
+    two halves of a flag together.
+    """
+    while 0 < index < len(text):
+        if _extends(text[index]) or text[index - 1] == _ZWJ:
+            index -= 1
+        elif _regional(text[index]) and _regional(text[index - 1]):
+            run = 1
+            while index - run - 1 >= 0 and _regional(text[index - run - 1]):
+                run += 1
+            if run % 2 == 0:
+                break
+            index -= 1
+        else:
+            break
+    return index
+
+
 def fit_body(
     message: Message, build: Callable[[Message], dict[str, Any]], limit: int
 ) -> tuple[dict[str, Any], bool]:
     """Build a payload, cutting the body with an ellipsis until it fits.
 
-    Returns the payload and whether
-    the body was cut. The cut is at a character boundary, so the JSON stays valid.
+    Returns the payload and whether the body was cut. The cut is at a character
+    boundary (see safe_cut), so the JSON stays valid and no emoji is broken.
     """
     payload = build(message)
     if json_size(payload) <= limit:
@@ -98,7 +136,8 @@ def fit_body(
     best = empty
     while low < high:
         mid = (low + high + 1) // 2
-        candidate = build(replace(message, message=body[:mid].rstrip() + ELLIPSIS))
+        cut = body[: safe_cut(body, mid)].rstrip()
+        candidate = build(replace(message, message=cut + ELLIPSIS))
         if json_size(candidate) <= limit:
             best, low = candidate, mid
         else:
