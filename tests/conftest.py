@@ -10,6 +10,8 @@ from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.direct_push.const import (
     AUTH_TOKEN,
@@ -127,4 +129,12 @@ async def loaded_entry(
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     yield config_entry
-    await hass.config_entries.async_unload(config_entry.entry_id)
+    # A test may have removed the entry itself.
+    if hass.config_entries.async_get_entry(config_entry.entry_id):
+        await hass.config_entries.async_unload(config_entry.entry_id)
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Use HA's snapshot format and folder (syrupy's own fixture wins otherwise)."""
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)

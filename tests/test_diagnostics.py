@@ -6,12 +6,10 @@ import json
 
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import HomeAssistant
-import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
-from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
 
@@ -27,12 +25,6 @@ from custom_components.direct_push.const import (
 
 from .apns_server import ApnsServer, ApnsTestCredentials
 from .conftest import ALICE_TOKEN, BOB_TOKEN
-
-
-@pytest.fixture
-def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
-    """Use HA's snapshot format and folder (syrupy's own fixture wins otherwise)."""
-    return snapshot.use_extension(HomeAssistantSnapshotExtension)
 
 
 async def test_diagnostics(

@@ -270,6 +270,8 @@ async def test_legacy_data_fields(
             "alert": {"title": "Doorbell", "subtitle": "Front", "body": "Ding dong"},
             "interruption-level": "time-sensitive",
             "badge": 3,
+            # No sound option set: alerts play the standard sound.
+            "sound": "default",
         },
         "url": "/lovelace/door",
         "camera": "camera.front",

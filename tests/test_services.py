@@ -145,16 +145,25 @@ async def test_all_fields_reach_apple(
     assert abs(push.expiration - (time.time() + 600)) <= 2
 
 
-@pytest.mark.parametrize("empty", [{}, {"tag": "", "thread_id": "", "sound": ""}])
+@pytest.mark.parametrize(
+    ("empty", "aps"),
+    [
+        # Without options or a sound field, alerts play the standard sound.
+        ({}, {"alert": {"body": "Hi"}, "sound": "default"}),
+        # An empty sound field asks for silence.
+        ({"tag": "", "thread_id": "", "sound": ""}, {"alert": {"body": "Hi"}}),
+    ],
+)
 async def test_defaults(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,
     apns_server: ApnsServer,
     empty: dict[str, str],
+    aps: dict[str, object],
 ) -> None:
     await _send(hass, target="Alice", message="Hi", **empty)
     [push] = apns_server.pushes
-    assert push.payload == {"aps": {"alert": {"body": "Hi"}}}
+    assert push.payload == {"aps": aps}
     assert push.priority == 10
     assert push.push_type == "alert"
     assert push.collapse_id is None
@@ -172,7 +181,8 @@ async def test_interruption_levels(
     await _send(hass, target="Alice", message="Hi", interruption_level=level)
     [push] = apns_server.pushes
     assert push.payload["aps"]["interruption-level"] == level
-    assert "sound" not in push.payload["aps"]
+    # Only critical alerts get the critical sound dictionary.
+    assert push.payload["aps"]["sound"] == "default"
 
 
 @pytest.mark.parametrize(

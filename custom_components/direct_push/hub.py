@@ -22,6 +22,7 @@ from .const import (
     CONF_ADMIN,
     CONF_INTERRUPTION_LEVEL,
     CONF_SOUND,
+    DEFAULT_SOUND,
     CONF_TITLE_FROM_DEVICE,
     CONF_TOKEN,
     DOMAIN,
@@ -161,7 +162,8 @@ class DirectPushHub:
         changes: dict[str, Any] = {}
         if message.title is None and options.get(CONF_TITLE_FROM_DEVICE):
             changes["title"] = device.name
-        if message.sound is None and (sound := options.get(CONF_SOUND)):
+        # Without options, alerts play the standard sound; an empty option is silent.
+        if message.sound is None and (sound := options.get(CONF_SOUND, DEFAULT_SOUND)):
             changes["sound"] = sound
         if message.interruption_level is None and (
             level := options.get(CONF_INTERRUPTION_LEVEL)
@@ -212,7 +214,8 @@ class DirectPushHub:
             DOMAIN,
             inactive_issue_id(device.device_id),
             is_fixable=True,
-            is_persistent=False,
+            # The issue is the record that the device is inactive: keep it across restarts.
+            is_persistent=True,
             severity=ir.IssueSeverity.ERROR,
             translation_key="device_inactive",
             translation_placeholders={"device": device.name, "reason": reason},
