@@ -24,6 +24,7 @@ from custom_components.direct_push.const import (
     CONF_TEAM_ID,
     CONF_TOKEN,
     CONF_TOPIC,
+    CONF_VAPID_PRIVATE_KEY,
     DOMAIN,
     ENV_DEV_APNS_SERVER,
     ENV_DEV_CA_FILE,
@@ -33,6 +34,8 @@ from custom_components.direct_push.const import (
 
 from .apns_server import ApnsServer, ApnsTestCredentials, make_credentials
 
+# One fixed VAPID identity for every test hub, so snapshots are stable.
+VAPID_KEY = "z86piRJIg2axaAs8qTG27C0IEx9Ii5oGOVUKYIo-hzs"
 ALICE_TOKEN = "a1" * 32
 BOB_TOKEN = "b2" * 40
 CAROL_TOKEN = "c3" * 32
@@ -77,6 +80,7 @@ def token_entry_data(credentials: ApnsTestCredentials) -> dict[str, Any]:
         CONF_TEAM_ID: credentials.team_id,
         CONF_TOPIC: credentials.topic,
         CONF_ENVIRONMENT: ENV_PRODUCTION,
+        CONF_VAPID_PRIVATE_KEY: VAPID_KEY,
     }
 
 
@@ -117,6 +121,7 @@ def config_entry(
         title="Direct Push",
         data=token_entry_data(apns_credentials),
         subentries_data=devices,
+        minor_version=2,
     )
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import logging
 import socket
 from typing import Any
+from unittest.mock import ANY
 
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient
@@ -55,6 +56,7 @@ from custom_components.direct_push.const import (
     CONF_TITLE_FROM_DEVICE,
     CONF_TOKEN,
     CONF_TOPIC,
+    CONF_VAPID_PRIVATE_KEY,
     DOMAIN,
     ENV_DEV_APNS_SERVER,
     ENV_PRODUCTION,
@@ -178,7 +180,11 @@ async def setup_entry(
 ) -> MockConfigEntry:
     """Add a hub entry with these credentials and set it up."""
     entry = MockConfigEntry(
-        domain=DOMAIN, title="Direct Push", data=data, subentries_data=devices or []
+        domain=DOMAIN,
+        title="Direct Push",
+        data=data,
+        subentries_data=devices or [],
+        minor_version=2,
     )
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)
@@ -267,6 +273,8 @@ async def test_token_creates_entry(
         CONF_TEAM_ID: apns_credentials.team_id,
         CONF_TOPIC: apns_credentials.topic,
         CONF_ENVIRONMENT: ENV_PRODUCTION,
+        # Every new hub gets its own VAPID identity for Web Push devices.
+        CONF_VAPID_PRIVATE_KEY: ANY,
     }
     await hass.async_block_till_done()
     [entry] = hass.config_entries.async_entries(DOMAIN)
@@ -516,6 +524,7 @@ async def test_certificate_creates_entry(
         CONF_CERTIFICATE: apns_credentials.cert_pem.strip(),
         CONF_TOPIC: apns_credentials.topic,
         CONF_ENVIRONMENT: environment,
+        CONF_VAPID_PRIVATE_KEY: ANY,
     }
     [probe] = server.pushes
     assert (probe.auth, probe.topic, probe.environment) == (

@@ -13,9 +13,17 @@ from homeassistant.helpers import config_validation as cv, discovery
 from homeassistant.helpers.typing import ConfigType
 
 from .apns import ApnsBackend, CredentialError
-from .const import CONF_AUTH_METHOD, DOMAIN, SUBENTRY_APNS
+from .backend import PushBackend
+from .const import (
+    CONF_AUTH_METHOD,
+    CONF_VAPID_PRIVATE_KEY,
+    DOMAIN,
+    SUBENTRY_APNS,
+    SUBENTRY_WEBPUSH,
+)
 from .hub import DirectPushConfigEntry, DirectPushHub, async_delete_inactive_issues
 from .services import async_setup_services
+from .webpush import WebPushBackend, generate_vapid_key
 
 PLATFORMS: list[Platform] = [Platform.NOTIFY]
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -38,7 +46,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 async def async_setup_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) -> bool:
     """Build the hub's backends and notify entities."""
-    backends = {}
+    backends: dict[str, PushBackend] = {}
     if CONF_AUTH_METHOD in entry.data:
         try:
             backends[SUBENTRY_APNS] = await ApnsBackend.async_create(hass, entry.data)
@@ -46,6 +54,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) -
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN, translation_key=err.key
             ) from err
+    if CONF_VAPID_PRIVATE_KEY in entry.data:
+        backends[SUBENTRY_WEBPUSH] = await WebPushBackend.async_create(hass, entry.data)
     hub = entry.runtime_data = DirectPushHub(hass, entry, backends)
     entry.async_on_unload(hub.async_close)
     # A removed device's repair issue would otherwise outlive it.
@@ -91,3 +101,15 @@ async def async_unload_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) 
 async def async_remove_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) -> None:
     """Delete the repair issues of the removed hub's devices."""
     async_delete_inactive_issues(hass, keep=())
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) -> bool:
+    """Give hubs made before Web Push (1.1) their VAPID identity (1.2)."""
+    if entry.version > 1:
+        return False
+    if entry.minor_version < 2:
+        key = await hass.async_add_executor_job(generate_vapid_key)
+        hass.config_entries.async_update_entry(
+            entry, data={**entry.data, CONF_VAPID_PRIVATE_KEY: key}, minor_version=2
+        )
+    return True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 import re
 from typing import Any, Final
 
@@ -11,6 +11,8 @@ from homeassistant.config_entries import (
     ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
+    ConfigSubentry,
+    ConfigSubentryData,
     ConfigSubentryFlow,
     OptionsFlow,
     SubentryFlowResult,
@@ -26,6 +28,7 @@ from homeassistant.helpers.selector import (
     SelectSelectorMode,
     TextSelector,
     TextSelectorConfig,
+    TextSelectorType,
 )
 import voluptuous as vol
 
@@ -35,29 +38,42 @@ from .const import (
     AUTH_CERTIFICATE,
     AUTH_TOKEN,
     CONF_ADMIN,
+    CONF_AUTH,
     CONF_AUTH_METHOD,
     CONF_CERTIFICATE,
     CONF_CERTIFICATE_FILE,
+    CONF_ENDPOINT,
     CONF_ENVIRONMENT,
     CONF_INTERRUPTION_LEVEL,
     CONF_KEY,
     CONF_KEY_FILE,
     CONF_KEY_ID,
     CONF_NAME,
+    CONF_P256DH,
     CONF_SOUND,
+    CONF_SUBSCRIPTION,
     CONF_TEAM_ID,
     CONF_TITLE_FROM_DEVICE,
     CONF_TOKEN,
     CONF_TOPIC,
+    CONF_VAPID_PRIVATE_KEY,
     DOMAIN,
     ENV_PRODUCTION,
     ENV_SANDBOX,
     ENVIRONMENTS,
     LOGGER,
     SUBENTRY_APNS,
+    SUBENTRY_WEBPUSH,
 )
 from .hub import inactive_issue_id
 from .message import InterruptionLevel
+from .webpush import (
+    SubscriptionError,
+    generate_vapid_key,
+    parse_subscription,
+    parse_subscription_json,
+    vapid_public_key,
+)
 
 TITLE: Final = "Direct Push"
 APPLE_ID_RE: Final = re.compile(r"^[A-Z0-9]{10}$")
@@ -193,7 +209,7 @@ class DirectPushConfigFlow(ConfigFlow, domain=DOMAIN):
     """Set up the hub: APNs credentials proven against Apple."""
 
     VERSION = 1
-    MINOR_VERSION = 1
+    MINOR_VERSION = 2
 
     @classmethod
     @callback
@@ -201,13 +217,29 @@ class DirectPushConfigFlow(ConfigFlow, domain=DOMAIN):
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
         """Devices are subentries."""
-        return {SUBENTRY_APNS: ApnsDeviceSubentryFlow}
+        return {
+            SUBENTRY_APNS: ApnsDeviceSubentryFlow,
+            SUBENTRY_WEBPUSH: WebPushDeviceSubentryFlow,
+        }
 
     @staticmethod
     @callback
     def async_get_options_flow(config_entry: ConfigEntry) -> DirectPushOptionsFlow:
         """Return the options flow."""
         return DirectPushOptionsFlow()
+
+    async def _async_create_hub(
+        self,
+        data: dict[str, Any],
+        subentries: Iterable[ConfigSubentryData] = (),
+    ) -> ConfigFlowResult:
+        """Create the hub, with its own VAPID identity for Web Push devices."""
+        vapid_key = await self.hass.async_add_executor_job(generate_vapid_key)
+        return self.async_create_entry(
+            title=TITLE,
+            data={**data, CONF_VAPID_PRIVATE_KEY: vapid_key},
+            subentries=subentries,
+        )
 
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
@@ -272,7 +304,7 @@ class DirectPushConfigFlow(ConfigFlow, domain=DOMAIN):
         """Authenticate with a .p8 signing key (Apple's recommended method)."""
         data, errors = await self._async_credentials(AUTH_TOKEN, user_input, {})
         if data is not None:
-            return self.async_create_entry(title=TITLE, data=data)
+            return await self._async_create_hub(data)
         return self.async_show_form(
             step_id="token",
             data_schema=self.add_suggested_values_to_schema(TOKEN_SCHEMA, user_input),
@@ -285,7 +317,7 @@ class DirectPushConfigFlow(ConfigFlow, domain=DOMAIN):
         """Authenticate with a push certificate and its key in one .pem."""
         data, errors = await self._async_credentials(AUTH_CERTIFICATE, user_input, {})
         if data is not None:
-            return self.async_create_entry(title=TITLE, data=data)
+            return await self._async_create_hub(data)
         return self.async_show_form(
             step_id="certificate",
             data_schema=self.add_suggested_values_to_schema(
@@ -365,8 +397,8 @@ class DirectPushConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
 
-class ApnsDeviceSubentryFlow(ConfigSubentryFlow):
-    """Add or edit an Apple device."""
+class _DeviceSubentryFlow(ConfigSubentryFlow):
+    """Add or edit a device; each kind gives its fields and checks."""
 
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
@@ -377,11 +409,23 @@ class ApnsDeviceSubentryFlow(ConfigSubentryFlow):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> SubentryFlowResult:
-        """Edit a device in place; a new token makes it active again."""
+        """Edit a device in place; new details make an inactive device active again."""
         subentry = self._get_reconfigure_subentry()
         return await self._async_device_form(
             "reconfigure", user_input, subentry.subentry_id
         )
+
+    def _schema(self, entry: ConfigEntry) -> vol.Schema:
+        raise NotImplementedError
+
+    def _validate(
+        self, user_input: dict[str, Any], others: list[ConfigSubentry]
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """Return the device data to store, or the errors per field."""
+        raise NotImplementedError
+
+    async def _async_placeholders(self, entry: ConfigEntry) -> dict[str, str]:
+        return {}
 
     async def _async_device_form(
         self, step_id: str, user_input: dict[str, Any] | None, device_id: str | None
@@ -390,29 +434,37 @@ class ApnsDeviceSubentryFlow(ConfigSubentryFlow):
         errors: dict[str, str] = {}
         current = entry.subentries[device_id].data if device_id else {}
         if user_input is not None:
-            token = user_input[CONF_TOKEN] = user_input[CONF_TOKEN].strip().lower()
             name = user_input[CONF_NAME].strip()
             others = [
                 s for s in entry.subentries.values() if s.subentry_id != device_id
             ]
-            if not valid_device_token(token):
-                errors[CONF_TOKEN] = "invalid_device_token"
-            elif any(s.data.get(CONF_TOKEN) == token for s in others):
-                errors[CONF_TOKEN] = "device_token_in_use"
+            data, errors = self._validate(user_input, others)
+            # Names are unique across kinds: automations send to them.
             if any(s.title.casefold() == name.casefold() for s in others):
                 errors[CONF_NAME] = "name_in_use"
-            topic = user_input.get(CONF_TOPIC)
-            if topic and not TOPIC_RE.match(topic):
-                errors[CONF_TOPIC] = "invalid_topic"
             if not errors:
-                data = {**user_input, CONF_NAME: name}
+                data[CONF_NAME] = name
                 if device_id is None:
                     return self.async_create_entry(title=name, data=data)
                 ir.async_delete_issue(self.hass, DOMAIN, inactive_issue_id(device_id))
                 return self.async_update_and_abort(
                     entry, self._get_reconfigure_subentry(), title=name, data=data
                 )
-        schema = vol.Schema(
+        return self.async_show_form(
+            step_id=step_id,
+            data_schema=self.add_suggested_values_to_schema(
+                self._schema(entry), user_input if user_input is not None else current
+            ),
+            errors=errors,
+            description_placeholders=await self._async_placeholders(entry),
+        )
+
+
+class ApnsDeviceSubentryFlow(_DeviceSubentryFlow):
+    """Add or edit an Apple device."""
+
+    def _schema(self, entry: ConfigEntry) -> vol.Schema:
+        return vol.Schema(
             {
                 vol.Required(CONF_NAME): str,
                 vol.Required(CONF_TOKEN): str,
@@ -424,13 +476,63 @@ class ApnsDeviceSubentryFlow(ConfigSubentryFlow):
                 vol.Optional(CONF_TOPIC): str,
             }
         )
-        return self.async_show_form(
-            step_id=step_id,
-            data_schema=self.add_suggested_values_to_schema(
-                schema, user_input if user_input is not None else current
-            ),
-            errors=errors,
+
+    def _validate(
+        self, user_input: dict[str, Any], others: list[ConfigSubentry]
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        errors: dict[str, str] = {}
+        token = user_input[CONF_TOKEN] = user_input[CONF_TOKEN].strip().lower()
+        if not valid_device_token(token):
+            errors[CONF_TOKEN] = "invalid_device_token"
+        elif any(s.data.get(CONF_TOKEN) == token for s in others):
+            errors[CONF_TOKEN] = "device_token_in_use"
+        topic = user_input.get(CONF_TOPIC)
+        if topic and not TOPIC_RE.match(topic):
+            errors[CONF_TOPIC] = "invalid_topic"
+        return dict(user_input), errors
+
+
+class WebPushDeviceSubentryFlow(_DeviceSubentryFlow):
+    """Add or edit a Web Push device: a UnifiedPush app or a browser."""
+
+    def _schema(self, entry: ConfigEntry) -> vol.Schema:
+        return vol.Schema(
+            {
+                vol.Required(CONF_NAME): str,
+                vol.Optional(CONF_SUBSCRIPTION): _MULTILINE,
+                vol.Optional(CONF_ENDPOINT): TextSelector(
+                    TextSelectorConfig(type=TextSelectorType.URL)
+                ),
+                vol.Optional(CONF_P256DH): str,
+                vol.Optional(CONF_AUTH): str,
+                vol.Required(CONF_ADMIN, default=False): BooleanSelector(),
+            }
         )
+
+    async def _async_placeholders(self, entry: ConfigEntry) -> dict[str, str]:
+        # Apps subscribe with the hub's public key, so the form shows it.
+        key = await self.hass.async_add_executor_job(
+            vapid_public_key, entry.data[CONF_VAPID_PRIVATE_KEY]
+        )
+        return {"vapid_public_key": key}
+
+    def _validate(
+        self, user_input: dict[str, Any], others: list[ConfigSubentry]
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        try:
+            if text := (user_input.get(CONF_SUBSCRIPTION) or "").strip():
+                subscription = parse_subscription_json(text)
+            else:
+                subscription = parse_subscription(
+                    user_input.get(CONF_ENDPOINT, ""),
+                    user_input.get(CONF_P256DH, ""),
+                    user_input.get(CONF_AUTH, ""),
+                )
+        except SubscriptionError as err:
+            return {}, {err.field: err.key}
+        if any(s.data.get(CONF_ENDPOINT) == subscription[CONF_ENDPOINT] for s in others):
+            return {}, {CONF_ENDPOINT: "endpoint_in_use"}
+        return {**subscription, CONF_ADMIN: user_input[CONF_ADMIN]}, {}
 
 
 class DirectPushOptionsFlow(OptionsFlow):

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+import hashlib
 import json
 from typing import Any, Final
 import unicodedata
 
 APNS_MAX_PAYLOAD: Final = 4096
 APNS_MAX_COLLAPSE_ID: Final = 64
+# aes128gcm adds 103 bytes (header, padding delimiter, tag): a 3993-byte
+# plaintext is the most that keeps the encrypted body within 4096.
+WEBPUSH_MAX_PLAINTEXT: Final = 3993
+WEBPUSH_MAX_TOPIC: Final = 32
 DEFAULT_TTL: Final = 86400
 ELLIPSIS: Final = "…"
 _ZWJ: Final = "\u200d"
@@ -61,6 +67,8 @@ class Message:
     priority: int | None = None
     push_type: PushKind = PushKind.ALERT
     data: dict[str, Any] = field(default_factory=dict)
+    actions: tuple[dict[str, str], ...] = ()
+    """Buttons for Web Push apps: each {"action", "title"} and an optional "url"."""
 
     @property
     def is_background(self) -> bool:
@@ -186,3 +194,51 @@ def _apns_dict(message: Message) -> dict[str, Any]:
 def build_apns_payload(message: Message) -> tuple[dict[str, Any], bool]:
     """Return the APNs JSON payload (at most 4096 bytes) and whether it was cut."""
     return fit_body(message, _apns_dict, APNS_MAX_PAYLOAD)
+
+
+def _webpush_dict(message: Message) -> dict[str, Any]:
+    """The JSON an app receives; README's "Payload layout" documents it."""
+    payload: dict[str, Any] = {}
+    if not message.is_background:
+        payload["message"] = message.message
+        for key in ("title", "subtitle", "tag", "url", "image"):
+            if value := getattr(message, key):
+                payload[key] = value
+        if message.interruption_level is not None:
+            payload["interruption_level"] = message.interruption_level.value
+        if message.actions:
+            payload["actions"] = list(message.actions)
+    else:
+        payload["background"] = True
+    if message.data:
+        payload["data"] = message.data
+    return payload
+
+
+def build_webpush_payload(message: Message) -> tuple[dict[str, Any], bool]:
+    """Return the Web Push JSON (at most 3993 bytes) and whether it was cut."""
+    return fit_body(message, _webpush_dict, WEBPUSH_MAX_PLAINTEXT)
+
+
+def webpush_urgency(message: Message) -> str:
+    """Map interruption level, then priority, to RFC 8030's Urgency."""
+    level = message.interruption_level
+    if level in (InterruptionLevel.CRITICAL, InterruptionLevel.TIME_SENSITIVE):
+        return "high"
+    if level is InterruptionLevel.PASSIVE or message.is_background:
+        return "low"
+    if message.priority == 5:
+        return "low"
+    return "normal"
+
+
+def webpush_topic(tag: str) -> str:
+    """Return an RFC 8030 Topic for a tag: base64url, at most 32 characters.
+
+    Longer tags are hashed, so the same tag always gives the same topic.
+    """
+    topic = base64.urlsafe_b64encode(tag.encode()).decode().rstrip("=")
+    if len(topic) > WEBPUSH_MAX_TOPIC:
+        digest = hashlib.sha256(tag.encode()).digest()
+        topic = base64.urlsafe_b64encode(digest).decode()[:WEBPUSH_MAX_TOPIC]
+    return topic

@@ -32,6 +32,7 @@ SERVICE_SEND: Final = "send"
 ATTR_MESSAGE: Final = "message"
 ATTR_TARGET: Final = "target"
 ATTR_DATA: Final = "data"
+ATTR_ACTIONS: Final = "actions"
 RESERVED_DATA_KEYS: Final = frozenset({"aps"})
 
 # The fields that shape a message; shared by the action and the legacy notify
@@ -51,6 +52,15 @@ MESSAGE_FIELDS: Final[dict[vol.Marker, Any]] = {
     vol.Optional("priority"): vol.All(vol.Coerce(int), vol.In([5, 10])),
     vol.Optional("push_type"): vol.Coerce(PushKind),
     vol.Optional(ATTR_DATA): vol.Schema({cv.string: object}),
+    vol.Optional(ATTR_ACTIONS): [
+        vol.Schema(
+            {
+                vol.Required("action"): cv.string,
+                vol.Required("title"): cv.string,
+                vol.Optional("url"): cv.string,
+            }
+        )
+    ],
 }
 SEND_SCHEMA: Final = vol.Schema(
     {
@@ -88,6 +98,7 @@ def build_message(fields: Mapping[str, Any]) -> Message:
         priority=fields.get("priority"),
         push_type=fields.get("push_type", PushKind.ALERT),
         data=dict(fields.get(ATTR_DATA) or {}),
+        actions=tuple(fields.get(ATTR_ACTIONS) or ()),
     )
     if not message.is_background and not message.message:
         raise _invalid("message_required")
