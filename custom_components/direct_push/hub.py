@@ -22,9 +22,9 @@ from .const import (
     CONF_ADMIN,
     CONF_INTERRUPTION_LEVEL,
     CONF_SOUND,
-    DEFAULT_SOUND,
     CONF_TITLE_FROM_DEVICE,
     CONF_TOKEN,
+    DEFAULT_SOUND,
     DOMAIN,
     LOGGER,
 )

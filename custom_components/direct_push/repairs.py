@@ -6,11 +6,13 @@ from typing import Any
 
 from homeassistant import data_entry_flow
 from homeassistant.components.repairs import RepairsFlow
+from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant
 import voluptuous as vol
 
 from .config_flow import valid_device_token
-from .const import CONF_TOKEN
+from .const import CONF_ENDPOINT, CONF_SUBSCRIPTION, CONF_TOKEN, SUBENTRY_APNS
+from .webpush import SubscriptionError, parse_subscription_json
 
 
 class InactiveDeviceRepairFlow(RepairsFlow):
@@ -30,25 +32,58 @@ class InactiveDeviceRepairFlow(RepairsFlow):
             return self.async_abort(reason="device_removed")
         subentry = entry.subentries[self._device_id]
         errors: dict[str, str] = {}
+        field = (
+            CONF_TOKEN if subentry.subentry_type == SUBENTRY_APNS else CONF_SUBSCRIPTION
+        )
         # The repairs manager starts the flow with {"issue_id": ...} as input.
-        if user_input is not None and CONF_TOKEN in user_input:
-            token = user_input[CONF_TOKEN].strip().lower()
-            if not valid_device_token(token):
-                errors[CONF_TOKEN] = "invalid_device_token"
-            elif token == subentry.data.get(CONF_TOKEN):
-                errors[CONF_TOKEN] = "same_device_token"
+        if user_input is not None and field in user_input:
+            others = [s for s in entry.subentries.values() if s is not subentry]
+            if field == CONF_TOKEN:
+                changes, error = _new_token(user_input[CONF_TOKEN], subentry, others)
+            else:
+                changes, error = _new_subscription(user_input[field], subentry, others)
+            if error:
+                errors[field] = error
             else:
                 # The repairs manager deletes the issue once this flow ends.
                 self.hass.config_entries.async_update_subentry(
-                    entry, subentry, data={**subentry.data, CONF_TOKEN: token}
+                    entry, subentry, data={**subentry.data, **changes}
                 )
                 return self.async_create_entry(data={})
         return self.async_show_form(
             step_id="init",
-            data_schema=vol.Schema({vol.Required(CONF_TOKEN): str}),
+            data_schema=vol.Schema({vol.Required(field): str}),
             errors=errors,
             description_placeholders={"device": subentry.title},
         )
+
+
+def _new_token(
+    text: str, subentry: ConfigSubentry, others: list[ConfigSubentry]
+) -> tuple[dict[str, str], str | None]:
+    token = text.strip().lower()
+    if not valid_device_token(token):
+        return {}, "invalid_device_token"
+    if token == subentry.data.get(CONF_TOKEN):
+        return {}, "same_device_token"
+    if any(other.data.get(CONF_TOKEN) == token for other in others):
+        return {}, "device_token_in_use"
+    return {CONF_TOKEN: token}, None
+
+
+def _new_subscription(
+    text: str, subentry: ConfigSubentry, others: list[ConfigSubentry]
+) -> tuple[dict[str, str], str | None]:
+    try:
+        subscription = parse_subscription_json(text)
+    except SubscriptionError as err:
+        return {}, err.key
+    endpoint = subscription[CONF_ENDPOINT]
+    if endpoint == subentry.data.get(CONF_ENDPOINT):
+        return {}, "same_endpoint"
+    if any(other.data.get(CONF_ENDPOINT) == endpoint for other in others):
+        return {}, "endpoint_in_use"
+    return subscription, None
 
 
 async def async_create_fix_flow(
