@@ -244,7 +244,12 @@ async def test_user_step_is_a_menu(hass: HomeAssistant) -> None:
     )
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "user"
-    assert result["menu_options"] == [AUTH_TOKEN, AUTH_CERTIFICATE]
+    assert result["menu_options"] == [
+        AUTH_TOKEN,
+        AUTH_CERTIFICATE,
+        "import_folder",
+        "import_upload",
+    ]
 
 
 async def test_token_creates_entry(
@@ -484,15 +489,21 @@ async def test_token_cannot_connect(
     await hass.async_block_till_done()
 
 
+@pytest.mark.parametrize("method", [AUTH_TOKEN, AUTH_CERTIFICATE])
 async def test_single_instance(
-    hass: HomeAssistant, config_entry: MockConfigEntry
+    hass: HomeAssistant, config_entry: MockConfigEntry, method: str
 ) -> None:
+    """One hub serves the household; the menu stays open for imports into it."""
     config_entry.add_to_hass(hass)
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
+    assert result["type"] is FlowResultType.MENU
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": method}
+    )
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "single_instance_allowed"
+    assert result["reason"] == "already_configured"
 
 
 # The hub entry: certificate authentication.

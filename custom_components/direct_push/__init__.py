@@ -5,28 +5,77 @@ from __future__ import annotations
 from homeassistant.components.notify.legacy import (
     async_reload as async_reload_legacy_notify,
 )
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import SOURCE_IMPORT, ConfigEntryState
 from homeassistant.const import CONF_NAME, EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import config_validation as cv, discovery
 from homeassistant.helpers.typing import ConfigType
+import voluptuous as vol
 
 from .apns import ApnsBackend, CredentialError
 from .backend import PushBackend
+from .config_flow import async_yaml_import_failed
 from .const import (
+    CONF_ADMIN,
     CONF_AUTH_METHOD,
+    CONF_ENVIRONMENT,
+    CONF_KEY,
+    CONF_KEY_FILE,
+    CONF_KEY_ID,
+    CONF_TEAM_ID,
+    CONF_TOKEN,
+    CONF_TOPIC,
     CONF_VAPID_PRIVATE_KEY,
     DOMAIN,
+    ENV_PRODUCTION,
+    ENVIRONMENTS,
     SUBENTRY_APNS,
     SUBENTRY_WEBPUSH,
 )
 from .hub import DirectPushConfigEntry, DirectPushHub, async_delete_inactive_issues
+from .importer import CONF_DEVICES, YAML_SOURCE
 from .services import async_setup_services
 from .webpush import WebPushBackend, generate_vapid_key
 
 PLATFORMS: list[Platform] = [Platform.NOTIFY]
-CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+# `direct_push:` in configuration.yaml, imported once per start into the hub.
+YAML_APPLE_DEVICE_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_NAME): vol.All(cv.string, vol.Strip, vol.Length(min=1)),
+        vol.Required(CONF_TOKEN): cv.string,
+        vol.Optional(CONF_ADMIN, default=False): cv.boolean,
+        vol.Optional(CONF_ENVIRONMENT): vol.In(ENVIRONMENTS),
+    }
+)
+YAML_SCHEMA = vol.All(
+    vol.Schema(
+        {
+            # The key as a file (relative to the config folder, or absolute)
+            # or as its text, such as a !secret.
+            vol.Exclusive(CONF_KEY_FILE, CONF_KEY): cv.string,
+            vol.Exclusive(CONF_KEY, CONF_KEY): cv.string,
+            vol.Required(CONF_KEY_ID): cv.string,
+            vol.Required(CONF_TEAM_ID): cv.string,
+            vol.Required(CONF_TOPIC): cv.string,
+            vol.Optional(CONF_ENVIRONMENT, default=ENV_PRODUCTION): vol.In(
+                ENVIRONMENTS
+            ),
+            # Other kinds of device would get their own schema here.
+            vol.Optional(CONF_DEVICES, default=list): vol.All(
+                cv.ensure_list, [YAML_APPLE_DEVICE_SCHEMA]
+            ),
+        }
+    ),
+    cv.has_at_least_one_key(CONF_KEY_FILE, CONF_KEY),
+)
+# YAML_SCHEMA is applied on import, not here: a mistake in the YAML raises a
+# repair issue that names it, instead of keeping the whole integration, and
+# any hub set up in the UI, from loading.
+CONFIG_SCHEMA = vol.Schema(
+    {vol.Optional(DOMAIN): vol.Any(dict, None)}, extra=vol.ALLOW_EXTRA
+)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -41,11 +90,35 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
         ),
         eager_start=True,
     )
+    if (conf := config.get(DOMAIN)) is not None:
+        async_import_yaml(hass, conf)
     return True
+
+
+@callback
+def async_import_yaml(hass: HomeAssistant, conf: ConfigType) -> None:
+    """Import `direct_push:` through the config flow: it creates or updates the hub."""
+    try:
+        data = YAML_SCHEMA(conf)
+    except vol.Invalid as err:
+        # The message names the setting; no validator here echoes a key or token.
+        async_yaml_import_failed(hass, f"{YAML_SOURCE}: {err}")
+        return
+    hass.async_create_task(
+        hass.config_entries.flow.async_init(
+            DOMAIN, context={"source": SOURCE_IMPORT}, data=data
+        )
+    )
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) -> bool:
     """Build the hub's backends and notify entities."""
+    if (
+        entry.unique_id is None
+        and not hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, DOMAIN)
+    ):
+        # Hubs made before imports could add to them have no unique ID yet.
+        hass.config_entries.async_update_entry(entry, unique_id=DOMAIN)
     backends: dict[str, PushBackend] = {}
     if CONF_AUTH_METHOD in entry.data:
         try:
@@ -103,7 +176,9 @@ async def async_remove_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) 
     async_delete_inactive_issues(hass, keep=())
 
 
-async def async_migrate_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) -> bool:
+async def async_migrate_entry(
+    hass: HomeAssistant, entry: DirectPushConfigEntry
+) -> bool:
     """Give hubs made before Web Push (1.1) their VAPID identity (1.2)."""
     if entry.version > 1:
         return False

@@ -38,6 +38,7 @@ from .const import (
     CONF_CERTIFICATE,
     CONF_ENVIRONMENT,
     CONF_KEY,
+    CONF_KEY_FILE,
     CONF_KEY_ID,
     CONF_NAME,
     CONF_TEAM_ID,
@@ -51,6 +52,8 @@ _LOGGER = logging.getLogger(__name__)
 
 CONFIG_NAME: Final = "config.json"
 CERTIFICATE_NAME: Final = "notify-development-push.pem"
+YAML_SOURCE: Final = "configuration.yaml"
+CONF_DEVICES: Final = "devices"
 
 # The same rules as the config flow's forms.
 APPLE_ID_RE: Final = re.compile(r"^[A-Z0-9]{10}$")
@@ -269,6 +272,77 @@ def redact_token(token: str) -> str:
     return f"…{token[-4:]}" if len(token) >= 8 else "…"
 
 
+def read_yaml_config(conf: Mapping[str, Any], config_dir: Path) -> ImportResult:
+    """Import the `direct_push:` YAML, already checked by its schema. Blocking.
+
+    The key comes as text (`key`) or as a file (`key_file`), relative to the
+    configuration folder or absolute. Unlike a dmt-system folder, a YAML mistake
+    is an error, not a note: the user fixes the file and restarts.
+    """
+    if (pem := conf.get(CONF_KEY)) is not None:
+        key = check_signing_key(pem, YAML_SOURCE)
+    else:
+        path = Path(conf[CONF_KEY_FILE]).expanduser()
+        path = path if path.is_absolute() else config_dir / path
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise AppleImportError(
+                "missing_key_file", {"file": YAML_SOURCE, "path": str(path)}
+            ) from None
+        except (OSError, UnicodeDecodeError):
+            raise AppleImportError("unreadable_key_file", {"file": path.name}) from None
+        key = check_signing_key(text, path.name)
+    key_id = _apple_id(conf[CONF_KEY_ID], YAML_SOURCE, CONF_KEY_ID, "invalid_key_id")
+    team_id = _apple_id(
+        conf[CONF_TEAM_ID], YAML_SOURCE, CONF_TEAM_ID, "invalid_team_id"
+    )
+    topic = _check_topic(
+        _string(conf[CONF_TOPIC], YAML_SOURCE, CONF_TOPIC), YAML_SOURCE
+    )
+    environment = conf.get(CONF_ENVIRONMENT, ENV_PRODUCTION)
+
+    devices: list[ImportedDevice] = []
+    first_by_token: dict[str, str] = {}
+    names: set[str] = set()
+    for item in conf.get(CONF_DEVICES, ()):
+        name = str(item[CONF_NAME]).strip()
+        token = clean_device_token(str(item[CONF_TOKEN]))
+        if not valid_device_token(token):
+            raise AppleImportError(
+                "invalid_device_token", {"file": YAML_SOURCE, "name": name}
+            )
+        if (first := first_by_token.get(token)) is not None:
+            raise AppleImportError(
+                "duplicate_device_token",
+                {"file": YAML_SOURCE, "name": name, "first": first},
+            )
+        if name.casefold() in names:
+            raise AppleImportError(
+                "duplicate_device_name", {"file": YAML_SOURCE, "name": name}
+            )
+        names.add(name.casefold())
+        first_by_token[token] = name
+        devices.append(
+            ImportedDevice(
+                name=name,
+                token=token,
+                admin=bool(item.get(CONF_ADMIN, False)),
+                environment=item.get(CONF_ENVIRONMENT) or environment,
+            )
+        )
+    credentials = ImportedCredentials(
+        auth_method=AUTH_TOKEN,
+        topic=topic,
+        environment=environment,
+        key=key,
+        key_id=key_id,
+        team_id=team_id,
+    )
+    _LOGGER.debug("Imported %s: %d devices", YAML_SOURCE, len(devices))
+    return ImportResult(credentials, tuple(devices), ())
+
+
 @dataclass(frozen=True, slots=True)
 class _Certificate:
     """A push certificate beside the config, and whether it is usable."""
@@ -418,8 +492,12 @@ def _credentials(
                 "unreadable_key_file", {"file": key_source}
             ) from None
 
-    key_id = _apple_id(token.get("keyId"), source, "keyId", "invalid_key_id")
-    team_id = _apple_id(token.get("teamId"), source, "teamId", "invalid_team_id")
+    key_id = _apple_id(
+        token.get("keyId"), source, "server_auth.token.keyId", "invalid_key_id"
+    )
+    team_id = _apple_id(
+        token.get("teamId"), source, "server_auth.token.teamId", "invalid_team_id"
+    )
     if topic is None and cert is not None:
         topic = cert.topic
     topic = _check_topic(topic, source)
@@ -484,9 +562,8 @@ def _certificate_credentials(
     )
 
 
-def _apple_id(value: Any, source: str, name: str, error: str) -> str:
+def _apple_id(value: Any, source: str, path: str, error: str) -> str:
     """Return a key or team ID: 10 letters and digits."""
-    path = f"server_auth.token.{name}"
     if (text := _string(value, source, path)) is None:
         raise AppleImportError("missing_field", {"file": source, "field": path})
     if not APPLE_ID_RE.match(text := text.upper()):

@@ -221,11 +221,17 @@ def build_webpush_payload(message: Message) -> tuple[dict[str, Any], bool]:
 
 
 def webpush_urgency(message: Message) -> str:
-    """Map interruption level, then priority, to RFC 8030's Urgency."""
+    """Map interruption level, then priority, to RFC 8030's Urgency.
+
+    A background push is always low, like APNs priority 5, even when the hub's
+    default interruption level is time-sensitive.
+    """
+    if message.is_background:
+        return "low"
     level = message.interruption_level
     if level in (InterruptionLevel.CRITICAL, InterruptionLevel.TIME_SENSITIVE):
         return "high"
-    if level is InterruptionLevel.PASSIVE or message.is_background:
+    if level is InterruptionLevel.PASSIVE:
         return "low"
     if message.priority == 5:
         return "low"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 from collections.abc import Mapping
 import ipaddress
 import json
+import re
 import time
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -18,8 +18,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from py_vapid import Vapid02
+from py_vapid.jwt import sign as sign_jwt
 from py_vapid.utils import b64urlencode
-from pywebpush import WebPusher
+from pywebpush import WebPusher, WebPushException
 
 from .backend import Delivery, Device, Outcome
 from .const import (
@@ -47,6 +48,11 @@ VAPID_REUSE: Final = 11 * 3600
 _GONE: Final = {404, 410}
 MAX_ENDPOINT: Final = 1000
 _LAN_SUFFIXES: Final = (".local", ".lan", ".home", ".internal", ".home.arpa")
+_BASE64_RE: Final = re.compile(r"[A-Za-z0-9_+/-]*")
+# RFC 8291 section 3.1: the user agent's key is an uncompressed P-256 point.
+_P256_POINT: Final = 65
+_AUTH_SECRET: Final = 16
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 
 def generate_vapid_key() -> str:
@@ -80,7 +86,16 @@ class SubscriptionError(ValueError):
 
 
 def _b64url(value: str) -> bytes:
-    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    """Decode base64url, or standard base64, padded or not; ValueError if malformed.
+
+    A key copied from an app may carry line breaks, padding or "+/": decode it
+    strictly here, so what is stored is what pywebpush decodes the same way.
+    """
+    text = "".join(value.split()).rstrip("=")
+    if not _BASE64_RE.fullmatch(text):
+        raise ValueError("not base64")
+    text = text.replace("+", "-").replace("/", "_")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def _lan_host(host: str) -> bool:
@@ -93,8 +108,12 @@ def _lan_host(host: str) -> bool:
 
 def parse_subscription(endpoint: str, p256dh: str, auth: str) -> dict[str, str]:
     """Check a push subscription's endpoint and keys; return them cleaned."""
-    endpoint, p256dh, auth = endpoint.strip(), p256dh.strip(), auth.strip()
+    endpoint = endpoint.strip()
     parts = urlsplit(endpoint)
+    try:
+        parts.port  # noqa: B018 (raises for a port out of range)
+    except ValueError as err:
+        raise SubscriptionError(CONF_ENDPOINT, "invalid_endpoint") from err
     if (
         len(endpoint) > MAX_ENDPOINT
         or not parts.hostname
@@ -105,15 +124,25 @@ def parse_subscription(endpoint: str, p256dh: str, auth: str) -> dict[str, str]:
     ):
         raise SubscriptionError(CONF_ENDPOINT, "invalid_endpoint")
     try:
-        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), _b64url(p256dh))
-    except (ValueError, binascii.Error) as err:
+        point = _b64url(p256dh)
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+    except ValueError as err:
         raise SubscriptionError(CONF_P256DH, "invalid_p256dh") from err
+    # A compressed point is a valid key, but pywebpush cannot encrypt to it.
+    if len(point) != _P256_POINT:
+        raise SubscriptionError(CONF_P256DH, "invalid_p256dh")
     try:
-        if len(_b64url(auth)) != 16:
-            raise SubscriptionError(CONF_AUTH, "invalid_auth_secret")
-    except (ValueError, binascii.Error) as err:
+        secret = _b64url(auth)
+    except ValueError as err:
         raise SubscriptionError(CONF_AUTH, "invalid_auth_secret") from err
-    return {CONF_ENDPOINT: endpoint, CONF_P256DH: p256dh, CONF_AUTH: auth}
+    if len(secret) != _AUTH_SECRET:
+        raise SubscriptionError(CONF_AUTH, "invalid_auth_secret")
+    # Stored in one canonical form: unpadded base64url.
+    return {
+        CONF_ENDPOINT: endpoint,
+        CONF_P256DH: str(b64urlencode(point)),
+        CONF_AUTH: str(b64urlencode(secret)),
+    }
 
 
 def parse_subscription_json(text: str) -> dict[str, str]:
@@ -129,8 +158,19 @@ def parse_subscription_json(text: str) -> dict[str, str]:
 
 
 def _origin(endpoint: str) -> str:
+    """Return the endpoint's origin (RFC 6454), the VAPID audience.
+
+    Not the netloc: that may carry user info, a default port or upper case,
+    and a push service compares the audience with its own origin.
+    """
     parts = urlsplit(endpoint)
-    return f"{parts.scheme}://{parts.netloc}"
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    if port is None or port == _DEFAULT_PORTS.get(parts.scheme):
+        return f"{parts.scheme}://{host}"
+    return f"{parts.scheme}://{host}:{port}"
 
 
 class WebPushBackend:
@@ -140,6 +180,10 @@ class WebPushBackend:
         """Use async_create."""
         self._session = session
         self._vapid = vapid
+        point = vapid.public_key.public_bytes(
+            Encoding.X962, PublicFormat.UncompressedPoint
+        )
+        self._public_key = str(b64urlencode(point))
         # Signed VAPID headers per push service origin, with their signing time.
         self._vapid_headers: dict[str, tuple[float, dict[str, str]]] = {}
 
@@ -155,10 +199,15 @@ class WebPushBackend:
     def _authorization(self, origin: str) -> dict[str, str]:
         now = time.time()
         cached = self._vapid_headers.get(origin)
-        if cached is None or now - cached[0] >= VAPID_REUSE:
-            headers: dict[str, str] = self._vapid.sign(
-                {"aud": origin, "exp": int(now) + VAPID_LIFETIME, "sub": VAPID_SUBJECT}
+        # A clock set back would keep a token whose exp is too far ahead.
+        if cached is None or not 0 <= now - cached[0] < VAPID_REUSE:
+            # Not Vapid02.sign: its checks refuse an https subject with a path
+            # and an IPv6 audience, both valid in RFC 8292.
+            token = sign_jwt(
+                {"aud": origin, "exp": int(now) + VAPID_LIFETIME, "sub": VAPID_SUBJECT},
+                self._vapid.private_key,
             )
+            headers = {"Authorization": f"vapid t={token},k={self._public_key}"}
             cached = self._vapid_headers[origin] = (now, headers)
         return cached[1]
 
@@ -169,18 +218,25 @@ class WebPushBackend:
         except PayloadTooLargeError:
             return Delivery(Outcome.FAILED, "payload_too_large")
         endpoint: str = device.config[CONF_ENDPOINT]
-        pusher = WebPusher(
-            {
-                "endpoint": endpoint,
-                "keys": {
-                    "p256dh": device.config[CONF_P256DH],
-                    "auth": device.config[CONF_AUTH],
-                },
-            }
-        )
-        body = pusher.encode(json.dumps(payload, ensure_ascii=False).encode())["body"]
+        plaintext = json.dumps(payload, ensure_ascii=False).encode()
+        try:
+            pusher = WebPusher(
+                {
+                    "endpoint": endpoint,
+                    "keys": {
+                        "p256dh": device.config[CONF_P256DH],
+                        "auth": device.config[CONF_AUTH],
+                    },
+                }
+            )
+            body = pusher.encode(plaintext)["body"]
+            origin = _origin(endpoint)
+        except (WebPushException, ValueError):
+            # A subscription stored before it was checked as strictly: fail
+            # this device, not the whole send.
+            return Delivery(Outcome.FAILED, "invalid_subscription")
         headers = {
-            **self._authorization(_origin(endpoint)),
+            **self._authorization(origin),
             "TTL": str(message.ttl),
             "Content-Encoding": "aes128gcm",
             "Content-Type": "application/octet-stream",
@@ -231,8 +287,13 @@ def _delivery(status: int, retry_after: str | None, truncated: bool) -> Delivery
     if 300 <= status < 400:
         return Delivery(Outcome.FAILED, "redirect_refused", status=status)
     if status >= 500:
+        # RFC 9110: a 503 may say when to come back, as a 429 does.
         return Delivery(
-            Outcome.FAILED, f"server_error_{status}", status=status, retryable=True
+            Outcome.FAILED,
+            f"server_error_{status}",
+            status=status,
+            retry_after=_seconds(retry_after),
+            retryable=True,
         )
     return Delivery(Outcome.FAILED, f"rejected_{status}", status=status)
 
