@@ -9,6 +9,7 @@ Then it prints every push the servers receive, until it is stopped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 import sys
@@ -16,8 +17,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.apns_server import ApnsServer, make_credentials  # noqa: E402
-from tests.webpush_server import WebPushServer  # noqa: E402
+from tests.apns_server import ApnsServer, make_credentials
+from tests.webpush_server import WebPushServer
 
 # Fixed tokens: each start updates the same demo devices instead of adding new ones.
 DEMO_DEVICES = [
@@ -82,7 +83,5 @@ async def main(config: Path) -> None:
 
 
 if __name__ == "__main__":
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main(Path(sys.argv[1] if len(sys.argv) > 1 else "config")))
-    except KeyboardInterrupt:
-        pass
