@@ -16,11 +16,14 @@ from syrupy.assertion import SnapshotAssertion
 from custom_components.direct_push.const import (
     AUTH_TOKEN,
     CONF_ADMIN,
+    CONF_AUTH,
     CONF_AUTH_METHOD,
+    CONF_ENDPOINT,
     CONF_ENVIRONMENT,
     CONF_KEY,
     CONF_KEY_ID,
     CONF_NAME,
+    CONF_P256DH,
     CONF_TEAM_ID,
     CONF_TOKEN,
     CONF_TOPIC,
@@ -30,9 +33,12 @@ from custom_components.direct_push.const import (
     ENV_DEV_CA_FILE,
     ENV_PRODUCTION,
     SUBENTRY_APNS,
+    SUBENTRY_WEBPUSH,
 )
+from custom_components.direct_push.webpush import vapid_public_key
 
 from .apns_server import ApnsServer, ApnsTestCredentials, make_credentials
+from .webpush_server import Subscription, WebPushServer
 
 # One fixed VAPID identity for every test hub, so snapshots are stable.
 VAPID_KEY = "z86piRJIg2axaAs8qTG27C0IEx9Ii5oGOVUKYIo-hzs"
@@ -143,3 +149,32 @@ async def loaded_entry(
 def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
     """Use HA's snapshot format and folder (syrupy's own fixture wins otherwise)."""
     return snapshot.use_extension(HomeAssistantSnapshotExtension)
+
+
+# Web Push: the hub's application server key, which apps subscribe with.
+VAPID_PUBLIC_KEY = vapid_public_key(VAPID_KEY)
+
+
+@pytest.fixture
+async def webpush_server(socket_enabled: None) -> AsyncIterator[WebPushServer]:
+    """A local Web Push service that checks VAPID and decrypts every push."""
+    async with WebPushServer() as server:
+        yield server
+
+
+def webpush_device(
+    name: str, subscription: Subscription, *, admin: bool = False
+) -> ConfigSubentryData:
+    """Return a Web Push device subentry for a receiver's subscription."""
+    return ConfigSubentryData(
+        data={
+            CONF_NAME: name,
+            CONF_ENDPOINT: subscription.endpoint,
+            CONF_P256DH: subscription.p256dh,
+            CONF_AUTH: subscription.auth,
+            CONF_ADMIN: admin,
+        },
+        subentry_type=SUBENTRY_WEBPUSH,
+        title=name,
+        unique_id=None,
+    )

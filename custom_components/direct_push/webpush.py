@@ -154,7 +154,11 @@ def parse_subscription_json(text: str) -> dict[str, str]:
         raise SubscriptionError(CONF_SUBSCRIPTION, "invalid_subscription") from err
     if not all(isinstance(field, str) for field in fields):
         raise SubscriptionError(CONF_SUBSCRIPTION, "invalid_subscription")
-    return parse_subscription(*fields)
+    try:
+        return parse_subscription(*fields)
+    except SubscriptionError as err:
+        # Say what is wrong next to the field the user pasted into.
+        raise SubscriptionError(CONF_SUBSCRIPTION, err.key) from err
 
 
 def _origin(endpoint: str) -> str:
