@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from http import HTTPStatus
+import json
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentry
@@ -14,10 +15,18 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.direct_push.const import CONF_TOKEN, DOMAIN
+from custom_components.direct_push.const import CONF_SUBSCRIPTION, CONF_TOKEN, DOMAIN
 
-from .apns_server import ApnsServer
-from .conftest import ALICE_TOKEN, BOB_TOKEN, CAROL_TOKEN
+from .apns_server import ApnsServer, ApnsTestCredentials
+from .conftest import (
+    ALICE_TOKEN,
+    BOB_TOKEN,
+    CAROL_TOKEN,
+    VAPID_PUBLIC_KEY,
+    token_entry_data,
+    webpush_device,
+)
+from .webpush_server import WebPushServer
 
 FIX_URL = "/api/repairs/issues/fix"
 
@@ -180,3 +189,62 @@ async def test_removing_the_hub_deletes_its_issues(
     assert await hass.config_entries.async_remove(config_entry.entry_id)
     await hass.async_block_till_done()
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_web_push_device_repair_takes_a_new_subscription(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    apns_credentials: ApnsTestCredentials,
+    apns_server: ApnsServer,
+    webpush_server: WebPushServer,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    assert await async_setup_component(hass, "repairs", {})
+    old = webpush_server.subscribe("Pixel", application_server_key=VAPID_PUBLIC_KEY)
+    other = webpush_server.subscribe("Tab", application_server_key=VAPID_PUBLIC_KEY)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        data=token_entry_data(apns_credentials),
+        subentries_data=[webpush_device("Pixel", old), webpush_device("Tab", other)],
+        minor_version=2,
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    webpush_server.script(old, 410, times=1)
+    [delivery] = await send(hass, "Pixel")
+    assert delivery["reason"] == "endpoint_gone_410"
+    pixel_id = next(
+        s.subentry_id for s in entry.subentries.values() if s.title == "Pixel"
+    )
+    issue_id = f"device_inactive_{pixel_id}"
+    assert issue_registry.async_get_issue(DOMAIN, issue_id)
+
+    client = await hass_client()
+    flow = await start_fix(client, issue_id)
+    assert flow["data_schema"][0]["name"] == CONF_SUBSCRIPTION
+
+    async def answer(value: str) -> dict[str, Any]:
+        response = await client.post(
+            f"{FIX_URL}/{flow['flow_id']}", json={CONF_SUBSCRIPTION: value}
+        )
+        result: dict[str, Any] = await response.json()
+        return result
+
+    assert (await answer("not json"))["errors"] == {
+        CONF_SUBSCRIPTION: "invalid_subscription"
+    }
+    assert (await answer(json.dumps(old.as_json())))["errors"] == {
+        CONF_SUBSCRIPTION: "same_endpoint"
+    }
+    assert (await answer(json.dumps(other.as_json())))["errors"] == {
+        CONF_SUBSCRIPTION: "endpoint_in_use"
+    }
+    new = webpush_server.subscribe("Pixel", application_server_key=VAPID_PUBLIC_KEY)
+    assert (await answer(json.dumps(new.as_json())))["type"] == "create_entry"
+    await hass.async_block_till_done()
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+    [delivery] = await send(hass, "Pixel")
+    assert delivery["status"] == "delivered"
+    assert [m.subscription_id for m in webpush_server.messages] == [new.id]
+    await hass.config_entries.async_unload(entry.entry_id)
