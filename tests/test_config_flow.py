@@ -247,6 +247,7 @@ async def test_user_step_is_a_menu(hass: HomeAssistant) -> None:
     assert result["menu_options"] == [
         AUTH_TOKEN,
         AUTH_CERTIFICATE,
+        "webpush",
         "import_folder",
         "import_upload",
     ]

@@ -16,6 +16,7 @@ import re
 import time
 from types import MappingProxyType
 from typing import Any
+from unittest.mock import ANY
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -23,6 +24,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
     SOURCE_USER,
+    ConfigEntryState,
     ConfigSubentry,
     ConfigSubentryData,
     SubentryFlowContext,
@@ -45,12 +47,19 @@ from custom_components.direct_push.const import (
     CONF_ADMIN,
     CONF_AUTH,
     CONF_ENDPOINT,
+    CONF_ENVIRONMENT,
     CONF_INTERRUPTION_LEVEL,
+    CONF_KEY,
+    CONF_KEY_ID,
     CONF_NAME,
     CONF_P256DH,
     CONF_SUBSCRIPTION,
+    CONF_TEAM_ID,
+    CONF_TOPIC,
     CONF_VAPID_PRIVATE_KEY,
     DOMAIN,
+    ENV_PRODUCTION,
+    SUBENTRY_APNS,
     SUBENTRY_WEBPUSH,
 )
 from custom_components.direct_push.hub import entity_unique_id
@@ -1424,3 +1433,108 @@ def test_delivery_mapping(
     assert delivery.retryable is retryable
     assert delivery.retry_after == wait
     assert delivery.status == status
+
+
+# A hub for Web Push devices only, and adding Apple to it later.
+
+
+async def test_web_push_only_hub_then_add_apple(
+    hass: HomeAssistant,
+    apns_server: ApnsServer,
+    apns_credentials: ApnsTestCredentials,
+    webpush_server: WebPushServer,
+) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "webpush"}
+    )
+    assert result["step_id"] == "webpush"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    [entry] = hass.config_entries.async_entries(DOMAIN)
+    assert set(entry.data) == {CONF_VAPID_PRIVATE_KEY}
+    vapid_private = entry.data[CONF_VAPID_PRIVATE_KEY]
+    assert entry.state is ConfigEntryState.LOADED
+
+    # Apple devices need Apple credentials first.
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_APNS), context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "no_apple_credentials"
+
+    # A Web Push device works at once, signed with the hub's own key.
+    public_key = vapid_public_key(entry.data[CONF_VAPID_PRIVATE_KEY])
+    pixel = webpush_server.subscribe("Pixel", application_server_key=public_key)
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_WEBPUSH), context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {
+            CONF_NAME: "Pixel",
+            CONF_SUBSCRIPTION: json.dumps(pixel.as_json()),
+            CONF_ADMIN: True,
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    response = await hass.services.async_call(
+        DOMAIN, "send", {"message": "Hi"}, blocking=True, return_response=True
+    )
+    assert response == {
+        "deliveries": [
+            {
+                "device": "Pixel",
+                "device_id": ANY,
+                "status": "delivered",
+                "reason": None,
+                "truncated": False,
+            }
+        ]
+    }
+
+    # Reconfigure offers to add Apple, with the same checks as a new hub.
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_RECONFIGURE, "entry_id": entry.entry_id}
+    )
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["token", "certificate"]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "token"}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            CONF_KEY: apns_credentials.key_pem,
+            CONF_KEY_ID: "BADID",
+            CONF_TEAM_ID: apns_credentials.team_id,
+            CONF_TOPIC: apns_credentials.topic,
+            CONF_ENVIRONMENT: ENV_PRODUCTION,
+        },
+    )
+    assert result["errors"] == {CONF_KEY_ID: "invalid_key_id"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            CONF_KEY: apns_credentials.key_pem,
+            CONF_KEY_ID: apns_credentials.key_id,
+            CONF_TEAM_ID: apns_credentials.team_id,
+            CONF_TOPIC: apns_credentials.topic,
+            CONF_ENVIRONMENT: ENV_PRODUCTION,
+        },
+    )
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    # The VAPID identity, and so the Web Push device, are kept.
+    assert entry.data[CONF_VAPID_PRIVATE_KEY] == vapid_private
+    assert entry.data[CONF_KEY_ID] == apns_credentials.key_id
+    assert [s.title for s in entry.subentries.values()] == ["Pixel"]
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_APNS), context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM
+    await hass.config_entries.async_unload(entry.entry_id)

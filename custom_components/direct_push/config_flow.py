@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from homeassistant.components.file_upload import process_uploaded_file
 from homeassistant.config_entries import (
+    SOURCE_RECONFIGURE,
     ConfigEntry,
     ConfigEntryState,
     ConfigFlow,
@@ -559,8 +560,25 @@ class DirectPushConfigFlow(ConfigFlow, domain=DOMAIN):
         """Choose how Apple authenticates this hub, or import an existing setup."""
         return self.async_show_menu(
             step_id="user",
-            menu_options=["token", "certificate", "import_folder", "import_upload"],
+            menu_options=[
+                "token",
+                "certificate",
+                "webpush",
+                "import_folder",
+                "import_upload",
+            ],
         )
+
+    async def async_step_webpush(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Start a hub for Web Push devices only; Apple can be added later."""
+        if self._hub() is not None:
+            return self.async_abort(reason="already_configured")
+        await self.async_set_unique_id(DOMAIN)
+        if user_input is not None:
+            return await self._async_create_hub({})
+        return self.async_show_form(step_id="webpush")
 
     def _hub(self) -> ConfigEntry | None:
         """Return the hub, if Direct Push is set up."""
@@ -619,12 +637,19 @@ class DirectPushConfigFlow(ConfigFlow, domain=DOMAIN):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Authenticate with a .p8 signing key (Apple's recommended method)."""
-        if self._hub() is not None:
-            return self.async_abort(reason="already_configured")
-        await self.async_set_unique_id(DOMAIN)
-        data, errors = await self._async_credentials(AUTH_TOKEN, user_input, {})
-        if data is not None:
-            return await self._async_create_hub(data)
+        if self.source == SOURCE_RECONFIGURE:
+            # Adding Apple to a hub that so far served Web Push devices only.
+            entry = self._get_reconfigure_entry()
+            data, errors = await self._async_credentials(AUTH_TOKEN, user_input, {})
+            if data is not None:
+                return self._async_save_and_reload(entry, {**entry.data, **data})
+        else:
+            if self._hub() is not None:
+                return self.async_abort(reason="already_configured")
+            await self.async_set_unique_id(DOMAIN)
+            data, errors = await self._async_credentials(AUTH_TOKEN, user_input, {})
+            if data is not None:
+                return await self._async_create_hub(data)
         return self.async_show_form(
             step_id="token",
             data_schema=self.add_suggested_values_to_schema(TOKEN_SCHEMA, user_input),
@@ -635,12 +660,23 @@ class DirectPushConfigFlow(ConfigFlow, domain=DOMAIN):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Authenticate with a push certificate and its key in one .pem."""
-        if self._hub() is not None:
-            return self.async_abort(reason="already_configured")
-        await self.async_set_unique_id(DOMAIN)
-        data, errors = await self._async_credentials(AUTH_CERTIFICATE, user_input, {})
-        if data is not None:
-            return await self._async_create_hub(data)
+        if self.source == SOURCE_RECONFIGURE:
+            # Adding Apple to a hub that so far served Web Push devices only.
+            entry = self._get_reconfigure_entry()
+            data, errors = await self._async_credentials(
+                AUTH_CERTIFICATE, user_input, {}
+            )
+            if data is not None:
+                return self._async_save_and_reload(entry, {**entry.data, **data})
+        else:
+            if self._hub() is not None:
+                return self.async_abort(reason="already_configured")
+            await self.async_set_unique_id(DOMAIN)
+            data, errors = await self._async_credentials(
+                AUTH_CERTIFICATE, user_input, {}
+            )
+            if data is not None:
+                return await self._async_create_hub(data)
         return self.async_show_form(
             step_id="certificate",
             data_schema=self.add_suggested_values_to_schema(
@@ -990,7 +1026,10 @@ class DirectPushConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Change topic, environment or key without losing the devices."""
         entry = self._get_reconfigure_entry()
-        method = entry.data[CONF_AUTH_METHOD]
+        if (method := entry.data.get(CONF_AUTH_METHOD)) is None:
+            return self.async_show_menu(
+                step_id="reconfigure", menu_options=["token", "certificate"]
+            )
         # An empty key field keeps the current key.
         data, errors = await self._async_credentials(method, user_input, entry.data)
         if data is not None:
@@ -1081,6 +1120,14 @@ class _DeviceSubentryFlow(ConfigSubentryFlow):
 
 class ApnsDeviceSubentryFlow(_DeviceSubentryFlow):
     """Add or edit an Apple device."""
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Add a device, once the hub has Apple credentials."""
+        if CONF_AUTH_METHOD not in self._get_entry().data:
+            return self.async_abort(reason="no_apple_credentials")
+        return await super().async_step_user(user_input)
 
     def _schema(self, entry: ConfigEntry) -> vol.Schema:
         return vol.Schema(
