@@ -637,51 +637,34 @@ class DirectPushConfigFlow(ConfigFlow, domain=DOMAIN):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Authenticate with a .p8 signing key (Apple's recommended method)."""
-        if self.source == SOURCE_RECONFIGURE:
-            # Adding Apple to a hub that so far served Web Push devices only.
-            entry = self._get_reconfigure_entry()
-            data, errors = await self._async_credentials(AUTH_TOKEN, user_input, {})
-            if data is not None:
-                return self._async_save_and_reload(entry, {**entry.data, **data})
-        else:
-            if self._hub() is not None:
-                return self.async_abort(reason="already_configured")
-            await self.async_set_unique_id(DOMAIN)
-            data, errors = await self._async_credentials(AUTH_TOKEN, user_input, {})
-            if data is not None:
-                return await self._async_create_hub(data)
-        return self.async_show_form(
-            step_id="token",
-            data_schema=self.add_suggested_values_to_schema(TOKEN_SCHEMA, user_input),
-            errors=errors,
-        )
+        return await self._async_apple_step(AUTH_TOKEN, TOKEN_SCHEMA, user_input)
 
     async def async_step_certificate(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Authenticate with a push certificate and its key in one .pem."""
-        if self.source == SOURCE_RECONFIGURE:
-            # Adding Apple to a hub that so far served Web Push devices only.
-            entry = self._get_reconfigure_entry()
-            data, errors = await self._async_credentials(
-                AUTH_CERTIFICATE, user_input, {}
-            )
-            if data is not None:
-                return self._async_save_and_reload(entry, {**entry.data, **data})
-        else:
+        return await self._async_apple_step(
+            AUTH_CERTIFICATE, CERTIFICATE_SCHEMA, user_input
+        )
+
+    async def _async_apple_step(
+        self, method: str, schema: vol.Schema, user_input: dict[str, Any] | None
+    ) -> ConfigFlowResult:
+        """Create the hub with Apple credentials, or add them to a Web Push hub."""
+        adding = self.source == SOURCE_RECONFIGURE
+        if not adding:
             if self._hub() is not None:
                 return self.async_abort(reason="already_configured")
             await self.async_set_unique_id(DOMAIN)
-            data, errors = await self._async_credentials(
-                AUTH_CERTIFICATE, user_input, {}
-            )
-            if data is not None:
-                return await self._async_create_hub(data)
+        data, errors = await self._async_credentials(method, user_input, {})
+        if data is not None:
+            if adding:
+                entry = self._get_reconfigure_entry()
+                return self._async_save_and_reload(entry, {**entry.data, **data})
+            return await self._async_create_hub(data)
         return self.async_show_form(
-            step_id="certificate",
-            data_schema=self.add_suggested_values_to_schema(
-                CERTIFICATE_SCHEMA, user_input
-            ),
+            step_id=method,
+            data_schema=self.add_suggested_values_to_schema(schema, user_input),
             errors=errors,
         )
 
