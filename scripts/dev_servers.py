@@ -13,11 +13,10 @@ import contextlib
 import json
 from pathlib import Path
 import sys
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.apns_server import ApnsServer, make_credentials
+from tests.apns_server import ApnsServer, ApnsTestCredentials, make_credentials
 from tests.webpush_server import WebPushServer
 
 # Fixed tokens: each start updates the same demo devices instead of adding new ones.
@@ -27,8 +26,9 @@ DEMO_DEVICES = [
 ]
 
 
-def _write_config(dev: Path, server: ApnsServer, key_pem: str, creds: Any) -> None:
-    (dev / "AuthKey.p8").write_text(key_pem, encoding="utf-8")
+def write_config(dev: Path, creds: ApnsTestCredentials, apns_port: int) -> None:
+    """Write the development key, direct_push.yaml and the env file."""
+    (dev / "AuthKey.p8").write_text(creds.key_pem, encoding="utf-8")
     lines = [
         "# Written by scripts/dev_servers.py at every start: a development key.",
         "key_file: dev/AuthKey.p8",
@@ -46,7 +46,7 @@ def _write_config(dev: Path, server: ApnsServer, key_pem: str, creds: Any) -> No
         ]
     (dev / "direct_push.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (dev / "env").write_text(
-        f"DIRECT_PUSH_DEV_APNS_SERVER=127.0.0.1:{server.port}\n"
+        f"DIRECT_PUSH_DEV_APNS_SERVER=127.0.0.1:{apns_port}\n"
         f"DIRECT_PUSH_DEV_CA_FILE={creds.ca_file}\n",
         encoding="utf-8",
     )
@@ -61,7 +61,7 @@ async def main(config: Path) -> None:
     async with ApnsServer(creds) as apns, WebPushServer() as webpush:
         # Any VAPID key may sign for this subscription: the hub makes its own.
         pixel = webpush.subscribe("Pixel (demo)")
-        _write_config(dev, apns, creds.key_pem, creds)
+        write_config(dev, creds, apns.port)
         print(
             f"APNs server on 127.0.0.1:{apns.port}; Web Push receiver on {webpush.origin}"
         )
