@@ -29,7 +29,6 @@ from custom_components.direct_push.apns import (
     PROBE_TOKEN,
     TOKEN_REFRESH_SECONDS,
     ApnsBackend,
-    CertificateInfo,
     CredentialError,
     SharedTokenProvider,
     parse_certificate,
@@ -382,9 +381,7 @@ def test_signing_key(apns_credentials: ApnsTestCredentials) -> None:
 
 
 def test_push_certificate(apns_credentials: ApnsTestCredentials) -> None:
-    assert parse_certificate(apns_credentials.cert_pem) == CertificateInfo(
-        topic=apns_credentials.topic, sandbox=True
-    )
+    assert parse_certificate(apns_credentials.cert_pem) == apns_credentials.topic
 
 
 @pytest.mark.parametrize("mistake", ["garbage", "no key", "another key"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import partial
 import os
 import ssl
@@ -25,7 +24,11 @@ from aioapns.exceptions import (
 )
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_private_key,
+)
 from cryptography.x509.oid import NameOID
 from h2.exceptions import ProtocolError
 from homeassistant.core import HomeAssistant
@@ -81,14 +84,6 @@ class CredentialError(ValueError):
         self.key = key
 
 
-@dataclass(frozen=True, slots=True)
-class CertificateInfo:
-    """What a push certificate tells about itself."""
-
-    topic: str | None
-    sandbox: bool
-
-
 def parse_signing_key(pem: str) -> ec.EllipticCurvePrivateKey:
     """Parse an Apple .p8 key: an EC P-256 private key in PEM. Blocking (CPU)."""
     if "-----BEGIN" not in pem:
@@ -104,22 +99,21 @@ def parse_signing_key(pem: str) -> ec.EllipticCurvePrivateKey:
     return key
 
 
-def parse_certificate(pem: str) -> CertificateInfo:
-    """Check a push certificate PEM holds a certificate and its key. Blocking."""
+def parse_certificate(pem: str) -> str | None:
+    """Check a push certificate PEM holds a certificate and its own key. Blocking.
+
+    Returns the certificate's topic (its UID), if it names one.
+    """
     try:
         cert = x509.load_pem_x509_certificate(pem.encode())
         key = load_pem_private_key(pem.encode(), password=None)
     except (ValueError, TypeError) as err:
         raise CredentialError("invalid_certificate") from err
-    if cert.public_key().public_numbers() != key.public_key().public_numbers():  # type: ignore[union-attr]
+    spki = (Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    if cert.public_key().public_bytes(*spki) != key.public_key().public_bytes(*spki):
         raise CredentialError("invalid_certificate")
     uids = cert.subject.get_attributes_for_oid(NameOID.USER_ID)
-    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    common_name = str(names[0].value) if names else ""
-    return CertificateInfo(
-        topic=str(uids[0].value) if uids else None,
-        sandbox="Development" in common_name,
-    )
+    return str(uids[0].value) if uids else None
 
 
 class SharedTokenProvider(AuthorizationHeaderProvider):
@@ -240,7 +234,11 @@ def _make_ssl_context(certificate: str | None) -> ssl.SSLContext:
             path = os.path.join(folder, "push.pem")
             with open(path, "w", encoding="utf-8") as file:
                 file.write(certificate)
-            context.load_cert_chain(path)
+            try:
+                context.load_cert_chain(path)
+            except ssl.SSLError as err:
+                # Parsed fine, yet refused by OpenSSL (a key too small, say).
+                raise CredentialError("invalid_certificate") from err
     return context
 
 
@@ -261,6 +259,7 @@ class ApnsBackend:
         self._auth = auth
         self._server = server
         self._pools: dict[str, _Pool] = {}
+        self._closed = False
 
     @classmethod
     async def async_create(
@@ -292,6 +291,9 @@ class ApnsBackend:
 
     async def async_send(self, device: Device, message: Message) -> Delivery:
         """Send once; map Apple's answer to an outcome."""
+        if self._closed:
+            # A retry that outlived its hub's reload: a new pool would leak.
+            return Delivery(Outcome.FAILED, "hub_closed")
         try:
             payload, truncated = build_apns_payload(message)
         except PayloadTooLargeError:
@@ -323,7 +325,7 @@ class ApnsBackend:
         if result.is_successful:
             return Delivery(Outcome.DELIVERED, status=200, truncated=truncated)
         reason = result.description or "unknown"
-        if reason in _GONE_REASONS:
+        if reason in _GONE_REASONS or result.status == "410":
             outcome = Outcome.DEVICE_GONE
         elif reason in _AUTH_REASONS:
             outcome = Outcome.AUTH_FAILED
@@ -356,6 +358,7 @@ class ApnsBackend:
 
     async def async_close(self) -> None:
         """Close every open connection."""
+        self._closed = True
         for pool in self._pools.values():
             pool.close()
         self._pools.clear()

@@ -63,6 +63,7 @@ from .const import (
     CONF_TOKEN,
     CONF_TOPIC,
     CONF_VAPID_PRIVATE_KEY,
+    DEFAULT_SOUND,
     DOMAIN,
     ENV_PRODUCTION,
     ENV_SANDBOX,
@@ -80,11 +81,13 @@ from .importer import (
     ImportedDevice,
     ImportResult,
     default_folder,
+    expand_user,
     parse_config,
     read_folder,
     read_yaml_config,
 )
 from .message import InterruptionLevel
+from .routing import TARGET_ADMIN, TARGET_ALL
 from .webpush import (
     SubscriptionError,
     generate_vapid_key,
@@ -295,7 +298,7 @@ def _existing_default_folder() -> str | None:
 
 def _read_folder_at(config_dir: str, text: str) -> tuple[Path, ImportResult]:
     """Read a folder given as typed: `~` expanded, relative to the config dir."""
-    folder = Path(text.strip()).expanduser()
+    folder = expand_user(Path(text.strip()))
     if not folder.is_absolute():
         folder = Path(config_dir) / folder
     return folder, read_folder(folder)
@@ -472,12 +475,15 @@ async def _async_change_hub(
     unloaded = state is ConfigEntryState.LOADED and (
         await hass.config_entries.async_unload(hub.entry_id)
     )
-    for change in changes:
-        change()
-    if unloaded:
-        await hass.config_entries.async_setup(hub.entry_id)
-    elif state is not ConfigEntryState.NOT_LOADED:
-        hass.config_entries.async_schedule_reload(hub.entry_id)
+    try:
+        for change in changes:
+            change()
+    finally:
+        # Never leave the hub unloaded, even when a change failed.
+        if unloaded:
+            await hass.config_entries.async_setup(hub.entry_id)
+        elif state is not ConfigEntryState.NOT_LOADED:
+            hass.config_entries.async_schedule_reload(hub.entry_id)
 
 
 @callback
@@ -609,13 +615,13 @@ class DirectPushConfigFlow(ConfigFlow, domain=DOMAIN):
                 data[key] = data[key].strip()
         if method == AUTH_CERTIFICATE:
             try:
-                info = await self.hass.async_add_executor_job(parse_certificate, pem)
+                topic = await self.hass.async_add_executor_job(parse_certificate, pem)
             except CredentialError as err:
                 return None, {text_key: err.key}
             if not data.get(CONF_TOPIC):
-                if info.topic is None:
+                if topic is None:
                     return None, {CONF_TOPIC: "missing_topic"}
-                data[CONF_TOPIC] = info.topic
+                data[CONF_TOPIC] = topic
         if error := await async_validate_apns(self.hass, data):
             return None, {_ERROR_FIELDS.get(error, "base"): error}
         return data, {}
@@ -884,8 +890,12 @@ class DirectPushConfigFlow(ConfigFlow, domain=DOMAIN):
         data = _import_entry_data(result.credentials)
         hub = self._hub()
         # Prove new credentials; unchanged ones need no test push at every start.
-        if (hub is None or _credential_changes(hub.data, data)) and (
-            error := await async_validate_apns(self.hass, data)
+        # Unreachable Apple (no network yet at boot) is no reason to drop the
+        # YAML: the first real push reports it, and Apple's refusals start reauth.
+        if (
+            (hub is None or _credential_changes(hub.data, data))
+            and (error := await async_validate_apns(self.hass, data))
+            and error != "cannot_connect"
         ):
             return await self._async_yaml_failed(error, {})
         if hub is None:
@@ -1080,8 +1090,11 @@ class _DeviceSubentryFlow(ConfigSubentryFlow):
                 s for s in entry.subentries.values() if s.subentry_id != device_id
             ]
             data, errors = self._validate(user_input, others)
-            # Names are unique across kinds: automations send to them.
-            if any(s.title.casefold() == name.casefold() for s in others):
+            # Names are unique across kinds, and not a routing word: automations
+            # send to them.
+            if name.casefold() in (TARGET_ADMIN, TARGET_ALL):
+                errors[CONF_NAME] = "reserved_name"
+            elif any(s.title.casefold() == name.casefold() for s in others):
                 errors[CONF_NAME] = "name_in_use"
             if not errors:
                 data[CONF_NAME] = name
@@ -1194,7 +1207,10 @@ class DirectPushOptionsFlow(OptionsFlow):
     ) -> ConfigFlowResult:
         """Default sound, interruption level and titles."""
         if user_input is not None:
-            return self.async_create_entry(data=user_input)
+            # The frontend leaves a cleared field out: that means silent.
+            return self.async_create_entry(
+                data={**user_input, CONF_SOUND: user_input.get(CONF_SOUND, "")}
+            )
         schema = vol.Schema(
             {
                 vol.Optional(CONF_SOUND): str,
@@ -1211,6 +1227,6 @@ class DirectPushOptionsFlow(OptionsFlow):
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(
-                schema, self.config_entry.options
+                schema, {CONF_SOUND: DEFAULT_SOUND, **self.config_entry.options}
             ),
         )

@@ -176,9 +176,17 @@ def default_folder() -> Path:
     return Path.home() / ".dmt/user/access_tokens/apple_push"
 
 
+def expand_user(path: Path) -> Path:
+    """Expand `~`; an unknown `~user` stays as typed, and so is reported missing."""
+    try:
+        return path.expanduser()
+    except RuntimeError:
+        return path
+
+
 def read_folder(folder: Path) -> ImportResult:
     """Import a dmt-system `apple_push` folder. Blocking."""
-    folder = folder.expanduser()
+    folder = expand_user(folder)
     if not folder.is_dir():
         raise AppleImportError("folder_not_found", {"folder": str(folder)})
     config_file = folder / CONFIG_NAME
@@ -194,7 +202,10 @@ def read_folder(folder: Path) -> ImportResult:
 
     def read_key(path: str) -> str:
         # Like dmt-system: relative to the folder; an absolute path wins.
-        return (folder / Path(path).expanduser()).read_text(encoding="utf-8-sig")
+        try:
+            return (folder / expand_user(Path(path))).read_text(encoding="utf-8-sig")
+        except ValueError as err:  # a NUL byte in the path
+            raise OSError(str(err)) from err
 
     return parse_config(
         text, source=CONFIG_NAME, read_file=read_key, certificate=certificate
@@ -282,7 +293,7 @@ def read_yaml_config(conf: Mapping[str, Any], config_dir: Path) -> ImportResult:
     if (pem := conf.get(CONF_KEY)) is not None:
         key = check_signing_key(pem, YAML_SOURCE)
     else:
-        path = Path(conf[CONF_KEY_FILE]).expanduser()
+        path = expand_user(Path(conf[CONF_KEY_FILE]))
         path = path if path.is_absolute() else config_dir / path
         try:
             text = path.read_text(encoding="utf-8-sig")
@@ -290,7 +301,7 @@ def read_yaml_config(conf: Mapping[str, Any], config_dir: Path) -> ImportResult:
             raise AppleImportError(
                 "missing_key_file", {"file": YAML_SOURCE, "path": str(path)}
             ) from None
-        except (OSError, UnicodeDecodeError):
+        except (OSError, UnicodeDecodeError, ValueError):
             raise AppleImportError("unreadable_key_file", {"file": path.name}) from None
         key = check_signing_key(text, path.name)
     key_id = _apple_id(conf[CONF_KEY_ID], YAML_SOURCE, CONF_KEY_ID, "invalid_key_id")

@@ -112,6 +112,9 @@ def build_message(fields: Mapping[str, Any]) -> Message:
         raise _invalid(
             "payload_too_large", size=str(err.size), limit=str(err.limit)
         ) from err
+    except (TypeError, ValueError) as err:
+        # Custom data from a template can hold what JSON cannot (a set, say).
+        raise _invalid("data_not_json", error=str(err)) from err
     return message
 
 
