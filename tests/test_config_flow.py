@@ -1056,3 +1056,34 @@ async def test_options_reach_the_push(
     result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
     assert suggested(result, CONF_SOUND) == "chime.caf"
     hass.config_entries.options.async_abort(result["flow_id"])
+
+
+async def test_options_cleared_sound_is_silent(
+    hass: HomeAssistant, server: ApnsServer, loaded_entry: MockConfigEntry
+) -> None:
+    # A new form suggests the standard sound that pushes use without options.
+    result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
+    assert suggested(result, CONF_SOUND) == "default"
+    # The frontend leaves a cleared text field out of what it submits.
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_TITLE_FROM_DEVICE: False}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert loaded_entry.options[CONF_SOUND] == ""
+    await send(hass, message="Shh", target="Alice")
+    [push] = server.pushes
+    assert push.payload["aps"] == {"alert": {"body": "Shh"}}
+
+
+@pytest.mark.parametrize("name", ["admin", "All", " ALL "])
+async def test_device_name_cannot_be_a_routing_word(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, name: str
+) -> None:
+    result = await hass.config_entries.subentries.async_init(
+        (loaded_entry.entry_id, SUBENTRY_APNS), context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], device_input(name, CAROL_TOKEN)
+    )
+    assert result["errors"] == {CONF_NAME: "reserved_name"}

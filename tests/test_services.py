@@ -21,6 +21,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import voluptuous as vol
 
+from custom_components.direct_push.backend import Outcome
 from custom_components.direct_push.const import (
     CONF_INTERRUPTION_LEVEL,
     CONF_SOUND,
@@ -30,6 +31,7 @@ from custom_components.direct_push.const import (
 from custom_components.direct_push.message import (
     APNS_MAX_PAYLOAD,
     DEFAULT_TTL,
+    Message,
     json_size,
 )
 
@@ -668,3 +670,26 @@ async def test_fan_out_is_concurrent(
     # Every push was waiting on Apple at the same time.
     assert apns_server.max_in_flight == 20
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_data_that_is_not_json(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, apns_server: ApnsServer
+) -> None:
+    # A template or python_script can hand the action a set.
+    with pytest.raises(ServiceValidationError) as err:
+        await _send(hass, message="Hi", data={"rooms": {"hall", "attic"}})
+    assert err.value.translation_key == "data_not_json"
+    assert apns_server.pushes == []
+
+
+async def test_no_push_after_the_hub_closed(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, apns_server: ApnsServer
+) -> None:
+    hub = loaded_entry.runtime_data
+    backend = hub.backends["apns_device"]
+    device = hub.devices[_subentry_id(loaded_entry, "Alice")]
+    await hass.config_entries.async_unload(loaded_entry.entry_id)
+    # A retry that outlives a reload must not open a new, unowned pool.
+    delivery = await backend.async_send(device, Message(message="late"))
+    assert (delivery.outcome, delivery.reason) == (Outcome.FAILED, "hub_closed")
+    assert apns_server.connections_made == 0
