@@ -15,7 +15,13 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.direct_push.const import CONF_SUBSCRIPTION, CONF_TOKEN, DOMAIN
+from custom_components.direct_push.const import (
+    CONF_ENVIRONMENT,
+    CONF_SUBSCRIPTION,
+    CONF_TOKEN,
+    DOMAIN,
+    ENV_SANDBOX,
+)
 
 from .apns_server import ApnsServer, ApnsTestCredentials
 from .conftest import (
@@ -149,6 +155,28 @@ async def test_fix_with_new_token(
     [delivery] = await send(hass, "Bob")
     assert delivery["status"] == "delivered"
     assert [push.token for push in apns_server.pushes] == [CAROL_TOKEN]
+
+
+async def test_fix_with_the_other_environment(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    bob_gone: str,
+) -> None:
+    # A sandbox token sent to production: the token stays, the environment changes.
+    client = await hass_client()
+    flow_id = (await start_fix(client, bob_gone))["flow_id"]
+    response = await client.post(
+        f"{FIX_URL}/{flow_id}",
+        json={CONF_TOKEN: BOB_TOKEN, CONF_ENVIRONMENT: ENV_SANDBOX},
+    )
+    assert (await response.json())["type"] == "create_entry"
+    await hass.async_block_till_done()
+    [delivery] = await send(hass, "Bob")
+    assert delivery["status"] == "delivered"
+    [push] = apns_server.pushes
+    assert (push.token, push.environment) == (BOB_TOKEN, "sandbox")
 
 
 async def test_fix_aborts_when_device_removed(

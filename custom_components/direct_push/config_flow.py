@@ -133,7 +133,7 @@ _ERROR_FIELDS: Final = {
 }
 
 _MULTILINE = TextSelector(TextSelectorConfig(multiline=True))
-_ENVIRONMENT = SelectSelector(
+ENVIRONMENT_SELECTOR = SelectSelector(
     SelectSelectorConfig(
         options=list(ENVIRONMENTS),
         translation_key=CONF_ENVIRONMENT,
@@ -213,7 +213,7 @@ TOKEN_SCHEMA: Final = vol.Schema(
         vol.Required(CONF_KEY_ID): str,
         vol.Required(CONF_TEAM_ID): str,
         vol.Required(CONF_TOPIC): str,
-        vol.Required(CONF_ENVIRONMENT, default=ENV_PRODUCTION): _ENVIRONMENT,
+        vol.Required(CONF_ENVIRONMENT, default=ENV_PRODUCTION): ENVIRONMENT_SELECTOR,
     }
 )
 CERTIFICATE_SCHEMA: Final = vol.Schema(
@@ -221,7 +221,7 @@ CERTIFICATE_SCHEMA: Final = vol.Schema(
         vol.Optional(CONF_CERTIFICATE_FILE): _file_selector(".pem"),
         vol.Optional(CONF_CERTIFICATE): _MULTILINE,
         vol.Optional(CONF_TOPIC): str,
-        vol.Required(CONF_ENVIRONMENT, default=ENV_SANDBOX): _ENVIRONMENT,
+        vol.Required(CONF_ENVIRONMENT, default=ENV_SANDBOX): ENVIRONMENT_SELECTOR,
     }
 )
 
@@ -1031,7 +1031,7 @@ class DirectPushConfigFlow(ConfigFlow, domain=DOMAIN):
             vol.Required(CONF_TOPIC, default=entry.data[CONF_TOPIC]): str,
             vol.Required(
                 CONF_ENVIRONMENT, default=entry.data[CONF_ENVIRONMENT]
-            ): _ENVIRONMENT,
+            ): ENVIRONMENT_SELECTOR,
         }
         if method == AUTH_CERTIFICATE:
             fields[vol.Optional(CONF_CERTIFICATE_FILE)] = _file_selector(".pem")
@@ -1134,7 +1134,7 @@ class ApnsDeviceSubentryFlow(_DeviceSubentryFlow):
                 vol.Required(
                     CONF_ENVIRONMENT,
                     default=entry.data.get(CONF_ENVIRONMENT, ENV_PRODUCTION),
-                ): _ENVIRONMENT,
+                ): ENVIRONMENT_SELECTOR,
                 vol.Optional(CONF_TOPIC): str,
             }
         )

@@ -10,8 +10,15 @@ from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant
 import voluptuous as vol
 
-from .config_flow import valid_device_token
-from .const import CONF_ENDPOINT, CONF_SUBSCRIPTION, CONF_TOKEN, SUBENTRY_APNS
+from .config_flow import ENVIRONMENT_SELECTOR, valid_device_token
+from .const import (
+    CONF_ENDPOINT,
+    CONF_ENVIRONMENT,
+    CONF_SUBSCRIPTION,
+    CONF_TOKEN,
+    ENV_PRODUCTION,
+    SUBENTRY_APNS,
+)
 from .webpush import SubscriptionError, parse_subscription_json
 
 
@@ -39,7 +46,12 @@ class InactiveDeviceRepairFlow(RepairsFlow):
         if user_input is not None and field in user_input:
             others = [s for s in entry.subentries.values() if s is not subentry]
             if field == CONF_TOKEN:
-                changes, error = _new_token(user_input[CONF_TOKEN], subentry, others)
+                changes, error = _new_token(
+                    user_input[CONF_TOKEN],
+                    user_input.get(CONF_ENVIRONMENT, ENV_PRODUCTION),
+                    subentry,
+                    others,
+                )
             else:
                 changes, error = _new_subscription(user_input[field], subentry, others)
             if error:
@@ -50,25 +62,42 @@ class InactiveDeviceRepairFlow(RepairsFlow):
                     entry, subentry, data={**subentry.data, **changes}
                 )
                 return self.async_create_entry(data={})
+        schema: dict[vol.Marker, Any] = {
+            vol.Required(field, default=subentry.data.get(field, "")): str
+        }
+        if field == CONF_TOKEN:
+            # BadDeviceToken often means a sandbox token sent to production.
+            schema[
+                vol.Required(
+                    CONF_ENVIRONMENT,
+                    default=subentry.data.get(CONF_ENVIRONMENT, ENV_PRODUCTION),
+                )
+            ] = ENVIRONMENT_SELECTOR
         return self.async_show_form(
             step_id="init",
-            data_schema=vol.Schema({vol.Required(field): str}),
+            data_schema=vol.Schema(schema),
             errors=errors,
             description_placeholders={"device": subentry.title},
         )
 
 
 def _new_token(
-    text: str, subentry: ConfigSubentry, others: list[ConfigSubentry]
+    text: str,
+    environment: str,
+    subentry: ConfigSubentry,
+    others: list[ConfigSubentry],
 ) -> tuple[dict[str, str], str | None]:
     token = text.strip().lower()
     if not valid_device_token(token):
         return {}, "invalid_device_token"
-    if token == subentry.data.get(CONF_TOKEN):
+    if (token, environment) == (
+        subentry.data.get(CONF_TOKEN),
+        subentry.data.get(CONF_ENVIRONMENT, ENV_PRODUCTION),
+    ):
         return {}, "same_device_token"
     if any(other.data.get(CONF_TOKEN) == token for other in others):
         return {}, "device_token_in_use"
-    return {CONF_TOKEN: token}, None
+    return {CONF_TOKEN: token, CONF_ENVIRONMENT: environment}, None
 
 
 def _new_subscription(
