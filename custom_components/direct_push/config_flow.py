@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from pathlib import Path
-import re
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -74,7 +73,9 @@ from .const import (
 )
 from .hub import inactive_issue_id
 from .importer import (
+    APPLE_ID_RE,
     CONFIG_NAME,
+    TOPIC_RE,
     YAML_SOURCE,
     AppleImportError,
     ImportedCredentials,
@@ -85,6 +86,7 @@ from .importer import (
     parse_config,
     read_folder,
     read_yaml_config,
+    valid_device_token,
 )
 from .message import InterruptionLevel
 from .routing import TARGET_ADMIN, TARGET_ALL
@@ -97,10 +99,6 @@ from .webpush import (
 )
 
 TITLE: Final = "Direct Push"
-APPLE_ID_RE: Final = re.compile(r"^[A-Z0-9]{10}$")
-TOPIC_RE: Final = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
-DEVICE_TOKEN_RE: Final = re.compile(r"^[0-9a-fA-F]+$")
-DEVICE_TOKEN_LENGTH: Final = range(64, 201)
 
 _PROBE_ERRORS: Final = {
     "InvalidProviderToken": "invalid_provider_token",
@@ -144,15 +142,6 @@ ENVIRONMENT_SELECTOR = SelectSelector(
 
 def _file_selector(accept: str) -> FileSelector:
     return FileSelector(FileSelectorConfig(accept=accept))
-
-
-def valid_device_token(token: str) -> bool:
-    """Return True for a hex APNs device token of a plausible length."""
-    return (
-        bool(DEVICE_TOKEN_RE.match(token))
-        and len(token) % 2 == 0
-        and len(token) in DEVICE_TOKEN_LENGTH
-    )
 
 
 def _read_upload(hass: HomeAssistant, file_id: str) -> str:

@@ -10,7 +10,7 @@ from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant
 import voluptuous as vol
 
-from .config_flow import ENVIRONMENT_SELECTOR, valid_device_token
+from .config_flow import ENVIRONMENT_SELECTOR
 from .const import (
     CONF_ENDPOINT,
     CONF_ENVIRONMENT,
@@ -19,6 +19,7 @@ from .const import (
     ENV_PRODUCTION,
     SUBENTRY_APNS,
 )
+from .importer import valid_device_token
 from .webpush import SubscriptionError, parse_subscription_json
 
 
