@@ -29,8 +29,16 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.direct_push.const import DOMAIN
 
-from .apns_server import ApnsServer
-from .conftest import ALICE_TOKEN, BOB_TOKEN
+from .apns_server import ApnsServer, ApnsTestCredentials
+from .conftest import (
+    ALICE_TOKEN,
+    BOB_TOKEN,
+    VAPID_PUBLIC_KEY,
+    apns_device,
+    token_entry_data,
+    webpush_device,
+)
+from .webpush_server import WebPushServer
 
 BLUEPRINTS = Path(__file__).parent.parent / "blueprints" / "automation" / "direct_push"
 NAMES = (
@@ -1011,3 +1019,38 @@ async def test_ha_device_inactive(
         "Bob needs a new token: open Settings → Repairs",
     )
     assert alerts(apns_server) == [notice] * expected
+
+
+async def test_blueprints_reach_web_push_devices_too(
+    hass: HomeAssistant,
+    apns_credentials: ApnsTestCredentials,
+    apns_server: ApnsServer,
+    webpush_server: WebPushServer,
+) -> None:
+    # An Apple admin and a UnifiedPush phone: "all" and "admin" span both kinds.
+    pixel = webpush_server.subscribe("Pixel", application_server_key=VAPID_PUBLIC_KEY)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        data=token_entry_data(apns_credentials),
+        subentries_data=[
+            apns_device("Alice", ALICE_TOKEN, admin=True),
+            webpush_device("Pixel", pixel, admin=True),
+        ],
+        minor_version=2,
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    hass.states.async_set("input_button.bell", "unknown")
+    await setup_blueprint(hass, "doorbell", {"doorbell_buttons": ["input_button.bell"]})
+    hass.states.async_set("input_button.bell", "2026-03-01T10:00:00.000+00:00")
+    await hass.async_block_till_done()
+    [apple] = apns_server.pushes
+    [android] = webpush_server.messages
+    assert apple.token == ALICE_TOKEN
+    assert apple.payload["aps"]["interruption-level"] == "time-sensitive"
+    # The same message, decrypted by the receiver as the phone would.
+    assert android.json["message"] == apple.payload["aps"]["alert"]["body"]
+    assert android.json["tag"] == apple.collapse_id == "doorbell"
+    assert android.urgency == "high"
+    await hass.config_entries.async_unload(entry.entry_id)
