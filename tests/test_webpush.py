@@ -567,12 +567,12 @@ async def test_retry_after_past_the_cap_fails_at_once(
 ) -> None:
     wait = str(int(RETRY_MAX_DELAY) + 1)
     webpush_server.script(subs["Erin"], status, headers={"Retry-After": wait})
-    start = time.monotonic()
     rows = await _send(hass, target="Erin", message="Hello")
 
+    # Not retried: waiting longer than the cap would hold the action open.
+    # (test_backend checks with a recorded sleep that no wait happens.)
     assert _statuses(rows) == {"Erin": ("failed", reason)}
     assert webpush_server.requests == 1
-    assert time.monotonic() - start < 5
 
 
 async def test_bad_request_is_not_retried(
