@@ -6,11 +6,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from aiohttp import FormData
+from aiohttp.test_utils import TestClient
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.direct_push.const import (
@@ -178,3 +182,27 @@ def webpush_device(
         title=name,
         unique_id=None,
     )
+
+
+async def upload(client: TestClient[Any, Any], name: str, content: str) -> str:
+    """Upload a file through the frontend's endpoint; return its file id."""
+    form = FormData()
+    form.add_field("file", content.encode(), filename=name)
+    response = await client.post("/api/file_upload", data=form)
+    assert response.status == 200
+    file_id: str = (await response.json())["file_id"]
+    return file_id
+
+
+@pytest.fixture
+async def upload_client(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator
+) -> TestClient[Any, Any]:
+    """An authenticated client of HA's HTTP API, with file_upload set up.
+
+    Components with HTTP views must be set up before the server starts.
+    """
+    for component in ("file_upload", "repairs", "diagnostics"):
+        assert await async_setup_component(hass, component, {})
+    client: TestClient[Any, Any] = await hass_client()
+    return client

@@ -9,7 +9,6 @@ import socket
 from typing import Any
 from unittest.mock import ANY
 
-from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -33,10 +32,8 @@ from homeassistant.helpers import (
     issue_registry as ir,
 )
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
-from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.direct_push.apns import PROBE_TOKEN
 from custom_components.direct_push.const import (
@@ -66,7 +63,14 @@ from custom_components.direct_push.const import (
 from custom_components.direct_push.hub import entity_unique_id, inactive_issue_id
 
 from .apns_server import ApnsServer, ApnsTestCredentials
-from .conftest import ALICE_TOKEN, BOB_TOKEN, CAROL_TOKEN, apns_device, token_entry_data
+from .conftest import (
+    ALICE_TOKEN,
+    BOB_TOKEN,
+    CAROL_TOKEN,
+    apns_device,
+    token_entry_data,
+    upload,
+)
 
 OTHER_TOPIC = "com.example.other"
 
@@ -295,25 +299,6 @@ async def test_token_creates_entry(
     assert probe.topic == apns_credentials.topic
     assert probe.environment == ENV_PRODUCTION
     assert pem_body(apns_credentials.key_pem) not in integration_log(caplog)
-
-
-async def upload(client: TestClient[Any, Any], name: str, content: str) -> str:
-    """Upload a file through the frontend's endpoint; return its file id."""
-    form = FormData()
-    form.add_field("file", content.encode(), filename=name)
-    response = await client.post("/api/file_upload", data=form)
-    assert response.status == 200
-    file_id: str = (await response.json())["file_id"]
-    return file_id
-
-
-@pytest.fixture
-async def upload_client(
-    hass: HomeAssistant, hass_client: ClientSessionGenerator
-) -> TestClient[Any, Any]:
-    """An authenticated client of HA's HTTP API, with file_upload set up."""
-    assert await async_setup_component(hass, "file_upload", {})
-    return await hass_client()
 
 
 async def test_token_key_file_upload(

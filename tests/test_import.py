@@ -13,7 +13,6 @@ from pathlib import Path
 import re
 from typing import Any
 
-from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 from homeassistant.config_entries import (
     SOURCE_IMPORT,
@@ -56,7 +55,7 @@ from custom_components.direct_push.const import (
 )
 
 from .apns_server import ApnsServer, ApnsTestCredentials
-from .conftest import ALICE_TOKEN, BOB_TOKEN, CAROL_TOKEN, token_entry_data
+from .conftest import ALICE_TOKEN, BOB_TOKEN, CAROL_TOKEN, token_entry_data, upload
 
 OTHER_TOPIC = "com.example.other"
 DAVE_TOKEN = "d4" * 32
@@ -527,30 +526,6 @@ async def test_folder_with_certificate_only(
 
 
 # Uploading the folder's files.
-
-
-async def upload(client: TestClient[Any, Any], name: str, content: str) -> str:
-    """Upload a file through the frontend's endpoint; return its file id."""
-    form = FormData()
-    form.add_field("file", content.encode(), filename=name)
-    response = await client.post("/api/file_upload", data=form)
-    assert response.status == 200
-    file_id: str = (await response.json())["file_id"]
-    return file_id
-
-
-@pytest.fixture
-async def upload_client(
-    hass: HomeAssistant, hass_client: ClientSessionGenerator
-) -> TestClient[Any, Any]:
-    """An authenticated client of HA's HTTP API, with file_upload set up.
-
-    Components with HTTP views must be set up before the server starts.
-    """
-    for component in ("file_upload", "repairs", "diagnostics"):
-        assert await async_setup_component(hass, component, {})
-    client: TestClient[Any, Any] = await hass_client()
-    return client
 
 
 async def test_upload_import(
