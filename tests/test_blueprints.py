@@ -541,6 +541,25 @@ async def washer(hass: HomeAssistant, **inputs: Any) -> Callable[[float], None]:
     return power
 
 
+async def start_cycle(
+    hass: HomeAssistant,
+    clock: Clock,
+    power: Callable[[float], None],
+    watts: float,
+    minutes: int,
+) -> None:
+    """Run above the start threshold long enough; return once the run waits.
+
+    The trigger's own "for N min" listener goes as it fires, so one more watcher
+    on the sensor than when idle means the wait for the finish is in place.
+    """
+    idle_watchers = watchers(hass, POWER)
+    power(watts)
+    await hass.async_block_till_done()
+    await clock.advance_while_running(minutes=minutes)
+    await settle(hass, lambda: watchers(hass, POWER) > idle_watchers)
+
+
 async def test_appliance_finished(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,
@@ -549,14 +568,8 @@ async def test_appliance_finished(
 ) -> None:
     """A cycle with pauses gives one push, with the whole run time."""
     power = await washer(hass)
-    idle_watchers = watchers(hass, POWER)
-    power(500)
-    await hass.async_block_till_done()
-    # Running for 5 min: a cycle. The run then waits for the finish. The
-    # trigger's own "for 5 min" listener goes as it fires, so one more watcher
-    # than when idle means the wait is in place.
-    await clock.advance_while_running(minutes=5)
-    await settle(hass, lambda: watchers(hass, POWER) > idle_watchers)
+    # Running for 5 min: a cycle. The run then waits for the finish.
+    await start_cycle(hass, clock, power, 500, minutes=5)
 
     # Soaking: below the finish threshold for less than the finish delay.
     power(2)
@@ -611,11 +624,7 @@ async def test_appliance_start_threshold(
     await clock.advance(minutes=5)
     assert apns_server.pushes == []
 
-    idle_watchers = watchers(hass, POWER)
-    power(120)
-    await hass.async_block_till_done()
-    await clock.advance_while_running(minutes=1)
-    await settle(hass, lambda: watchers(hass, POWER) > idle_watchers)
+    await start_cycle(hass, clock, power, 120, minutes=1)
     power(0)
     await clock.advance(minutes=1)
     assert alerts(apns_server)[0][2] == "Washer finished after 1 min"
