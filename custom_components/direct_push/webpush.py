@@ -70,7 +70,10 @@ def private_key_raw(vapid: Vapid02) -> str:
 
 def vapid_public_key(private_raw: str) -> str:
     """Return the application server key that apps subscribe with."""
-    vapid = Vapid02.from_raw(private_raw.encode())
+    return _application_server_key(Vapid02.from_raw(private_raw.encode()))
+
+
+def _application_server_key(vapid: Vapid02) -> str:
     point = vapid.public_key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
     return str(b64urlencode(point))
 
@@ -184,10 +187,7 @@ class WebPushBackend:
         """Use async_create."""
         self._session = session
         self._vapid = vapid
-        point = vapid.public_key.public_bytes(
-            Encoding.X962, PublicFormat.UncompressedPoint
-        )
-        self._public_key = str(b64urlencode(point))
+        self._public_key = _application_server_key(vapid)
         # Signed VAPID headers per push service origin, with their signing time.
         self._vapid_headers: dict[str, tuple[float, dict[str, str]]] = {}
 
