@@ -54,6 +54,7 @@ from .const import (
     ENV_SANDBOX,
     LOGGER,
 )
+from .importer import SigningKeyError, load_signing_key
 from .message import Message, PayloadTooLargeError, PushKind, build_apns_payload
 
 # Apple allows a provider token refresh at most every 20 minutes and requires
@@ -86,17 +87,10 @@ class CredentialError(ValueError):
 
 def parse_signing_key(pem: str) -> ec.EllipticCurvePrivateKey:
     """Parse an Apple .p8 key: an EC P-256 private key in PEM. Blocking (CPU)."""
-    if "-----BEGIN" not in pem:
-        raise CredentialError("invalid_key")
     try:
-        key = load_pem_private_key(pem.strip().encode(), password=None)
-    except (ValueError, TypeError) as err:
-        raise CredentialError("invalid_key") from err
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(
-        key.curve, ec.SECP256R1
-    ):
-        raise CredentialError("invalid_key_type")
-    return key
+        return load_signing_key(pem)
+    except SigningKeyError as err:
+        raise CredentialError(err.key) from err
 
 
 def parse_certificate(pem: str) -> str | None:

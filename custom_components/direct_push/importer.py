@@ -248,19 +248,38 @@ def parse_config(
     return ImportResult(credentials, tuple(devices), tuple(notes))
 
 
-def check_signing_key(pem: str, source: str) -> str:
-    """Check an Apple .p8 key (EC P-256 in PEM); return it normalised."""
-    pem = _normalise_pem(pem)
+class SigningKeyError(ValueError):
+    """A key that is not an Apple .p8 key; `key` is the translation key."""
+
+    def __init__(self, key: str) -> None:
+        """Keep the translation key."""
+        super().__init__(key)
+        self.key = key
+
+
+def load_signing_key(pem: str) -> ec.EllipticCurvePrivateKey:
+    """Parse an Apple .p8 key: an EC P-256 private key in PEM. Blocking (CPU)."""
     if "-----BEGIN" not in pem:
-        raise AppleImportError("invalid_key", {"file": source})
+        raise SigningKeyError("invalid_key")
     try:
-        key = load_pem_private_key(pem.encode(), password=None)
+        key = load_pem_private_key(pem.strip().encode(), password=None)
     except (ValueError, TypeError):
-        raise AppleImportError("invalid_key", {"file": source}) from None
+        # Never chain: the parser's message could quote the key.
+        raise SigningKeyError("invalid_key") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(
         key.curve, ec.SECP256R1
     ):
-        raise AppleImportError("invalid_key_type", {"file": source})
+        raise SigningKeyError("invalid_key_type")
+    return key
+
+
+def check_signing_key(pem: str, source: str) -> str:
+    """Check an Apple .p8 key (EC P-256 in PEM); return it normalised."""
+    pem = _normalise_pem(pem)
+    try:
+        load_signing_key(pem)
+    except SigningKeyError as err:
+        raise AppleImportError(err.key, {"file": source}) from None
     return pem
 
 
