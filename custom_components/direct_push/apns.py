@@ -22,14 +22,7 @@ from aioapns.exceptions import (
     ConnectionError as ApnsConnectionError,
     MaxAttemptsExceeded,
 )
-from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    PublicFormat,
-    load_pem_private_key,
-)
-from cryptography.x509.oid import NameOID
 from h2.exceptions import ProtocolError
 from homeassistant.core import HomeAssistant
 from homeassistant.util.hass_dict import HassKey
@@ -54,7 +47,12 @@ from .const import (
     ENV_SANDBOX,
     LOGGER,
 )
-from .importer import SigningKeyError, load_signing_key
+from .importer import (
+    AppleCredentialError,
+    certificate_topic,
+    load_push_certificate,
+    load_signing_key,
+)
 from .message import Message, PayloadTooLargeError, PushKind, build_apns_payload
 
 # Apple allows a provider token refresh at most every 20 minutes and requires
@@ -89,7 +87,7 @@ def parse_signing_key(pem: str) -> ec.EllipticCurvePrivateKey:
     """Parse an Apple .p8 key: an EC P-256 private key in PEM. Blocking (CPU)."""
     try:
         return load_signing_key(pem)
-    except SigningKeyError as err:
+    except AppleCredentialError as err:
         raise CredentialError(err.key) from err
 
 
@@ -99,15 +97,9 @@ def parse_certificate(pem: str) -> str | None:
     Returns the certificate's topic (its UID), if it names one.
     """
     try:
-        cert = x509.load_pem_x509_certificate(pem.encode())
-        key = load_pem_private_key(pem.encode(), password=None)
-    except (ValueError, TypeError) as err:
-        raise CredentialError("invalid_certificate") from err
-    spki = (Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    if cert.public_key().public_bytes(*spki) != key.public_key().public_bytes(*spki):
-        raise CredentialError("invalid_certificate")
-    uids = cert.subject.get_attributes_for_oid(NameOID.USER_ID)
-    return str(uids[0].value) if uids else None
+        return certificate_topic(load_push_certificate(pem))
+    except AppleCredentialError as err:
+        raise CredentialError(err.key) from err
 
 
 class SharedTokenProvider(AuthorizationHeaderProvider):

@@ -248,8 +248,8 @@ def parse_config(
     return ImportResult(credentials, tuple(devices), tuple(notes))
 
 
-class SigningKeyError(ValueError):
-    """A key that is not an Apple .p8 key; `key` is the translation key."""
+class AppleCredentialError(ValueError):
+    """A key or certificate Apple would not take; `key` is the translation key."""
 
     def __init__(self, key: str) -> None:
         """Keep the translation key."""
@@ -260,17 +260,36 @@ class SigningKeyError(ValueError):
 def load_signing_key(pem: str) -> ec.EllipticCurvePrivateKey:
     """Parse an Apple .p8 key: an EC P-256 private key in PEM. Blocking (CPU)."""
     if "-----BEGIN" not in pem:
-        raise SigningKeyError("invalid_key")
+        raise AppleCredentialError("invalid_key")
     try:
         key = load_pem_private_key(pem.strip().encode(), password=None)
     except (ValueError, TypeError):
         # Never chain: the parser's message could quote the key.
-        raise SigningKeyError("invalid_key") from None
+        raise AppleCredentialError("invalid_key") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(
         key.curve, ec.SECP256R1
     ):
-        raise SigningKeyError("invalid_key_type")
+        raise AppleCredentialError("invalid_key_type")
     return key
+
+
+def load_push_certificate(pem: str) -> x509.Certificate:
+    """Check a push certificate PEM holds a certificate and its own key. Blocking."""
+    try:
+        cert = x509.load_pem_x509_certificate(pem.encode())
+        key = load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError):
+        raise AppleCredentialError("invalid_certificate") from None
+    spki = (Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    if cert.public_key().public_bytes(*spki) != key.public_key().public_bytes(*spki):
+        raise AppleCredentialError("invalid_certificate")
+    return cert
+
+
+def certificate_topic(cert: x509.Certificate) -> str | None:
+    """Return the topic (bundle id) a push certificate names in its UID, if any."""
+    uids = cert.subject.get_attributes_for_oid(NameOID.USER_ID)
+    return str(uids[0].value) if uids else None
 
 
 def check_signing_key(pem: str, source: str) -> str:
@@ -278,7 +297,7 @@ def check_signing_key(pem: str, source: str) -> str:
     pem = _normalise_pem(pem)
     try:
         load_signing_key(pem)
-    except SigningKeyError as err:
+    except AppleCredentialError as err:
         raise AppleImportError(err.key, {"file": source}) from None
     return pem
 
@@ -389,21 +408,14 @@ class _Certificate:
             return None
         pem = _normalise_pem(text)
         try:
-            cert = x509.load_pem_x509_certificate(pem.encode())
-            key = load_pem_private_key(pem.encode(), password=None)
-        except (ValueError, TypeError):
+            cert = load_push_certificate(pem)
+        except AppleCredentialError:
             return cls(source)
-        spki = (Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-        if cert.public_key().public_bytes(*spki) != key.public_key().public_bytes(
-            *spki
-        ):
-            return cls(source)
-        uids = cert.subject.get_attributes_for_oid(NameOID.USER_ID)
         names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         return cls(
             source,
             pem,
-            topic=str(uids[0].value) if uids else None,
+            topic=certificate_topic(cert),
             sandbox=bool(names) and "Development" in str(names[0].value),
         )
 
