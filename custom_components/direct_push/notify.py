@@ -21,7 +21,7 @@ import voluptuous as vol
 
 from .const import DOMAIN
 from .entity import DirectPushEntity, async_behind_hub, hub_device_info
-from .hub import DirectPushConfigEntry, Report
+from .hub import DirectPushConfigEntry
 from .routing import TARGET_ADMIN, TARGET_ALL
 from .services import (
     ATTR_MESSAGE,
@@ -67,7 +67,9 @@ class _DirectPushNotifyEntity(DirectPushEntity, NotifyEntity):
     _attr_supported_features = NotifyEntityFeature.TITLE
     _target: str
 
-    async def _async_send(self, message: str, title: str | None) -> list[Report]:
+    @override
+    async def async_send_message(self, message: str, title: str | None = None) -> None:
+        """Send to this entity's devices; raise if none received it."""
         devices = self.hub.resolve([self._target])
         if not devices:
             raise ServiceValidationError(
@@ -79,12 +81,6 @@ class _DirectPushNotifyEntity(DirectPushEntity, NotifyEntity):
             devices, build_message({ATTR_MESSAGE: message, ATTR_TITLE: title})
         )
         raise_if_all_failed(reports)
-        return reports
-
-    @override
-    async def async_send_message(self, message: str, title: str | None = None) -> None:
-        """Send to this entity's devices; raise if none received it."""
-        await self._async_send(message, title)
 
 
 class DirectPushDeviceEntity(_DirectPushNotifyEntity):
