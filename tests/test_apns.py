@@ -257,6 +257,24 @@ async def test_probe_with_a_topic_the_key_cannot_push_to(
     assert (probe.outcome, probe.reason) == (Outcome.FAILED, "TopicDisallowed")
 
 
+async def test_ttl_zero_is_not_stored(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, apns_server: ApnsServer
+) -> None:
+    """A TTL of 0 is Apple's expiration 0: deliver now or never, do not store."""
+    assert await _send(hass, target="Alice", message="Now", ttl=0) == {
+        "Alice": "delivered"
+    }
+    assert await _send(hass, target="Alice", message="Soon", ttl=600) == {
+        "Alice": "delivered"
+    }
+    now, soon = apns_server.pushes
+    assert now.headers["apns-expiration"] == "0"
+    assert not now.stored
+    assert soon.stored
+    assert soon.expiration is not None
+    assert 599 <= soon.expiration - int(time.time()) <= 600
+
+
 # Environments and topics.
 
 

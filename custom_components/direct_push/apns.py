@@ -136,6 +136,21 @@ class SharedTokenProvider(AuthorizationHeaderProvider):
         return self._header
 
 
+class _Expiration(int):
+    """An exact apns-expiration date, passed where aioapns takes a time to live.
+
+    aioapns 4.0 sends int(time.time()) + time_to_live and cannot send 0 (deliver
+    once, do not store). Python lets a subclass's reflected addition win over
+    int's own, so that sum yields this value itself.
+    """
+
+    __slots__ = ()
+
+    @override
+    def __radd__(self, other: int) -> int:
+        return int(self)
+
+
 # Providers outlive the backends: a reload (a device added, options changed)
 # or the config flow's probe right before set-up would otherwise present a new
 # token within 20 minutes of the last one.
@@ -287,7 +302,8 @@ class ApnsBackend:
         request = NotificationRequest(
             device_token=device.config[CONF_TOKEN],
             message=payload,
-            time_to_live=message.ttl,
+            # A TTL of 0 is Apple's 0: deliver now or never, do not store.
+            time_to_live=message.ttl or _Expiration(0),
             priority=message.apns_priority,
             collapse_key=message.tag or None,  # an empty tag is no tag
             push_type=PushType(message.push_type.value),
