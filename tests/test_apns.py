@@ -248,6 +248,22 @@ async def test_probe_with_a_key_apple_does_not_know(
     )
 
 
+async def test_probe_with_a_key_for_the_other_environment(
+    hass: HomeAssistant, apns_server: ApnsServer, apns_credentials: ApnsTestCredentials
+) -> None:
+    """Apple's keys may be limited to sandbox or production."""
+    apns_server.key_environment = ENV_SANDBOX
+    backend = await ApnsBackend.async_create(hass, token_entry_data(apns_credentials))
+    refused = await backend.async_probe(ENV_PRODUCTION)
+    accepted = await backend.async_probe(ENV_SANDBOX)
+    await backend.async_close()
+    assert (refused.outcome, refused.reason) == (
+        Outcome.AUTH_FAILED,
+        "BadEnvironmentKeyIdInToken",
+    )
+    assert accepted.ok
+
+
 async def test_probe_with_a_topic_the_key_cannot_push_to(
     hass: HomeAssistant, apns_server: ApnsServer, apns_credentials: ApnsTestCredentials
 ) -> None:

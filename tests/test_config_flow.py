@@ -400,6 +400,9 @@ async def test_token_errors_then_recovery(
     [
         ((400, "MissingTopic"), "missing_topic"),
         ((403, "ExpiredProviderToken"), "invalid_provider_token"),
+        ((403, "MissingProviderToken"), "missing_provider_token"),
+        ((403, "UnrelatedKeyIdInToken"), "unrelated_key_id"),
+        ((403, "BadEnvironmentKeyIdInToken"), "bad_environment_key_id"),
         ((403, "BadCertificate"), "bad_certificate"),
         ((403, "BadCertificateEnvironment"), "bad_certificate"),
         ((500, "InternalServerError"), "apns_error"),

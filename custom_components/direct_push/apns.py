@@ -67,6 +67,9 @@ _GONE_REASONS: Final = {"Unregistered", "BadDeviceToken", "DeviceTokenNotForTopi
 _AUTH_REASONS: Final = {
     "InvalidProviderToken",
     "ExpiredProviderToken",
+    "MissingProviderToken",
+    "UnrelatedKeyIdInToken",
+    "BadEnvironmentKeyIdInToken",
     "BadCertificate",
     "BadCertificateEnvironment",
     "Forbidden",
