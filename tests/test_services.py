@@ -497,7 +497,6 @@ async def test_gone_device_is_marked_inactive(
     "reason",
     [
         "InvalidProviderToken",
-        "ExpiredProviderToken",
         "MissingProviderToken",
         "UnrelatedKeyIdInToken",
         "BadEnvironmentKeyIdInToken",
