@@ -399,7 +399,9 @@ async def test_token_errors_then_recovery(
     ("answer", "error"),
     [
         ((400, "MissingTopic"), "missing_topic"),
-        ((403, "ExpiredProviderToken"), "invalid_provider_token"),
+        ((403, "MissingProviderToken"), "missing_provider_token"),
+        ((403, "UnrelatedKeyIdInToken"), "unrelated_key_id"),
+        ((403, "BadEnvironmentKeyIdInToken"), "bad_environment_key_id"),
         ((403, "BadCertificate"), "bad_certificate"),
         ((403, "BadCertificateEnvironment"), "bad_certificate"),
         ((500, "InternalServerError"), "apns_error"),
@@ -426,6 +428,28 @@ async def test_token_apple_refuses_probe(
     assert not hass.config_entries.async_entries(DOMAIN)
 
     server.clear_scripts()
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, token_input(apns_credentials)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+
+
+async def test_token_probe_clock_wrong(
+    hass: HomeAssistant, server: ApnsServer, apns_credentials: ApnsTestCredentials
+) -> None:
+    """Apple calls the token expired, even renewed: the clock is wrong, not the key."""
+    server.clock_offset = 2 * 3600
+    flow_id = await start_flow(hass, AUTH_TOKEN)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, token_input(apns_credentials)
+    )
+    assert result["errors"] == {"base": "clock_wrong"}
+    # The token was signed for this probe: retried once, not signed again.
+    assert probes(server) == ["ExpiredProviderToken"] * 2
+    assert len(set(server.tokens_expired)) == 1
+
+    server.clock_offset = 0
     result = await hass.config_entries.flow.async_configure(
         flow_id, token_input(apns_credentials)
     )

@@ -493,7 +493,15 @@ async def test_gone_device_is_marked_inactive(
     assert f"Push to Bob (…{BOB_TOKEN[-4:]}): delivered" in logged
 
 
-@pytest.mark.parametrize("reason", ["InvalidProviderToken", "ExpiredProviderToken"])
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "InvalidProviderToken",
+        "MissingProviderToken",
+        "UnrelatedKeyIdInToken",
+        "BadEnvironmentKeyIdInToken",
+    ],
+)
 async def test_refused_credentials_start_reauth(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,

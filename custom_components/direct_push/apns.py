@@ -11,7 +11,7 @@ import tempfile
 import time
 from typing import Any, Final, override
 
-from aioapns.common import NotificationRequest, PushType
+from aioapns.common import NotificationRequest, NotificationResult, PushType
 from aioapns.connection import (
     APNsBaseClientProtocol,
     APNsBaseConnectionPool,
@@ -66,11 +66,15 @@ PROBE_TOKEN: Final = "0" * 64
 _GONE_REASONS: Final = {"Unregistered", "BadDeviceToken", "DeviceTokenNotForTopic"}
 _AUTH_REASONS: Final = {
     "InvalidProviderToken",
-    "ExpiredProviderToken",
+    "MissingProviderToken",
+    "UnrelatedKeyIdInToken",
+    "BadEnvironmentKeyIdInToken",
     "BadCertificate",
     "BadCertificateEnvironment",
     "Forbidden",
 }
+# Apple asks for a new provider token; a new key does not help.
+_RENEW_REASON: Final = "ExpiredProviderToken"
 _RETRY_STATUSES: Final = {"429", "500", "503"}
 
 
@@ -119,21 +123,61 @@ class SharedTokenProvider(AuthorizationHeaderProvider):
         self._team_id = team_id
         self._issued_at = 0.0
         self._header = ""
+        self.generation = 0
+        """How many tokens were signed; a send notes it to tell which token it carried."""
+        self._renewed = False
 
     @override
     def get_header(self) -> str:
         now = time.time()
         # A clock set back makes the token look young while Apple sees it age.
         if not self._header or not 0 <= now - self._issued_at < TOKEN_REFRESH_SECONDS:
-            self._issued_at = now
-            token = jwt.encode(
-                {"iss": self._team_id, "iat": int(now)},
-                self._key,
-                algorithm="ES256",
-                headers={"kid": self._key_id},
-            )
-            self._header = f"bearer {token}"
+            self._sign(now)
+            self._renewed = False
         return self._header
+
+    def renew(self, generation: int) -> bool:
+        """Apple called a token expired: sign a new one, unless there is a newer one.
+
+        `generation` is the one a push noted when it was sent. Returns False
+        when a new token cannot help: Apple refused the token signed for such
+        an answer too, so our clock is wrong. Renewing at most once per
+        scheduled token keeps a wrong clock from signing token after token
+        (Apple allows one new token per 20 minutes).
+        """
+        if generation != self.generation:
+            return True  # another push has renewed it already
+        if self._renewed:
+            return False
+        self._sign(time.time())
+        self._renewed = True
+        return True
+
+    def _sign(self, now: float) -> None:
+        self._issued_at = now
+        token = jwt.encode(
+            {"iss": self._team_id, "iat": int(now)},
+            self._key,
+            algorithm="ES256",
+            headers={"kid": self._key_id},
+        )
+        self._header = f"bearer {token}"
+        self.generation += 1
+
+
+class _Expiration(int):
+    """An exact apns-expiration date, passed where aioapns takes a time to live.
+
+    aioapns 4.0 sends int(time.time()) + time_to_live and cannot send 0 (deliver
+    once, do not store). Python lets a subclass's reflected addition win over
+    int's own, so that sum yields this value itself.
+    """
+
+    __slots__ = ()
+
+    @override
+    def __radd__(self, other: int) -> int:
+        return int(self)
 
 
 # Providers outlive the backends: a reload (a device added, options changed)
@@ -236,7 +280,7 @@ class ApnsBackend:
         *,
         topic: str,
         ssl_context: ssl.SSLContext,
-        auth: AuthorizationHeaderProvider | None,
+        auth: SharedTokenProvider | None,
         server: tuple[str, int] | None = None,
     ) -> None:
         """Use async_create; pools open lazily on the first push."""
@@ -253,7 +297,7 @@ class ApnsBackend:
     ) -> ApnsBackend:
         """Parse the credentials in the executor and build the backend."""
         certificate: str | None = None
-        auth: AuthorizationHeaderProvider | None = None
+        auth: SharedTokenProvider | None = None
         if data[CONF_AUTH_METHOD] == AUTH_CERTIFICATE:
             certificate = data[CONF_CERTIFICATE]
             await hass.async_add_executor_job(parse_certificate, certificate)
@@ -287,7 +331,8 @@ class ApnsBackend:
         request = NotificationRequest(
             device_token=device.config[CONF_TOKEN],
             message=payload,
-            time_to_live=message.ttl,
+            # A TTL of 0 is Apple's 0: deliver now or never, do not store.
+            time_to_live=message.ttl or _Expiration(0),
             priority=message.apns_priority,
             collapse_key=message.tag or None,  # an empty tag is no tag
             push_type=PushType(message.push_type.value),
@@ -296,7 +341,9 @@ class ApnsBackend:
         environment = device.config.get(CONF_ENVIRONMENT, ENV_PRODUCTION)
         try:
             async with asyncio.timeout(SEND_TIMEOUT):
-                result = await self._pool(environment).send_notification(request)
+                result = await self._async_send_request(
+                    self._pool(environment), request
+                )
         except (
             ConnectionClosed,
             ApnsConnectionError,
@@ -315,6 +362,9 @@ class ApnsBackend:
             outcome = Outcome.DEVICE_GONE
         elif reason in _AUTH_REASONS:
             outcome = Outcome.AUTH_FAILED
+        elif reason == _RENEW_REASON:
+            # Still expired with a new token: a new key would not help either.
+            outcome = Outcome.CLOCK_WRONG
         else:
             outcome = Outcome.FAILED
         return Delivery(
@@ -324,6 +374,23 @@ class ApnsBackend:
             retryable=result.status in _RETRY_STATUSES,
             truncated=truncated,
         )
+
+    async def _async_send_request(
+        self, pool: _Pool, request: NotificationRequest
+    ) -> NotificationResult:
+        """Send; retry once with a new provider token if Apple calls ours expired."""
+        generation = self._auth.generation if self._auth else 0
+        result = await pool.send_notification(request)
+        if (
+            result.description == _RENEW_REASON
+            and self._auth is not None
+            and self._auth.renew(generation)
+        ):
+            LOGGER.debug(
+                "APNs called the provider token expired; retrying with a new one"
+            )
+            result = await pool.send_notification(request)
+        return result
 
     async def async_probe(self, environment: str, topic: str | None = None) -> Delivery:
         """Prove the credentials: Apple checks them before the device token."""

@@ -28,6 +28,8 @@ class Outcome(StrEnum):
     """The device no longer exists for the service: stop sending to it."""
     AUTH_FAILED = "auth_failed"
     """The hub's credentials were refused: a new key fixes it."""
+    CLOCK_WRONG = "clock_wrong"
+    """A token signed just now was refused as expired: Home Assistant's clock is wrong."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,7 +102,11 @@ TITLE: Final = "Direct Push"
 
 _PROBE_ERRORS: Final = {
     "InvalidProviderToken": "invalid_provider_token",
-    "ExpiredProviderToken": "invalid_provider_token",
+    "MissingProviderToken": "missing_provider_token",
+    "UnrelatedKeyIdInToken": "unrelated_key_id",
+    "BadEnvironmentKeyIdInToken": "bad_environment_key_id",
+    # Expired even once renewed: the key is fine, the clock is not.
+    "ExpiredProviderToken": "clock_wrong",
     "MissingTopic": "missing_topic",
     "TopicDisallowed": "topic_disallowed",
     "BadCertificate": "bad_certificate",

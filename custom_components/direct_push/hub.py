@@ -78,6 +78,34 @@ def async_delete_inactive_issues(hass: HomeAssistant, keep: Container[str]) -> N
             ir.async_delete_issue(hass, DOMAIN, issue_id)
 
 
+_CLOCK_ISSUE_PREFIX: Final = "clock_wrong_"
+
+
+def clock_issue_id(kind: str) -> str:
+    """Return the repair issue id that says a push service finds our clock wrong."""
+    return f"{_CLOCK_ISSUE_PREFIX}{kind}"
+
+
+@callback
+def async_create_clock_issue(hass: HomeAssistant, kind: str, reason: str) -> None:
+    """Say that Home Assistant's clock is wrong: no new key would help."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        clock_issue_id(kind),
+        is_fixable=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key="clock_wrong",
+        translation_placeholders={"reason": reason},
+    )
+
+
+@callback
+def async_delete_clock_issue(hass: HomeAssistant, kind: str) -> None:
+    """A push went through: the service accepts our clock again."""
+    ir.async_delete_issue(hass, DOMAIN, clock_issue_id(kind))
+
+
 def entity_unique_id(entry_id: str, key: str) -> str:
     """Return a notify entity's unique id (key: a device id, "admins" or "everyone")."""
     return f"{entry_id}_{key}"
@@ -186,10 +214,14 @@ class DirectPushHub:
             delivery.outcome,
             f" ({delivery.reason})" if delivery.reason else "",
         )
-        if delivery.outcome is Outcome.DEVICE_GONE:
+        if delivery.ok:
+            async_delete_clock_issue(self.hass, device.kind)
+        elif delivery.outcome is Outcome.DEVICE_GONE:
             self._async_mark_inactive(device, delivery.reason or "")
         elif delivery.outcome is Outcome.AUTH_FAILED:
             self.entry.async_start_reauth(self.hass)
+        elif delivery.outcome is Outcome.CLOCK_WRONG:
+            async_create_clock_issue(self.hass, device.kind, delivery.reason or "")
         if not delivery.ok:
             LOGGER.warning(
                 "Push to %s failed: %s", device.name, delivery.reason or "unknown"
