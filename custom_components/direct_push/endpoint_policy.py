@@ -222,8 +222,6 @@ def _parse_ipv4(host: str) -> IPv4Address | None:
     the same way.
     """
     labels = host.split(".")
-    if len(labels) > 1 and labels[-1] == "":
-        labels.pop()  # one trailing dot
     if not _NUMBER_RE.fullmatch(labels[-1]):
         return None
     if len(labels) > 4:
@@ -314,6 +312,7 @@ def check_endpoint(
     try:
         url = URL(text)
         port = url.port
+        url.host  # noqa: B018 (decodes an international name, or raises)
     except ValueError:  # UnicodeError too: a bad international name
         raise InputError(field, "invalid_endpoint") from None
     if url.scheme not in ("https", "http") or (
