@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from ipaddress import ip_address
-import socket
+import logging
+from typing import Any
 
-from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp import TCPConnector
+from homeassistant.components.http import ApiConfig
+from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.setup import async_setup_component
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.direct_push.const import CONF_ALLOW_LOCAL_PUSH_SERVICES, DOMAIN
 from custom_components.direct_push.endpoint_policy import (
     MAX_ENDPOINT,
     AddressRule,
@@ -20,6 +29,10 @@ from custom_components.direct_push.endpoint_policy import (
     check_endpoint,
 )
 from custom_components.direct_push.validation import InputError
+
+from .apns_server import ApnsTestCredentials
+from .conftest import VAPID_PUBLIC_KEY, StaticResolver, token_entry_data, webpush_device
+from .webpush_server import WebPushServer
 
 ADMIN = EndpointPolicy()
 SELF = EndpointPolicy(trust=Trust.SELF_REGISTERED)
@@ -273,34 +286,6 @@ def test_check_address(
     assert check_address(address, port, rule) == key
 
 
-class _Hosts(AbstractResolver):
-    """A resolver answering from a table, as DNS would."""
-
-    def __init__(self, table: dict[str, list[str]]) -> None:
-        self.table = table
-        self.closed = False
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        if host not in self.table:
-            raise OSError(f"no address for {host}")
-        return [
-            ResolveResult(
-                hostname=host,
-                host=address,
-                port=port,
-                family=socket.AF_INET6 if ":" in address else socket.AF_INET,
-                proto=0,
-                flags=0,
-            )
-            for address in self.table[host]
-        ]
-
-    async def close(self) -> None:
-        self.closed = True
-
-
 HOSTS = {
     "push.example": ["8.8.8.8", "2606:4700::1111"],
     "ntfy.lan": ["192.168.1.5"],
@@ -327,7 +312,7 @@ HOSTS = {
 async def test_policy_resolver(
     host: str, port: int, rule: AddressRule, key: str | None
 ) -> None:
-    hosts = _Hosts(HOSTS)
+    hosts = StaticResolver(HOSTS)
     resolver = PolicyResolver(hosts, rule)
     if key is None:
         results = await resolver.resolve(host, port)
@@ -343,4 +328,208 @@ async def test_policy_resolver(
 
 async def test_policy_resolver_passes_resolution_errors_on() -> None:
     with pytest.raises(OSError, match="no address"):
-        await PolicyResolver(_Hosts({}), HTTPS_ADMIN).resolve("unknown.example", 443)
+        await PolicyResolver(StaticResolver({}), HTTPS_ADMIN).resolve(
+            "unknown.example", 443
+        )
+
+
+# At send time, through the Web Push backend: a real receiver on 127.0.0.1,
+# reached by name through Home Assistant's resolver (the `dns` fixture).
+
+PUSH_HOST = "ntfy.lan"
+
+type Load = Callable[..., Awaitable[MockConfigEntry]]
+
+
+@pytest.fixture
+async def receiver(socket_enabled: None) -> AsyncIterator[WebPushServer]:
+    """A push service known by name, listening on 127.0.0.1."""
+    async with WebPushServer(PUSH_HOST) as server:
+        yield server
+
+
+@pytest.fixture
+async def load(
+    dns: StaticResolver, hass: HomeAssistant, apns_credentials: ApnsTestCredentials
+) -> AsyncIterator[Load]:
+    """Set up a hub with the given devices and options; unload it afterwards."""
+    entries: list[MockConfigEntry] = []
+
+    async def _load(
+        devices: list[ConfigSubentryData], options: dict[str, Any] | None = None
+    ) -> MockConfigEntry:
+        entry = MockConfigEntry(
+            domain=DOMAIN,
+            title="Direct Push",
+            data=token_entry_data(apns_credentials),
+            subentries_data=devices,
+            options=options or {},
+            minor_version=2,
+        )
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        entries.append(entry)
+        return entry
+
+    yield _load
+    for entry in entries:
+        await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def _rows(hass: HomeAssistant, **fields: Any) -> dict[str, tuple[str, str]]:
+    """Send to everyone; return each device's (status, reason)."""
+    response = await hass.services.async_call(
+        DOMAIN, "send", {"message": "Hi", **fields}, blocking=True, return_response=True
+    )
+    assert response is not None
+    rows: list[dict[str, Any]] = response["deliveries"]  # type: ignore[assignment]
+    return {row["device"]: (row["status"], row["reason"]) for row in rows}
+
+
+def _set_dns(hass: HomeAssistant, dns: StaticResolver, *addresses: str) -> None:
+    """Point PUSH_HOST elsewhere, as its DNS record changing would."""
+    dns.table[PUSH_HOST] = list(addresses)
+    # Home Assistant's connector caches answers for 10 seconds.
+    connector = async_get_clientsession(hass).connector
+    assert isinstance(connector, TCPConnector)
+    connector.clear_dns_cache()
+
+
+DELIVERED = ("delivered", None)
+REFUSED_ROW = ("failed", "endpoint_refused")
+
+
+async def test_a_name_is_checked_at_every_send(
+    hass: HomeAssistant,
+    dns: StaticResolver,
+    load: Load,
+    receiver: WebPushServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A name that later resolves somewhere refused is caught before connecting.
+
+    A pooled connection stays with the address it was checked at; the receiver
+    closes each one here, so every push opens and resolves a new connection.
+    """
+    caplog.set_level(logging.DEBUG, logger="custom_components.direct_push")
+    receiver.keep_alive = False
+    sub = receiver.subscribe("Frank", application_server_key=VAPID_PUBLIC_KEY)
+    assert sub.endpoint.startswith(f"http://{PUSH_HOST}:")
+    _set_dns(hass, dns, "127.0.0.1")
+    await load([webpush_device("Frank", sub)])
+
+    assert await _rows(hass) == {"Frank": DELIVERED}
+    assert len(receiver.messages_for(sub)) == 1
+
+    for addresses in (
+        ["169.254.169.254"],  # cloud metadata
+        ["127.0.0.1", "169.254.169.254"],  # one refused answer is enough
+        ["8.8.8.8"],  # public, but this endpoint is plain http
+        ["0.0.0.0"],  # noqa: S104 (this host)
+        ["fe80::1"],
+    ):
+        _set_dns(hass, dns, *addresses)
+        assert await _rows(hass) == {"Frank": REFUSED_ROW}, addresses
+    # Refused before any connection, and not retried.
+    assert receiver.requests == 1
+
+    _set_dns(hass, dns, "127.0.0.1")
+    assert await _rows(hass) == {"Frank": DELIVERED}
+    assert len(receiver.messages_for(sub)) == 2
+    # The log says why, never where: the endpoint is the device's secret.
+    logged = "\n".join(
+        record.getMessage()
+        for record in caplog.records
+        if record.name.startswith("custom_components")
+    )
+    assert "Web Push endpoint refused: endpoint_metadata" in logged
+    assert sub.id not in logged
+    assert "169.254.169.254" not in logged
+
+
+async def test_home_assistant_itself_is_refused(
+    hass: HomeAssistant, dns: StaticResolver, load: Load, receiver: WebPushServer
+) -> None:
+    """Home Assistant's own server, by address or by a name that resolves to it."""
+    # Direct Push sets http up; then Home Assistant "listens" on the port.
+    assert await async_setup_component(hass, "http", {})
+    hass.config.api = ApiConfig("127.0.0.1", "0.0.0.0", receiver.port, False)  # noqa: S104
+    _set_dns(hass, dns, "127.0.0.1")
+    by_name = receiver.subscribe("By name", application_server_key=VAPID_PUBLIC_KEY)
+    by_address = by_name.endpoint.replace(PUSH_HOST, "127.0.0.1")
+    localhost = by_name.endpoint.replace(PUSH_HOST, "localhost")
+    await load(
+        [
+            webpush_device("By name", by_name),
+            webpush_device("By address", by_name, endpoint=by_address),
+            webpush_device("Localhost", by_name, endpoint=localhost),
+        ]
+    )
+
+    assert await _rows(hass) == dict.fromkeys(
+        ("By name", "By address", "Localhost"), REFUSED_ROW
+    )
+    assert receiver.requests == 0
+
+
+async def test_self_registered_devices_get_public_services_only(
+    hass: HomeAssistant, dns: StaticResolver, load: Load, receiver: WebPushServer
+) -> None:
+    sub = receiver.subscribe("Gina", application_server_key=VAPID_PUBLIC_KEY)
+    _set_dns(hass, dns, "127.0.0.1")
+    dns.table["push.example"] = ["127.0.0.1"]
+    looks_public = sub.endpoint.replace(f"http://{PUSH_HOST}", "https://push.example")
+    entry = await load(
+        [
+            webpush_device("Gina", sub, trust=Trust.SELF_REGISTERED),
+            # A public-looking name that resolves to this machine.
+            webpush_device("Hal", sub, endpoint=looks_public, trust="anything else"),
+            webpush_device("Admin's", sub, trust=Trust.ADMIN),
+        ]
+    )
+    assert await _rows(hass) == {
+        "Gina": REFUSED_ROW,
+        "Hal": REFUSED_ROW,
+        "Admin's": DELIVERED,
+    }
+    assert receiver.requests == 1
+
+    # The hub's option lets them use push services on the local network.
+    hass.config_entries.async_update_entry(
+        entry, options={CONF_ALLOW_LOCAL_PUSH_SERVICES: True}
+    )
+    await hass.async_block_till_done()
+    rows = await _rows(hass, target=["Gina", "Admin's"])
+    assert rows == {"Gina": DELIVERED, "Admin's": DELIVERED}
+
+
+async def test_a_bad_stored_endpoint_fails_only_its_device(
+    hass: HomeAssistant, dns: StaticResolver, load: Load, receiver: WebPushServer
+) -> None:
+    """Endpoints stored before the policy existed: one row each, never an exception.
+
+    (Not one with a lone surrogate: Home Assistant cannot even save an entry
+    holding one, which is why the forms refuse it.)
+    """
+    _set_dns(hass, dns, "127.0.0.1")
+    sub = receiver.subscribe("Dana", application_server_key=VAPID_PUBLIC_KEY)
+    bad = {
+        "Credentials": sub.endpoint.replace("http://", "http://user:pass@"),
+        "CRLF": sub.endpoint + "\r\nX-Injected: 1",
+        "Metadata": "http://169.254.169.254/latest/meta-data/",
+        "Decimal": "http://2130706433/api/",
+        "Scheme": "ftp://ntfy.lan/x",
+    }
+    await load(
+        [
+            webpush_device("Dana", sub),
+            *(webpush_device(name, sub, endpoint=url) for name, url in bad.items()),
+        ]
+    )
+
+    assert await _rows(hass, target="all") == {
+        "Dana": DELIVERED,
+        **dict.fromkeys(bad, REFUSED_ROW),
+    }
+    assert receiver.requests == 1
