@@ -42,7 +42,6 @@ from .const import (
     LOGGER,
 )
 from .endpoint_policy import (
-    MAX_ENDPOINT,
     AddressRule,
     EndpointPolicy,
     EndpointRefusedError,
@@ -51,6 +50,7 @@ from .endpoint_policy import (
     Trust,
     check_endpoint,
 )
+from .json_input import MAX_SUBSCRIPTION_JSON, parse_json
 from .message import (
     Message,
     PayloadTooLargeError,
@@ -67,7 +67,8 @@ VAPID_SUBJECT: Final = "https://github.com/direct-push/direct_push"
 VAPID_LIFETIME: Final = 12 * 3600
 VAPID_REUSE: Final = 11 * 3600
 _GONE: Final = {404, 410}
-_LAN_SUFFIXES: Final = (".local", ".lan", ".home", ".internal", ".home.arpa")
+# A device added in a form: an admin added it.
+_ADMIN_ADDED: Final = EndpointPolicy()
 _BASE64_RE: Final = re.compile(r"[A-Za-z0-9_+/-]*")
 # RFC 8291 section 3.1: the user agent's key is an uncompressed P-256 point.
 _P256_POINT: Final = 65
@@ -98,14 +99,8 @@ def _application_server_key(vapid: Vapid02) -> str:
     return str(b64urlencode(point))
 
 
-class SubscriptionError(ValueError):
+class SubscriptionError(InputError):
     """A subscription that cannot work; `key` is the translation key, `field` the form field."""
-
-    def __init__(self, field: str, key: str) -> None:
-        """Keep the field and translation key."""
-        super().__init__(key)
-        self.field = field
-        self.key = key
 
 
 def _b64url(value: str) -> bytes:
@@ -121,31 +116,18 @@ def _b64url(value: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _lan_host(host: str) -> bool:
-    """Return True for a host on the home network, where plain http is allowed."""
-    try:
-        return ipaddress.ip_address(host).is_private
-    except ValueError:
-        return "." not in host or host.endswith(_LAN_SUFFIXES)
+def parse_subscription(
+    endpoint: str, p256dh: str, auth: str, policy: EndpointPolicy = _ADMIN_ADDED
+) -> dict[str, str]:
+    """Check a push subscription's endpoint and keys; return them cleaned.
 
-
-def parse_subscription(endpoint: str, p256dh: str, auth: str) -> dict[str, str]:
-    """Check a push subscription's endpoint and keys; return them cleaned."""
+    The endpoint meets the same policy again at every send.
+    """
     endpoint = endpoint.strip()
-    parts = urlsplit(endpoint)
     try:
-        parts.port  # noqa: B018 (raises for a port out of range)
-    except ValueError as err:
-        raise SubscriptionError(CONF_ENDPOINT, "invalid_endpoint") from err
-    if (
-        len(endpoint) > MAX_ENDPOINT
-        or not parts.hostname
-        or not (
-            parts.scheme == "https"
-            or (parts.scheme == "http" and _lan_host(parts.hostname))
-        )
-    ):
-        raise SubscriptionError(CONF_ENDPOINT, "invalid_endpoint")
+        check_endpoint(endpoint, policy, CONF_ENDPOINT)
+    except InputError as err:
+        raise SubscriptionError(CONF_ENDPOINT, err.key) from err
     try:
         point = _b64url(p256dh)
         ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
@@ -168,17 +150,20 @@ def parse_subscription(endpoint: str, p256dh: str, auth: str) -> dict[str, str]:
     }
 
 
-def parse_subscription_json(text: str) -> dict[str, str]:
+def parse_subscription_json(
+    text: str, policy: EndpointPolicy = _ADMIN_ADDED
+) -> dict[str, str]:
     """Read the W3C PushSubscription JSON that apps and browsers hand out."""
     try:
-        value = json.loads(text)
+        # Within limits: json.loads recurses, and a pasted text may be anything.
+        value = parse_json(text, CONF_SUBSCRIPTION, max_bytes=MAX_SUBSCRIPTION_JSON)
         fields = (value["endpoint"], value["keys"]["p256dh"], value["keys"]["auth"])
     except (ValueError, KeyError, TypeError) as err:
         raise SubscriptionError(CONF_SUBSCRIPTION, "invalid_subscription") from err
     if not all(isinstance(field, str) for field in fields):
         raise SubscriptionError(CONF_SUBSCRIPTION, "invalid_subscription")
     try:
-        return parse_subscription(*fields)
+        return parse_subscription(*fields, policy)
     except SubscriptionError as err:
         # Say what is wrong next to the field the user pasted into.
         raise SubscriptionError(CONF_SUBSCRIPTION, err.key) from err
