@@ -459,7 +459,7 @@ async def test_home_assistant_itself_is_refused(
     by_name = receiver.subscribe("By name", application_server_key=VAPID_PUBLIC_KEY)
     by_address = by_name.endpoint.replace(PUSH_HOST, "127.0.0.1")
     localhost = by_name.endpoint.replace(PUSH_HOST, "localhost")
-    await load(
+    entry = await load(
         [
             webpush_device("By name", by_name),
             webpush_device("By address", by_name, endpoint=by_address),
@@ -471,6 +471,11 @@ async def test_home_assistant_itself_is_refused(
         ("By name", "By address", "Localhost"), REFUSED_ROW
     )
     assert receiver.requests == 0
+
+    # Without an HTTP server of its own, that port is just a local service.
+    hass.config.api = None
+    await hass.config_entries.async_reload(entry.entry_id)
+    assert await _rows(hass, target="By name") == {"By name": DELIVERED}
 
 
 async def test_self_registered_devices_get_public_services_only(

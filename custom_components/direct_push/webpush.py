@@ -189,13 +189,8 @@ def _own_server(hass: HomeAssistant) -> OwnServer | None:
     """Return Home Assistant's HTTP server, when it runs one."""
     if (api := hass.config.api) is None:
         return None
-    addresses = set()
-    for host in (api.local_ip, api.host):
-        try:
-            addresses.add(ipaddress.ip_address(host))
-        except ValueError:
-            continue
-    return OwnServer(api.port, frozenset(addresses))
+    # The address Home Assistant found it is reached at; loopback is implied.
+    return OwnServer(api.port, frozenset({ipaddress.ip_address(api.local_ip)}))
 
 
 def _device_policy(hub_policy: EndpointPolicy, device: Device) -> EndpointPolicy:
