@@ -15,7 +15,7 @@ import math
 import re
 from typing import Any, Final, NoReturn
 
-from .validation import InputError
+from .validation import InputError, check_storable
 
 MAX_DEPTH: Final = 32
 """Nesting levels: apps read a few; far below the stdlib's recursion limit and
@@ -120,10 +120,7 @@ def parse_json(
 def _check_scalar(value: Any, field: str) -> None:
     """Refuse a value JSON cannot carry, or text HA cannot store."""
     if isinstance(value, str):
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            raise InputError(field, "lone_surrogate", field=field) from None
+        check_storable(value, field)
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise InputError(field, "json_not_finite")
