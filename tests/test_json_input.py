@@ -100,6 +100,12 @@ def test_parse_json_refuses(text: str, key: str, placeholders: dict[str, str]) -
     assert (err.key, err.placeholders) == (key, placeholders)
 
 
+def test_parse_json_counts_values_by_size() -> None:
+    """Text holds no shared references: a big config.json may list many devices."""
+    text = "[" + ",".join(["0"] * (2 * MAX_ITEMS)) + "]"
+    assert len(parse_json(text, "config", max_bytes=len(text))) == 2 * MAX_ITEMS
+
+
 def test_parse_json_limits_are_parameters() -> None:
     assert _parse_error(_nested(3), max_depth=2).key == "json_too_deep"
     assert parse_json(_nested(3), "f", max_bytes=10, max_depth=3) == [[[]]]
