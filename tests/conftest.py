@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+import socket
 from typing import Any
+from unittest.mock import patch
 
 from aiohttp import FormData
+from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestClient
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import HomeAssistant
@@ -167,21 +170,80 @@ async def webpush_server(socket_enabled: None) -> AsyncIterator[WebPushServer]:
 
 
 def webpush_device(
-    name: str, subscription: Subscription, *, admin: bool = False
+    name: str,
+    subscription: Subscription,
+    *,
+    admin: bool = False,
+    endpoint: str | None = None,
+    **extra: Any,
 ) -> ConfigSubentryData:
     """Return a Web Push device subentry for a receiver's subscription."""
     return ConfigSubentryData(
         data={
             CONF_NAME: name,
-            CONF_ENDPOINT: subscription.endpoint,
+            CONF_ENDPOINT: subscription.endpoint if endpoint is None else endpoint,
             CONF_P256DH: subscription.p256dh,
             CONF_AUTH: subscription.auth,
             CONF_ADMIN: admin,
+            **extra,
         },
         subentry_type=SUBENTRY_WEBPUSH,
         title=name,
         unique_id=None,
     )
+
+
+class StaticResolver(AbstractResolver):
+    """DNS for tests: answers from a table that a test may change.
+
+    Installed as Home Assistant's resolver (see the `dns` fixture) or wrapped
+    directly; an unknown name fails as NXDOMAIN does, with an OSError.
+    """
+
+    def __init__(self, table: dict[str, list[str]] | None = None) -> None:
+        """Answer from table: name -> addresses."""
+        self.table = {} if table is None else table
+        self.closed = False
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        """Return the table's addresses for host."""
+        if host not in self.table:
+            raise OSError(f"no address for {host}")
+        return [
+            ResolveResult(
+                hostname=host,
+                host=address,
+                port=port,
+                family=socket.AF_INET6 if ":" in address else socket.AF_INET,
+                proto=0,
+                flags=0,
+            )
+            for address in self.table[host]
+        ]
+
+    async def close(self) -> None:
+        """Note the close."""
+        self.closed = True
+
+    # Home Assistant closes its shared resolver with this, when it stops.
+    real_close = close
+
+
+@pytest.fixture
+def dns() -> Iterator[StaticResolver]:
+    """Home Assistant's DNS resolver, answering from a table.
+
+    Request it before `hass`'s other users: Home Assistant makes its resolver
+    once, with its first client session.
+    """
+    resolver = StaticResolver()
+    with patch(
+        "homeassistant.helpers.aiohttp_client._async_make_resolver",
+        return_value=resolver,
+    ):
+        yield resolver
 
 
 async def upload(client: TestClient[Any, Any], name: str, content: str) -> str:

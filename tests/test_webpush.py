@@ -62,6 +62,7 @@ from custom_components.direct_push.const import (
     SUBENTRY_APNS,
     SUBENTRY_WEBPUSH,
 )
+from custom_components.direct_push.endpoint_policy import EndpointPolicy, Trust
 from custom_components.direct_push.hub import entity_unique_id
 from custom_components.direct_push.message import (
     DEFAULT_TTL,
@@ -949,16 +950,49 @@ async def test_add_device_errors(
                     {**erin, "endpoint": "http://example.com/up/abc"}
                 )
             ),
-            {CONF_SUBSCRIPTION: "invalid_endpoint"},
+            {CONF_SUBSCRIPTION: "endpoint_insecure"},
         ),
         (
             fields(endpoint="ftp://push.example.com/up"),
-            {CONF_ENDPOINT: "invalid_endpoint"},
+            {CONF_ENDPOINT: "endpoint_scheme"},
         ),
         # Plain http only on the home network.
         (
             fields(endpoint="http://example.com/up/abc"),
+            {CONF_ENDPOINT: "endpoint_insecure"},
+        ),
+        # What aiohttp raised for at every send, and what broke HA's storage.
+        (
+            fields(endpoint="https://user:pass@push.example.com/up"),
+            {CONF_ENDPOINT: "endpoint_credentials"},
+        ),
+        (
+            fields(endpoint="https://push.example.com/up\r\nX: 1"),
+            {CONF_ENDPOINT: "endpoint_whitespace"},
+        ),
+        (
+            fields(endpoint="https://push.example.com/up\ud800"),
+            {CONF_ENDPOINT: "lone_surrogate"},
+        ),
+        (
+            fields(endpoint="http://169.254.169.254/latest/meta-data/"),
+            {CONF_ENDPOINT: "endpoint_metadata"},
+        ),
+        (
+            fields(endpoint="http://[fe80::1]/up"),
+            {CONF_ENDPOINT: "endpoint_address"},
+        ),
+        (
+            fields(endpoint="http://2130706433/up"),
             {CONF_ENDPOINT: "invalid_endpoint"},
+        ),
+        (
+            fields(subscription='{"endpoint": "https://e/\\ud800", "keys": {}}'),
+            {CONF_SUBSCRIPTION: "invalid_subscription"},
+        ),
+        (
+            fields(subscription="[" * 100_000),
+            {CONF_SUBSCRIPTION: "invalid_subscription"},
         ),
         (
             fields(endpoint="https://push.example.com/" + "a" * 1000),
@@ -1205,11 +1239,11 @@ def test_parse_subscription_cleans_keys() -> None:
 @pytest.mark.parametrize(
     ("endpoint", "p256dh", "auth", "field", "key"),
     [
-        ("", P256DH, AUTH, CONF_ENDPOINT, "invalid_endpoint"),
-        ("push.example.com/up", P256DH, AUTH, CONF_ENDPOINT, "invalid_endpoint"),
-        ("ftp://push.example.com/up", P256DH, AUTH, CONF_ENDPOINT, "invalid_endpoint"),
-        ("http://example.com/up", P256DH, AUTH, CONF_ENDPOINT, "invalid_endpoint"),
-        ("http://8.8.8.8/up", P256DH, AUTH, CONF_ENDPOINT, "invalid_endpoint"),
+        ("", P256DH, AUTH, CONF_ENDPOINT, "endpoint_scheme"),
+        ("push.example.com/up", P256DH, AUTH, CONF_ENDPOINT, "endpoint_scheme"),
+        ("ftp://push.example.com/up", P256DH, AUTH, CONF_ENDPOINT, "endpoint_scheme"),
+        ("http://example.com/up", P256DH, AUTH, CONF_ENDPOINT, "endpoint_insecure"),
+        ("http://8.8.8.8/up", P256DH, AUTH, CONF_ENDPOINT, "endpoint_insecure"),
         ("https:///up", P256DH, AUTH, CONF_ENDPOINT, "invalid_endpoint"),
         ("https://a.example:0x50/", P256DH, AUTH, CONF_ENDPOINT, "invalid_endpoint"),
         (
@@ -1317,7 +1351,22 @@ def test_parse_subscription_json() -> None:
     )
     with pytest.raises(SubscriptionError) as err:
         parse_subscription_json(text.replace("https:", "ftp:"))
-    assert (err.value.field, err.value.key) == (CONF_SUBSCRIPTION, "invalid_endpoint")
+    assert (err.value.field, err.value.key) == (CONF_SUBSCRIPTION, "endpoint_scheme")
+    # Within limits, and plain JSON only.
+    for bad in ("[" * 100_000, " " * (16 * 1024) + text, text.replace("null", "NaN")):
+        with pytest.raises(SubscriptionError) as err:
+            parse_subscription_json(bad)
+        assert (err.value.field, err.value.key) == (
+            CONF_SUBSCRIPTION,
+            "invalid_subscription",
+        )
+    # A self-registered device's subscription meets the stricter policy.
+    with pytest.raises(SubscriptionError) as err:
+        parse_subscription_json(
+            text.replace("push.example.com", "192.168.1.5"),
+            EndpointPolicy(trust=Trust.SELF_REGISTERED),
+        )
+    assert err.value.key == "endpoint_local_network"
 
 
 @pytest.mark.parametrize(

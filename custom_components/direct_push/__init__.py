@@ -128,7 +128,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) -
                 translation_domain=DOMAIN, translation_key=err.key
             ) from err
     if CONF_VAPID_PRIVATE_KEY in entry.data:
-        backends[SUBENTRY_WEBPUSH] = await WebPushBackend.async_create(hass, entry.data)
+        backends[SUBENTRY_WEBPUSH] = await WebPushBackend.async_create(
+            hass, entry.data, entry.options
+        )
     hub = entry.runtime_data = DirectPushHub(hass, entry, backends)
     entry.async_on_unload(hub.async_close)
     # A removed device's repair issue would otherwise outlive it.

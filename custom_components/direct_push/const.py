@@ -47,3 +47,7 @@ CONF_SUBSCRIPTION: Final = "subscription"
 CONF_ENDPOINT: Final = "endpoint"
 CONF_P256DH: Final = "p256dh"
 CONF_AUTH: Final = "auth"
+# Who added a Web Push device (endpoint_policy.Trust); absent: an admin.
+CONF_TRUST: Final = "trust"
+# Hub option: self-registered devices may use push services on the local network.
+CONF_ALLOW_LOCAL_PUSH_SERVICES: Final = "allow_local_push_services"
