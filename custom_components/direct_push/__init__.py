@@ -15,7 +15,6 @@ import voluptuous as vol
 
 from .apns import ApnsBackend, CredentialError
 from .backend import PushBackend
-from .config_flow import async_yaml_import_failed
 from .const import (
     CONF_ADMIN,
     CONF_AUTH_METHOD,
@@ -34,6 +33,7 @@ from .const import (
     SUBENTRY_WEBPUSH,
 )
 from .hub import DirectPushConfigEntry, DirectPushHub, async_delete_inactive_issues
+from .import_flow import async_yaml_import_failed
 from .importer import CONF_DEVICES, YAML_SOURCE
 from .services import async_setup_services
 from .webpush import WebPushBackend, generate_vapid_key

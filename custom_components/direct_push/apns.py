@@ -25,6 +25,11 @@ from aioapns.exceptions import (
 from cryptography.hazmat.primitives.asymmetric import ec
 from h2.exceptions import ProtocolError
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.selector import (
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+)
 from homeassistant.util.hass_dict import HassKey
 from homeassistant.util.ssl import create_client_context
 import jwt
@@ -32,6 +37,7 @@ import jwt
 from .backend import Delivery, Device, Outcome
 from .const import (
     AUTH_CERTIFICATE,
+    AUTH_TOKEN,
     CONF_AUTH_METHOD,
     CONF_CERTIFICATE,
     CONF_ENVIRONMENT,
@@ -45,9 +51,12 @@ from .const import (
     ENV_DEV_CA_FILE,
     ENV_PRODUCTION,
     ENV_SANDBOX,
+    ENVIRONMENTS,
     LOGGER,
 )
 from .importer import (
+    APPLE_ID_RE,
+    TOPIC_RE,
     AppleCredentialError,
     certificate_topic,
     load_push_certificate,
@@ -72,6 +81,24 @@ _AUTH_REASONS: Final = {
     "Forbidden",
 }
 _RETRY_STATUSES: Final = {"429", "500", "503"}
+# Apple's refusals of a probe, as the forms' error keys.
+_PROBE_ERRORS: Final = {
+    "InvalidProviderToken": "invalid_provider_token",
+    "ExpiredProviderToken": "invalid_provider_token",
+    "MissingTopic": "missing_topic",
+    "TopicDisallowed": "topic_disallowed",
+    "BadCertificate": "bad_certificate",
+    "BadCertificateEnvironment": "bad_certificate",
+    "connection_error": "cannot_connect",
+}
+
+ENVIRONMENT_SELECTOR: Final = SelectSelector(
+    SelectSelectorConfig(
+        options=list(ENVIRONMENTS),
+        translation_key=CONF_ENVIRONMENT,
+        mode=SelectSelectorMode.DROPDOWN,
+    )
+)
 
 
 class CredentialError(ValueError):
@@ -348,3 +375,28 @@ class ApnsBackend:
         for pool in self._pools.values():
             pool.close()
         self._pools.clear()
+
+
+async def async_validate_credentials(
+    hass: HomeAssistant, data: Mapping[str, Any]
+) -> str | None:
+    """Check credentials locally, then against APNs; return an error key or None."""
+    if data[CONF_AUTH_METHOD] == AUTH_TOKEN:
+        if not APPLE_ID_RE.match(data[CONF_KEY_ID]):
+            return "invalid_key_id"
+        if not APPLE_ID_RE.match(data[CONF_TEAM_ID]):
+            return "invalid_team_id"
+    if not TOPIC_RE.match(data[CONF_TOPIC]):
+        return "invalid_topic"
+    try:
+        backend = await ApnsBackend.async_create(hass, data)
+    except CredentialError as err:
+        return err.key
+    try:
+        delivery = await backend.async_probe(data[CONF_ENVIRONMENT])
+    finally:
+        await backend.async_close()
+    if delivery.outcome in (Outcome.DELIVERED, Outcome.DEVICE_GONE):
+        return None
+    LOGGER.debug("APNs refused the credentials: %s", delivery.reason)
+    return _PROBE_ERRORS.get(delivery.reason or "", "apns_error")

@@ -6,6 +6,7 @@ import logging
 from typing import Final
 
 DOMAIN: Final = "direct_push"
+TITLE: Final = "Direct Push"
 LOGGER = logging.getLogger(__package__)
 
 # Hub entry data (APNs credentials; each backend's credentials are optional).

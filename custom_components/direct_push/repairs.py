@@ -10,7 +10,7 @@ from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant
 import voluptuous as vol
 
-from .config_flow import ENVIRONMENT_SELECTOR
+from .apns import ENVIRONMENT_SELECTOR
 from .const import (
     CONF_ENDPOINT,
     CONF_ENVIRONMENT,
