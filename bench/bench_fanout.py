@@ -14,11 +14,8 @@ import sys
 import tempfile
 import time
 
-from custom_components.direct_push.apns import (
-    ApnsBackend,
-    SharedTokenProvider,
-    parse_signing_key,
-)
+from custom_components.direct_push.apns import ApnsBackend, SharedTokenProvider
+from custom_components.direct_push.apple_credentials import load_signing_key
 from custom_components.direct_push.backend import Device
 from custom_components.direct_push.message import Message
 from tests.apns_server import ApnsServer, make_credentials
@@ -46,7 +43,7 @@ async def main(count: int, delay: float) -> None:
         async with ApnsServer(credentials) as server:
             server.response_delay = delay
             auth = SharedTokenProvider(
-                parse_signing_key(credentials.key_pem),
+                load_signing_key(credentials.key_pem),
                 credentials.key_id,
                 credentials.team_id,
             )

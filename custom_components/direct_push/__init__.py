@@ -13,8 +13,8 @@ from homeassistant.helpers import config_validation as cv, discovery
 from homeassistant.helpers.typing import ConfigType
 import voluptuous as vol
 
-from .apns import ApnsBackend, CredentialError
-from .backend import PushBackend
+from .apns import ApnsBackend
+from .backend import CredentialError, PushBackend
 from .const import (
     CONF_ADMIN,
     CONF_AUTH_METHOD,

@@ -34,6 +34,15 @@ from homeassistant.util.hass_dict import HassKey
 from homeassistant.util.ssl import create_client_context
 import jwt
 
+from .apple_credentials import (
+    AppleCredentialError,
+    InvalidCertificateError,
+    check_key_id,
+    check_team_id,
+    check_topic,
+    load_push_certificate,
+    load_signing_key,
+)
 from .backend import Delivery, Device, Outcome
 from .const import (
     AUTH_CERTIFICATE,
@@ -53,14 +62,6 @@ from .const import (
     ENV_SANDBOX,
     ENVIRONMENTS,
     LOGGER,
-)
-from .importer import (
-    APPLE_ID_RE,
-    TOPIC_RE,
-    AppleCredentialError,
-    certificate_topic,
-    load_push_certificate,
-    load_signing_key,
 )
 from .message import Message, PayloadTooLargeError, PushKind, build_apns_payload
 
@@ -99,34 +100,6 @@ ENVIRONMENT_SELECTOR: Final = SelectSelector(
         mode=SelectSelectorMode.DROPDOWN,
     )
 )
-
-
-class CredentialError(ValueError):
-    """Credentials that cannot work; `key` is the translation key."""
-
-    def __init__(self, key: str) -> None:
-        """Keep the translation key."""
-        super().__init__(key)
-        self.key = key
-
-
-def parse_signing_key(pem: str) -> ec.EllipticCurvePrivateKey:
-    """Parse an Apple .p8 key: an EC P-256 private key in PEM. Blocking (CPU)."""
-    try:
-        return load_signing_key(pem)
-    except AppleCredentialError as err:
-        raise CredentialError(err.key) from err
-
-
-def parse_certificate(pem: str) -> str | None:
-    """Check a push certificate PEM holds a certificate and its own key. Blocking.
-
-    Returns the certificate's topic (its UID), if it names one.
-    """
-    try:
-        return certificate_topic(load_push_certificate(pem))
-    except AppleCredentialError as err:
-        raise CredentialError(err.key) from err
 
 
 class SharedTokenProvider(AuthorizationHeaderProvider):
@@ -178,7 +151,7 @@ async def _async_token_provider(
     providers = hass.data.setdefault(_TOKEN_PROVIDERS, {})
     cache_key = (data[CONF_TEAM_ID], data[CONF_KEY_ID], data[CONF_KEY])
     if (provider := providers.get(cache_key)) is None:
-        key = await hass.async_add_executor_job(parse_signing_key, data[CONF_KEY])
+        key = await hass.async_add_executor_job(load_signing_key, data[CONF_KEY])
         provider = providers.setdefault(
             cache_key, SharedTokenProvider(key, data[CONF_KEY_ID], data[CONF_TEAM_ID])
         )
@@ -251,7 +224,7 @@ def _make_ssl_context(certificate: str | None) -> ssl.SSLContext:
                 context.load_cert_chain(path)
             except ssl.SSLError as err:
                 # Parsed fine, yet refused by OpenSSL (a key too small, say).
-                raise CredentialError("invalid_certificate") from err
+                raise InvalidCertificateError from err
     return context
 
 
@@ -278,12 +251,15 @@ class ApnsBackend:
     async def async_create(
         cls, hass: HomeAssistant, data: Mapping[str, Any]
     ) -> ApnsBackend:
-        """Parse the credentials in the executor and build the backend."""
+        """Parse the credentials in the executor and build the backend.
+
+        Raises AppleCredentialError for a key or certificate that cannot work.
+        """
         certificate: str | None = None
         auth: AuthorizationHeaderProvider | None = None
         if data[CONF_AUTH_METHOD] == AUTH_CERTIFICATE:
             certificate = data[CONF_CERTIFICATE]
-            await hass.async_add_executor_job(parse_certificate, certificate)
+            await hass.async_add_executor_job(load_push_certificate, certificate)
         else:
             auth = await _async_token_provider(hass, data)
         context = await hass.async_add_executor_job(_make_ssl_context, certificate)
@@ -379,19 +355,16 @@ class ApnsBackend:
 
 async def async_validate_credentials(
     hass: HomeAssistant, data: Mapping[str, Any]
-) -> str | None:
-    """Check credentials locally, then against APNs; return an error key or None."""
-    if data[CONF_AUTH_METHOD] == AUTH_TOKEN:
-        if not APPLE_ID_RE.match(data[CONF_KEY_ID]):
-            return "invalid_key_id"
-        if not APPLE_ID_RE.match(data[CONF_TEAM_ID]):
-            return "invalid_team_id"
-    if not TOPIC_RE.match(data[CONF_TOPIC]):
-        return "invalid_topic"
+) -> AppleCredentialError | None:
+    """Check credentials locally, then with a probe push; return what is wrong."""
     try:
+        if data[CONF_AUTH_METHOD] == AUTH_TOKEN:
+            check_key_id(data[CONF_KEY_ID])
+            check_team_id(data[CONF_TEAM_ID])
+        check_topic(data[CONF_TOPIC])
         backend = await ApnsBackend.async_create(hass, data)
-    except CredentialError as err:
-        return err.key
+    except AppleCredentialError as err:
+        return err
     try:
         delivery = await backend.async_probe(data[CONF_ENVIRONMENT])
     finally:
@@ -399,4 +372,4 @@ async def async_validate_credentials(
     if delivery.outcome in (Outcome.DELIVERED, Outcome.DEVICE_GONE):
         return None
     LOGGER.debug("APNs refused the credentials: %s", delivery.reason)
-    return _PROBE_ERRORS.get(delivery.reason or "", "apns_error")
+    return AppleCredentialError(_PROBE_ERRORS.get(delivery.reason or "", "apns_error"))

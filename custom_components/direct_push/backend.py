@@ -19,6 +19,15 @@ RETRY_BASE_DELAY: Final = 1.0
 RETRY_MAX_DELAY: Final = 60.0
 
 
+class CredentialError(ValueError):
+    """The hub's credentials for a backend cannot work; `key` is the translation key."""
+
+    def __init__(self, key: str) -> None:
+        """Keep the translation key."""
+        super().__init__(key)
+        self.key = key
+
+
 class Outcome(StrEnum):
     """What happened to one push."""
 

@@ -31,11 +31,12 @@ from homeassistant.helpers.selector import (
 )
 import voluptuous as vol
 
-from .apns import (
-    ENVIRONMENT_SELECTOR,
-    CredentialError,
-    async_validate_credentials,
-    parse_certificate,
+from .apns import ENVIRONMENT_SELECTOR, async_validate_credentials
+from .apple_credentials import (
+    AppleCredentialError,
+    check_device_token,
+    check_topic,
+    push_certificate_topic,
 )
 from .const import (
     AUTH_CERTIFICATE,
@@ -77,7 +78,6 @@ from .forms import (
 )
 from .hub import inactive_issue_id
 from .import_flow import ImportFlow
-from .importer import TOPIC_RE, valid_device_token
 from .message import InterruptionLevel
 from .routing import TARGET_ADMIN, TARGET_ALL
 from .webpush import (
@@ -99,15 +99,6 @@ _CREDENTIAL_FIELDS: Final = {
         "invalid_certificate",
     ),
 }
-# The form field each validation error belongs to; others go at the top ("base").
-_ERROR_FIELDS: Final = {
-    "invalid_key_id": CONF_KEY_ID,
-    "invalid_team_id": CONF_TEAM_ID,
-    "invalid_topic": CONF_TOPIC,
-    "invalid_key": CONF_KEY,
-    "invalid_key_type": CONF_KEY,
-}
-
 # The key may come as a file or as pasted text: which one is checked after.
 TOKEN_SCHEMA: Final = vol.Schema(
     {
@@ -220,15 +211,17 @@ class DirectPushConfigFlow(ImportFlow, domain=DOMAIN):
                 data[key] = data[key].strip()
         if method == AUTH_CERTIFICATE:
             try:
-                topic = await self.hass.async_add_executor_job(parse_certificate, pem)
-            except CredentialError as err:
+                topic = await self.hass.async_add_executor_job(
+                    push_certificate_topic, pem
+                )
+            except AppleCredentialError as err:
                 return None, {text_key: err.key}
             if not data.get(CONF_TOPIC):
                 if topic is None:
                     return None, {CONF_TOPIC: "missing_topic"}
                 data[CONF_TOPIC] = topic
         if error := await async_validate_credentials(self.hass, data):
-            return None, {_ERROR_FIELDS.get(error, "base"): error}
+            return None, {error.field: error.key}
         return data, {}
 
     @callback
@@ -453,13 +446,18 @@ class ApnsDeviceSubentryFlow(_DeviceSubentryFlow):
     ) -> tuple[dict[str, Any], dict[str, str]]:
         errors: dict[str, str] = {}
         token = user_input[CONF_TOKEN] = user_input[CONF_TOKEN].strip().lower()
-        if not valid_device_token(token):
-            errors[CONF_TOKEN] = "invalid_device_token"
-        elif any(s.data.get(CONF_TOKEN) == token for s in others):
-            errors[CONF_TOKEN] = "device_token_in_use"
-        topic = user_input.get(CONF_TOPIC)
-        if topic and not TOPIC_RE.match(topic):
-            errors[CONF_TOPIC] = "invalid_topic"
+        try:
+            check_device_token(token)
+        except AppleCredentialError as err:
+            errors[err.field] = err.key
+        else:
+            if any(s.data.get(CONF_TOKEN) == token for s in others):
+                errors[CONF_TOKEN] = "device_token_in_use"
+        if topic := user_input.get(CONF_TOPIC):
+            try:
+                check_topic(topic)
+            except AppleCredentialError as err:
+                errors[err.field] = err.key
         return dict(user_input), errors
 
 

@@ -491,7 +491,7 @@ class ImportFlow(ConfigFlow):
             return await self._async_show_import_summary()
         data = _import_entry_data(self._import.credentials)
         if error := await async_validate_credentials(self.hass, data):
-            return await self._async_show_import_summary({"base": error})
+            return await self._async_show_import_summary({"base": error.key})
         await self.async_set_unique_id(DOMAIN)
         self._abort_if_unique_id_configured()
         LOGGER.debug(
@@ -513,7 +513,7 @@ class ImportFlow(ConfigFlow):
         if CONF_AUTH_METHOD not in hub.data:
             # A hub without Apple credentials has nothing to keep.
             if error := await async_validate_credentials(self.hass, imported):
-                return await self._async_show_import_summary({"base": error})
+                return await self._async_show_import_summary({"base": error.key})
             return await self._async_merge(hub, imported)
         if _credential_changes(hub.data, imported):
             return await self.async_step_import_credentials()
@@ -534,7 +534,7 @@ class ImportFlow(ConfigFlow):
             # The imported credentials replace working ones only once proven.
             if not (error := await async_validate_credentials(self.hass, imported)):
                 return await self._async_merge(hub, imported)
-            errors["base"] = error
+            errors["base"] = error.key
         texts = await _async_texts(self.hass, "selector")
         return self.async_show_form(
             step_id="import_credentials",
@@ -597,9 +597,9 @@ class ImportFlow(ConfigFlow):
         if (
             (hub is None or _credential_changes(hub.data, data))
             and (error := await async_validate_credentials(self.hass, data))
-            and error != "cannot_connect"
+            and error.key != "cannot_connect"
         ):
-            return await self._async_yaml_failed(error, {})
+            return await self._async_yaml_failed(error.key, {})
         if hub is None:
             await self.async_set_unique_id(DOMAIN, raise_on_progress=False)
             self._abort_if_unique_id_configured()

@@ -11,6 +11,7 @@ from homeassistant.core import HomeAssistant
 import voluptuous as vol
 
 from .apns import ENVIRONMENT_SELECTOR
+from .apple_credentials import valid_device_token
 from .const import (
     CONF_ENDPOINT,
     CONF_ENVIRONMENT,
@@ -19,7 +20,6 @@ from .const import (
     ENV_PRODUCTION,
     SUBENTRY_APNS,
 )
-from .importer import valid_device_token
 from .webpush import SubscriptionError, parse_subscription_json
 
 
