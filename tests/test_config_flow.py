@@ -60,7 +60,8 @@ from custom_components.direct_push.const import (
     ENV_SANDBOX,
     SUBENTRY_APNS,
 )
-from custom_components.direct_push.hub import entity_unique_id, inactive_issue_id
+from custom_components.direct_push.hub import entity_unique_id
+from custom_components.direct_push.issues import inactive_issue_id
 
 from .apns_server import ApnsServer, ApnsTestCredentials
 from .conftest import (

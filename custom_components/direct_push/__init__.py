@@ -32,9 +32,9 @@ from .const import (
     SUBENTRY_APNS,
     SUBENTRY_WEBPUSH,
 )
-from .hub import DirectPushConfigEntry, DirectPushHub, async_delete_inactive_issues
-from .import_flow import async_yaml_import_failed
+from .hub import DirectPushConfigEntry, DirectPushHub
 from .importer import CONF_DEVICES, YAML_SOURCE
+from .issues import async_create_yaml_import_failed, async_delete_inactive_issues
 from .services import async_setup_services
 from .webpush import WebPushBackend, generate_vapid_key
 
@@ -102,7 +102,7 @@ def async_import_yaml(hass: HomeAssistant, conf: ConfigType) -> None:
         data = YAML_SCHEMA(conf)
     except vol.Invalid as err:
         # The message names the setting; no validator here echoes a key or token.
-        async_yaml_import_failed(hass, f"{YAML_SOURCE}: {err}")
+        async_create_yaml_import_failed(hass, f"{YAML_SOURCE}: {err}")
         return
     hass.async_create_task(
         hass.config_entries.flow.async_init(

@@ -19,7 +19,6 @@ from homeassistant.config_entries import (
     SubentryFlowResult,
 )
 from homeassistant.core import callback
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.selector import (
     BooleanSelector,
     SelectSelector,
@@ -76,8 +75,8 @@ from .forms import (
     async_take_upload,
     file_selector,
 )
-from .hub import inactive_issue_id
 from .import_flow import ImportFlow
+from .issues import async_delete_inactive_issue
 from .message import InterruptionLevel
 from .routing import TARGET_ADMIN, TARGET_ALL
 from .webpush import (
@@ -402,7 +401,7 @@ class _DeviceSubentryFlow(ConfigSubentryFlow):
                 data[CONF_NAME] = name
                 if device_id is None:
                     return self.async_create_entry(title=name, data=data)
-                ir.async_delete_issue(self.hass, DOMAIN, inactive_issue_id(device_id))
+                async_delete_inactive_issue(self.hass, device_id)
                 return self.async_update_and_abort(
                     entry, self._get_reconfigure_subentry(), title=name, data=data
                 )

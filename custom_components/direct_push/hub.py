@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers import (
-    device_registry as dr,
-    entity_registry as er,
-    issue_registry as ir,
-)
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 
 from .backend import Delivery, Device, Outcome, PushBackend, async_send_with_retry
 from .const import (
@@ -28,6 +24,7 @@ from .const import (
     DOMAIN,
     LOGGER,
 )
+from .issues import async_create_inactive_issue, async_is_inactive
 from .message import InterruptionLevel, Message
 from .routing import Route, resolve
 
@@ -55,27 +52,6 @@ class Report:
 def redact_token(token: str) -> str:
     """Show only enough of a device token to tell devices apart in a log."""
     return f"…{token[-4:]}" if len(token) > 8 else "…"
-
-
-_INACTIVE_ISSUE_PREFIX: Final = "device_inactive_"
-
-
-def inactive_issue_id(device_id: str) -> str:
-    """Return the repair issue id that marks a device inactive."""
-    return f"{_INACTIVE_ISSUE_PREFIX}{device_id}"
-
-
-@callback
-def async_delete_inactive_issues(hass: HomeAssistant, keep: Container[str]) -> None:
-    """Delete the inactive-device issues of every device not in keep."""
-    registry = ir.async_get(hass)
-    for domain, issue_id in list(registry.issues):
-        if (
-            domain == DOMAIN
-            and issue_id.startswith(_INACTIVE_ISSUE_PREFIX)
-            and issue_id.removeprefix(_INACTIVE_ISSUE_PREFIX) not in keep
-        ):
-            ir.async_delete_issue(hass, DOMAIN, issue_id)
 
 
 def entity_unique_id(entry_id: str, key: str) -> str:
@@ -110,10 +86,7 @@ class DirectPushHub:
 
     def is_inactive(self, device_id: str) -> bool:
         """Return True when the device was marked gone; its repair issue is the record."""
-        issue = ir.async_get(self.hass).async_get_issue(
-            DOMAIN, inactive_issue_id(device_id)
-        )
-        return issue is not None
+        return async_is_inactive(self.hass, device_id)
 
     @callback
     def _routes(self) -> list[Route]:
@@ -187,7 +160,13 @@ class DirectPushHub:
             f" ({delivery.reason})" if delivery.reason else "",
         )
         if delivery.outcome is Outcome.DEVICE_GONE:
-            self._async_mark_inactive(device, delivery.reason or "")
+            async_create_inactive_issue(
+                self.hass,
+                self.entry.entry_id,
+                device.device_id,
+                device.name,
+                delivery.reason or "",
+            )
         elif delivery.outcome is Outcome.AUTH_FAILED:
             self.entry.async_start_reauth(self.hass)
         if not delivery.ok:
@@ -204,22 +183,6 @@ class DirectPushHub:
             await asyncio.gather(
                 *(self._async_deliver(device, message) for device in devices)
             )
-        )
-
-    @callback
-    def _async_mark_inactive(self, device: Device, reason: str) -> None:
-        """Stop sending to a device until the user gives it a new token."""
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            inactive_issue_id(device.device_id),
-            is_fixable=True,
-            # The issue is the record that the device is inactive: keep it across restarts.
-            is_persistent=True,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key="device_inactive",
-            translation_placeholders={"device": device.name, "reason": reason},
-            data={"entry_id": self.entry.entry_id, "device_id": device.device_id},
         )
 
     async def async_close(self) -> None:

@@ -20,8 +20,7 @@ from homeassistant.config_entries import (
     ConfigSubentry,
     ConfigSubentryData,
 )
-from homeassistant.core import DOMAIN as HOMEASSISTANT_DOMAIN, HomeAssistant, callback
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.selector import (
     SelectSelector,
     SelectSelectorConfig,
@@ -46,7 +45,6 @@ from .const import (
     DOMAIN,
     LOGGER,
     SUBENTRY_APNS,
-    TITLE,
 )
 from .forms import CERTIFICATE_FILE_TYPES, KEY_FILE_TYPES, file_selector, read_upload
 from .importer import (
@@ -62,13 +60,17 @@ from .importer import (
     read_folder,
     read_yaml_config,
 )
+from .issues import (
+    YAML_IMPORT_FAILED,
+    async_create_yaml_deprecated,
+    async_create_yaml_import_failed,
+)
 
 CONF_FOLDER: Final = "folder"
 CONF_CONFIG_FILE: Final = "config_file"
 CONF_CREDENTIALS: Final = "credentials"
 KEEP_CREDENTIALS: Final = "keep"
 REPLACE_CREDENTIALS: Final = "replace"
-YAML_FAILED_ISSUE: Final = "yaml_import_failed"
 # The hub's Apple settings. The rest of its data (its Web Push identity) stays
 # when imported credentials replace them.
 _APNS_DATA: Final = (
@@ -323,39 +325,6 @@ async def _async_change_hub(
             hass.config_entries.async_schedule_reload(hub.entry_id)
 
 
-@callback
-def async_yaml_import_failed(hass: HomeAssistant, reason: str) -> None:
-    """Raise the error issue that says why the YAML was not imported."""
-    LOGGER.error("The direct_push YAML configuration was not imported: %s", reason)
-    ir.async_delete_issue(hass, HOMEASSISTANT_DOMAIN, f"deprecated_yaml_{DOMAIN}")
-    ir.async_create_issue(
-        hass,
-        DOMAIN,
-        YAML_FAILED_ISSUE,
-        is_fixable=False,
-        severity=ir.IssueSeverity.ERROR,
-        translation_key=YAML_FAILED_ISSUE,
-        translation_placeholders={"reason": reason},
-    )
-
-
-@callback
-def _async_yaml_imported(hass: HomeAssistant) -> None:
-    """Ask the user to remove the imported YAML."""
-    ir.async_delete_issue(hass, DOMAIN, YAML_FAILED_ISSUE)
-    ir.async_create_issue(
-        hass,
-        HOMEASSISTANT_DOMAIN,
-        f"deprecated_yaml_{DOMAIN}",
-        breaks_in_ha_version=None,
-        is_fixable=False,
-        issue_domain=DOMAIN,
-        severity=ir.IssueSeverity.WARNING,
-        translation_key="deprecated_yaml",
-        translation_placeholders={"domain": DOMAIN, "integration_title": TITLE},
-    )
-
-
 class ImportFlow(ConfigFlow):
     """The import steps; DirectPushConfigFlow gives the hub's own helpers."""
 
@@ -603,7 +572,7 @@ class ImportFlow(ConfigFlow):
         if hub is None:
             await self.async_set_unique_id(DOMAIN, raise_on_progress=False)
             self._abort_if_unique_id_configured()
-            _async_yaml_imported(self.hass)
+            async_create_yaml_deprecated(self.hass)
             return await self._async_create_hub(
                 data,
                 [_device_subentry(device, device.name) for device in result.devices],
@@ -613,7 +582,7 @@ class ImportFlow(ConfigFlow):
         except AppleImportError as err:
             return await self._async_yaml_failed(f"import_{err.key}", err.placeholders)
         await _async_change_hub(self.hass, hub, changes)
-        _async_yaml_imported(self.hass)
+        async_create_yaml_deprecated(self.hass)
         return self.async_abort(reason="yaml_updated")
 
     def _yaml_changes(
@@ -673,5 +642,5 @@ class ImportFlow(ConfigFlow):
         reason = _text(
             texts, f"config.error.{key}", {**_IMPORT_PLACEHOLDERS, **placeholders}
         )
-        async_yaml_import_failed(self.hass, reason)
-        return self.async_abort(reason=YAML_FAILED_ISSUE)
+        async_create_yaml_import_failed(self.hass, reason)
+        return self.async_abort(reason=YAML_IMPORT_FAILED)
