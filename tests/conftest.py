@@ -17,6 +17,7 @@ from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotEx
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
 
+from custom_components.direct_push.apns import SUBENTRY_APNS
 from custom_components.direct_push.const import (
     AUTH_TOKEN,
     CONF_ADMIN,
@@ -36,10 +37,8 @@ from custom_components.direct_push.const import (
     ENV_DEV_APNS_SERVER,
     ENV_DEV_CA_FILE,
     ENV_PRODUCTION,
-    SUBENTRY_APNS,
-    SUBENTRY_WEBPUSH,
 )
-from custom_components.direct_push.webpush import vapid_public_key
+from custom_components.direct_push.webpush import SUBENTRY_WEBPUSH, vapid_public_key
 
 from .apns_server import ApnsServer, ApnsTestCredentials, make_credentials
 from .webpush_server import Subscription, WebPushServer

@@ -27,6 +27,7 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.direct_push.apns import (
     PROBE_TOKEN,
+    SUBENTRY_APNS,
     TOKEN_REFRESH_SECONDS,
     ApnsBackend,
     SharedTokenProvider,
@@ -44,7 +45,6 @@ from custom_components.direct_push.const import (
     ENV_DEV_CA_FILE,
     ENV_PRODUCTION,
     ENV_SANDBOX,
-    SUBENTRY_APNS,
 )
 from custom_components.direct_push.hub import DirectPushHub
 from custom_components.direct_push.message import Message

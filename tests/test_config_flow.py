@@ -35,7 +35,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.direct_push.apns import PROBE_TOKEN
+from custom_components.direct_push.apns import PROBE_TOKEN, SUBENTRY_APNS
 from custom_components.direct_push.const import (
     AUTH_CERTIFICATE,
     AUTH_TOKEN,
@@ -58,7 +58,6 @@ from custom_components.direct_push.const import (
     ENV_DEV_APNS_SERVER,
     ENV_PRODUCTION,
     ENV_SANDBOX,
-    SUBENTRY_APNS,
 )
 from custom_components.direct_push.hub import entity_unique_id
 from custom_components.direct_push.issues import inactive_issue_id

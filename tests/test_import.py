@@ -33,7 +33,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 import voluptuous as vol
 
 from custom_components.direct_push import async_import_yaml
-from custom_components.direct_push.apns import PROBE_TOKEN
+from custom_components.direct_push.apns import PROBE_TOKEN, SUBENTRY_APNS
 from custom_components.direct_push.const import (
     AUTH_CERTIFICATE,
     AUTH_TOKEN,
@@ -51,7 +51,6 @@ from custom_components.direct_push.const import (
     DOMAIN,
     ENV_PRODUCTION,
     ENV_SANDBOX,
-    SUBENTRY_APNS,
 )
 
 from .apns_server import ApnsServer, ApnsTestCredentials

@@ -140,6 +140,8 @@ async def test_fix_with_new_token(
     # The refused token, even pasted in capitals with spaces around it.
     result = await submit(client, flow_id, f" {BOB_TOKEN.upper()} ")
     assert result["errors"] == {CONF_TOKEN: "same_device_token"}
+    result = await submit(client, flow_id, ALICE_TOKEN)
+    assert result["errors"] == {CONF_TOKEN: "device_token_in_use"}
     assert issue_registry.async_get_issue(DOMAIN, bob_gone) is not None
 
     old_hub = loaded_entry.runtime_data

@@ -33,6 +33,7 @@ from homeassistant.config_entries import (
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -42,6 +43,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.direct_push import webpush
+from custom_components.direct_push.apns import SUBENTRY_APNS
 from custom_components.direct_push.backend import RETRY_MAX_DELAY, Outcome
 from custom_components.direct_push.const import (
     CONF_ADMIN,
@@ -59,8 +61,6 @@ from custom_components.direct_push.const import (
     CONF_VAPID_PRIVATE_KEY,
     DOMAIN,
     ENV_PRODUCTION,
-    SUBENTRY_APNS,
-    SUBENTRY_WEBPUSH,
 )
 from custom_components.direct_push.hub import entity_unique_id
 from custom_components.direct_push.message import (
@@ -73,6 +73,7 @@ from custom_components.direct_push.message import (
     webpush_urgency,
 )
 from custom_components.direct_push.webpush import (
+    SUBENTRY_WEBPUSH,
     VAPID_SUBJECT,
     SubscriptionError,
     generate_vapid_key,
@@ -420,6 +421,44 @@ async def test_topic_header(
     assert first.topic == second.topic
     # The app still sees the tag itself.
     assert first.json["tag"] == tag
+
+
+async def test_limits_are_those_of_the_devices_sent_to(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    webpush_server: WebPushServer,
+    subs: dict[str, Subscription],
+) -> None:
+    erin = subs["Erin"]
+    # Longer than Apple's 64-byte collapse ID: fine for Web Push alone, which
+    # hashes it into the Topic header.
+    tag = "camera.front_door_" + "x" * 80
+    push = await _send_one(hass, webpush_server, erin, tag=tag)
+    assert push.json["tag"] == tag
+    assert push.topic is not None
+    assert _TOPIC_RE.fullmatch(push.topic)
+    # "aps" is Apple's part of its payload; a Web Push app gets data as it is.
+    push = await _send_one(hass, webpush_server, erin, data={"aps": 1})
+    assert push.json["data"] == {"aps": 1}
+
+    # With an Apple device among the targets, Apple's limits apply too.
+    for fields, key in (
+        ({"tag": tag}, "tag_too_long"),
+        ({"data": {"aps": 1}}, "reserved_data_key"),
+    ):
+        with pytest.raises(ServiceValidationError) as err:
+            await _send(hass, target=["Erin", "Alice"], message="Hi", **fields)
+        assert err.value.translation_key == key
+    # Web Push's own limit is its plaintext: less than Apple's 4096 bytes.
+    with pytest.raises(ServiceValidationError) as err:
+        await _send(hass, target="Erin", message="Hi", data={"blob": "z" * 3990})
+    assert err.value.translation_key == "payload_too_large"
+    assert err.value.translation_placeholders is not None
+    assert err.value.translation_placeholders["limit"] == str(WEBPUSH_MAX_PLAINTEXT)
+    assert len(webpush_server.messages_for(erin)) == 2
+    assert apns_server.pushes == []
+    assert await _send(hass, target="Alice", message="Hi", data={"blob": "z" * 3990})
 
 
 async def test_long_message_is_cut_to_fit(

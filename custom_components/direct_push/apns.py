@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import partial
 import os
 import ssl
@@ -33,17 +33,26 @@ from homeassistant.helpers.selector import (
 from homeassistant.util.hass_dict import HassKey
 from homeassistant.util.ssl import create_client_context
 import jwt
+import voluptuous as vol
 
 from .apple_credentials import (
     AppleCredentialError,
     InvalidCertificateError,
+    check_device_token,
     check_key_id,
     check_team_id,
     check_topic,
     load_push_certificate,
     load_signing_key,
 )
-from .backend import Delivery, Device, Outcome
+from .backend import (
+    Delivery,
+    Device,
+    Outcome,
+    PushBackendDescription,
+    Renewal,
+    redact_token,
+)
 from .const import (
     AUTH_CERTIFICATE,
     AUTH_TOKEN,
@@ -63,7 +72,15 @@ from .const import (
     ENVIRONMENTS,
     LOGGER,
 )
-from .message import Message, PayloadTooLargeError, PushKind, build_apns_payload
+from .message import (
+    Message,
+    PayloadTooLargeError,
+    PushKind,
+    build_apns_payload,
+    check_apns_message,
+)
+
+SUBENTRY_APNS: Final = "apns_device"
 
 # Apple allows a provider token refresh at most every 20 minutes and requires
 # one within 60: refresh at 50 minutes, whatever the connections do.
@@ -333,7 +350,7 @@ class ApnsBackend:
         device = Device(
             device_id="probe",
             name="probe",
-            kind="apns",
+            kind=SUBENTRY_APNS,
             admin=False,
             config={
                 CONF_TOKEN: PROBE_TOKEN,
@@ -373,3 +390,60 @@ async def async_validate_credentials(
         return None
     LOGGER.debug("APNs refused the credentials: %s", delivery.reason)
     return AppleCredentialError(_PROBE_ERRORS.get(delivery.reason or "", "apns_error"))
+
+
+async def _async_create_backend(
+    hass: HomeAssistant, data: Mapping[str, Any]
+) -> ApnsBackend | None:
+    """Build the hub's APNs backend, if the hub has Apple credentials."""
+    if CONF_AUTH_METHOD not in data:
+        return None
+    return await ApnsBackend.async_create(hass, data)
+
+
+def _renew_schema(data: Mapping[str, Any]) -> vol.Schema:
+    return vol.Schema(
+        {
+            vol.Required(CONF_TOKEN, default=data.get(CONF_TOKEN, "")): str,
+            # BadDeviceToken often means a sandbox token sent to production.
+            vol.Required(
+                CONF_ENVIRONMENT, default=data.get(CONF_ENVIRONMENT, ENV_PRODUCTION)
+            ): ENVIRONMENT_SELECTOR,
+        }
+    )
+
+
+def _renew(
+    user_input: Mapping[str, Any],
+    data: Mapping[str, Any],
+    others: Iterable[Mapping[str, Any]],
+) -> Renewal:
+    """Take a new token, or the same token in the other environment."""
+    environment = user_input.get(CONF_ENVIRONMENT, ENV_PRODUCTION)
+    try:
+        token = check_device_token(user_input[CONF_TOKEN])
+    except AppleCredentialError as err:
+        return {}, err.key
+    if (token, environment) == (
+        data.get(CONF_TOKEN),
+        data.get(CONF_ENVIRONMENT, ENV_PRODUCTION),
+    ):
+        return {}, "same_device_token"
+    if any(other.get(CONF_TOKEN) == token for other in others):
+        return {}, "device_token_in_use"
+    return {CONF_TOKEN: token, CONF_ENVIRONMENT: environment}, None
+
+
+APNS: Final = PushBackendDescription(
+    kind=SUBENTRY_APNS,
+    model="Apple push (APNs)",
+    async_create=_async_create_backend,
+    check_message=check_apns_message,
+    log_id=lambda data: redact_token(str(data.get(CONF_TOKEN, ""))),
+    secrets=frozenset(
+        {CONF_KEY, CONF_CERTIFICATE, CONF_KEY_ID, CONF_TEAM_ID, CONF_TOKEN}
+    ),
+    renew_field=CONF_TOKEN,
+    renew_schema=_renew_schema,
+    renew=_renew,
+)

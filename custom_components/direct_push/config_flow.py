@@ -30,7 +30,7 @@ from homeassistant.helpers.selector import (
 )
 import voluptuous as vol
 
-from .apns import ENVIRONMENT_SELECTOR, async_validate_credentials
+from .apns import APNS, ENVIRONMENT_SELECTOR, async_validate_credentials
 from .apple_credentials import (
     AppleCredentialError,
     check_device_token,
@@ -64,8 +64,6 @@ from .const import (
     DOMAIN,
     ENV_PRODUCTION,
     ENV_SANDBOX,
-    SUBENTRY_APNS,
-    SUBENTRY_WEBPUSH,
     TITLE,
 )
 from .forms import (
@@ -80,6 +78,7 @@ from .issues import async_delete_inactive_issue
 from .message import InterruptionLevel
 from .routing import TARGET_ADMIN, TARGET_ALL
 from .webpush import (
+    WEB_PUSH,
     SubscriptionError,
     generate_vapid_key,
     parse_subscription,
@@ -132,8 +131,8 @@ class DirectPushConfigFlow(ImportFlow, domain=DOMAIN):
     ) -> dict[str, type[ConfigSubentryFlow]]:
         """Devices are subentries."""
         return {
-            SUBENTRY_APNS: ApnsDeviceSubentryFlow,
-            SUBENTRY_WEBPUSH: WebPushDeviceSubentryFlow,
+            APNS.kind: ApnsDeviceSubentryFlow,
+            WEB_PUSH.kind: WebPushDeviceSubentryFlow,
         }
 
     @staticmethod

@@ -14,18 +14,18 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 
 from .backend import Delivery, Device, Outcome, PushBackend, async_send_with_retry
+from .backends import BACKENDS
 from .const import (
     CONF_ADMIN,
     CONF_INTERRUPTION_LEVEL,
     CONF_SOUND,
     CONF_TITLE_FROM_DEVICE,
-    CONF_TOKEN,
     DEFAULT_SOUND,
     DOMAIN,
     LOGGER,
 )
 from .issues import async_create_inactive_issue, async_is_inactive
-from .message import InterruptionLevel, Message
+from .message import InterruptionLevel, Message, MessageError
 from .routing import Route, resolve
 
 type DirectPushConfigEntry = ConfigEntry[DirectPushHub]
@@ -47,11 +47,6 @@ class Report:
             "reason": self.delivery.reason,
             "truncated": self.delivery.truncated,
         }
-
-
-def redact_token(token: str) -> str:
-    """Show only enough of a device token to tell devices apart in a log."""
-    return f"…{token[-4:]}" if len(token) > 8 else "…"
 
 
 def entity_unique_id(entry_id: str, key: str) -> str:
@@ -129,6 +124,23 @@ class DirectPushHub:
             )
         return [self.devices[device_id] for device_id in resolution.device_ids]
 
+    def check(self, message: Message, devices: Iterable[Device]) -> None:
+        """Refuse a message that the push service of any of its devices would refuse.
+
+        Each kind has its own limits: a message for Web Push devices only may
+        carry a tag too long for Apple, say.
+        """
+        kinds = {device.kind for device in devices}
+        try:
+            for kind in sorted(kinds):
+                BACKENDS[kind].check_message(message)
+        except MessageError as err:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key=err.key,
+                translation_placeholders=err.placeholders or None,
+            ) from err
+
     def _personalise(self, device: Device, message: Message) -> Message:
         """Apply the entry's options to a message for one device."""
         options = self.entry.options
@@ -155,7 +167,7 @@ class DirectPushHub:
         LOGGER.debug(
             "Push to %s (%s): %s%s",
             device.name,
-            redact_token(str(device.config.get(CONF_TOKEN, ""))),
+            BACKENDS[device.kind].log_id(device.config),
             delivery.outcome,
             f" ({delivery.reason})" if delivery.reason else "",
         )

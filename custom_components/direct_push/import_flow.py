@@ -29,7 +29,7 @@ from homeassistant.helpers.selector import (
 from homeassistant.helpers.translation import async_get_translations
 import voluptuous as vol
 
-from .apns import async_validate_credentials
+from .apns import APNS, async_validate_credentials
 from .const import (
     CONF_AUTH_METHOD,
     CONF_CERTIFICATE,
@@ -44,7 +44,6 @@ from .const import (
     CONF_TOPIC,
     DOMAIN,
     LOGGER,
-    SUBENTRY_APNS,
 )
 from .forms import CERTIFICATE_FILE_TYPES, KEY_FILE_TYPES, file_selector, read_upload
 from .importer import (
@@ -184,7 +183,7 @@ def _device_subentry(device: ImportedDevice, name: str) -> ConfigSubentryData:
     """Return an imported device as a device subentry, under its final name."""
     return ConfigSubentryData(
         data={**device.as_subentry_data(), CONF_NAME: name},
-        subentry_type=SUBENTRY_APNS,
+        subentry_type=APNS.kind,
         title=name,
         unique_id=None,
     )
@@ -196,7 +195,7 @@ def _add_device(
     """Return the change that adds an imported device to the hub."""
     subentry = ConfigSubentry(
         data=MappingProxyType({**device.as_subentry_data(), CONF_NAME: name}),
-        subentry_type=SUBENTRY_APNS,
+        subentry_type=APNS.kind,
         title=name,
         unique_id=None,
     )
@@ -209,7 +208,7 @@ def _merge_plan(
     """Split imported devices into new ones (with a free name) and known tokens."""
     subentries = hub.subentries.values()
     tokens = {
-        s.data.get(CONF_TOKEN) for s in subentries if s.subentry_type == SUBENTRY_APNS
+        s.data.get(CONF_TOKEN) for s in subentries if s.subentry_type == APNS.kind
     }
     names = {s.title.casefold() for s in subentries}
     add: list[tuple[ImportedDevice, str]] = []
@@ -602,7 +601,7 @@ class ImportFlow(ConfigFlow):
         by_token = {
             s.data.get(CONF_TOKEN): s
             for s in hub.subentries.values()
-            if s.subentry_type == SUBENTRY_APNS
+            if s.subentry_type == APNS.kind
         }
         titles = {s.subentry_id: s.title for s in hub.subentries.values()}
         new: list[ImportedDevice] = []

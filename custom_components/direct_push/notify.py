@@ -19,6 +19,7 @@ from homeassistant.helpers.typing import ConfigType, DiscoveryInfoType
 from homeassistant.util import slugify
 import voluptuous as vol
 
+from .backends import BACKENDS
 from .const import DOMAIN
 from .entity import DirectPushEntity, async_behind_hub, hub_device_info
 from .hub import DirectPushConfigEntry
@@ -27,7 +28,7 @@ from .services import (
     ATTR_MESSAGE,
     LEGACY_DATA_SCHEMA,
     async_get_hub,
-    build_message,
+    async_send_message,
     raise_if_all_failed,
 )
 
@@ -54,7 +55,7 @@ async def async_setup_entry(
                 identifiers={(DOMAIN, device_id)},
                 name=device.name,
                 manufacturer="Direct Push",
-                model=device.kind,
+                model=BACKENDS[device.kind].model,
             ),
         )
         async_add_entities(
@@ -77,8 +78,8 @@ class _DirectPushNotifyEntity(DirectPushEntity, NotifyEntity):
                 translation_key="no_devices",
                 translation_placeholders={"entity_id": self.entity_id},
             )
-        reports = await self.hub.async_send(
-            devices, build_message({ATTR_MESSAGE: message, ATTR_TITLE: title})
+        reports = await async_send_message(
+            self.hub, devices, {ATTR_MESSAGE: message, ATTR_TITLE: title}
         )
         raise_if_all_failed(reports)
 
@@ -145,8 +146,7 @@ class DirectPushNotificationService(BaseNotificationService):
         if (title := kwargs.get(ATTR_TITLE)) not in (None, ATTR_TITLE_DEFAULT):
             fields[ATTR_TITLE] = title
         hub = async_get_hub(self.hass)
-        reports = await hub.async_send(
-            hub.resolve(kwargs.get(ATTR_TARGET)),
-            build_message({**fields, ATTR_MESSAGE: message}),
+        reports = await async_send_message(
+            hub, hub.resolve(kwargs.get(ATTR_TARGET)), {**fields, ATTR_MESSAGE: message}
         )
         raise_if_all_failed(reports)
