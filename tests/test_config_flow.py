@@ -1061,7 +1061,7 @@ async def test_options_cleared_sound_is_silent(
     assert push.payload["aps"] == {"alert": {"body": "Shh"}}
 
 
-@pytest.mark.parametrize("name", ["admin", "All", " ALL "])
+@pytest.mark.parametrize("name", ["admin", "All", " ALL ", "Admins", "everyone"])
 async def test_device_name_cannot_be_a_routing_word(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, name: str
 ) -> None:

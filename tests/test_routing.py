@@ -20,6 +20,9 @@ ROUTES = (
         ([], ("01ALICE", "01BOB", "01CAROL")),
         (["all"], ("01ALICE", "01BOB", "01CAROL")),
         (["admin"], ("01ALICE", "01CAROL")),
+        # The groups' other words, as their notify entities are called.
+        (["everyone"], ("01ALICE", "01BOB", "01CAROL")),
+        (["Admins"], ("01ALICE", "01CAROL")),
         ([" ADMIN "], ("01ALICE", "01CAROL")),
         (["bob"], ("01BOB",)),
         (["BOB"], ("01BOB",)),

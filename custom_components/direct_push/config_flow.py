@@ -76,7 +76,7 @@ from .forms import (
 from .import_flow import ImportFlow
 from .issues import async_delete_inactive_issue
 from .message import InterruptionLevel
-from .routing import TARGET_ADMIN, TARGET_ALL
+from .names import DeviceNames
 from .webpush import (
     WEB_PUSH,
     SubscriptionError,
@@ -390,12 +390,9 @@ class _DeviceSubentryFlow(ConfigSubentryFlow):
                 s for s in entry.subentries.values() if s.subentry_id != device_id
             ]
             data, errors = self._validate(user_input, others)
-            # Names are unique across kinds, and not a routing word: automations
-            # send to them.
-            if name.casefold() in (TARGET_ADMIN, TARGET_ALL):
-                errors[CONF_NAME] = "reserved_name"
-            elif any(s.title.casefold() == name.casefold() for s in others):
-                errors[CONF_NAME] = "name_in_use"
+            # Automations send to names: unique across kinds, and no group word.
+            if problem := DeviceNames(s.title for s in others).problem(name):
+                errors[CONF_NAME] = problem
             if not errors:
                 data[CONF_NAME] = name
                 if device_id is None:

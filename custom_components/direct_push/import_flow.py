@@ -64,6 +64,7 @@ from .issues import (
     async_create_yaml_deprecated,
     async_create_yaml_import_failed,
 )
+from .names import NAME_IN_USE, DeviceNames
 
 CONF_FOLDER: Final = "folder"
 CONF_CONFIG_FILE: Final = "config_file"
@@ -210,18 +211,14 @@ def _merge_plan(
     tokens = {
         s.data.get(CONF_TOKEN) for s in subentries if s.subentry_type == APNS.kind
     }
-    names = {s.title.casefold() for s in subentries}
+    names = DeviceNames(s.title for s in subentries)
     add: list[tuple[ImportedDevice, str]] = []
     known: list[ImportedDevice] = []
     for device in result.devices:
         if device.token in tokens:
             known.append(device)
-            continue
-        name, number = device.name, 2
-        while name.casefold() in names:
-            name, number = f"{device.name} {number}", number + 1
-        names.add(name.casefold())
-        add.append((device, name))
+        else:
+            add.append((device, names.claim(device.name)))
     return add, known
 
 
@@ -621,13 +618,11 @@ class ImportFlow(ConfigFlow):
                         title=device.name,
                     )
                 )
-        seen: set[str] = set()
+        names = DeviceNames()
         for name in [*titles.values(), *(device.name for device in new)]:
-            if name.casefold() in seen:
-                raise AppleImportError(
-                    "name_in_use", {"file": YAML_SOURCE, "name": name}
-                )
-            seen.add(name.casefold())
+            if names.in_use(name):
+                raise AppleImportError(NAME_IN_USE, {"file": YAML_SOURCE, "name": name})
+            names.take(name)
         changes.extend(
             _add_device(self.hass, hub, device, device.name) for device in new
         )

@@ -50,6 +50,7 @@ from .const import (
     CONF_TOPIC,
     ENV_PRODUCTION,
 )
+from .names import NAME_IN_USE, DeviceNames, is_reserved
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -288,7 +289,7 @@ def read_yaml_config(conf: Mapping[str, Any], config_dir: Path) -> ImportResult:
 
     devices: list[ImportedDevice] = []
     first_by_token: dict[str, str] = {}
-    names: set[str] = set()
+    names = DeviceNames()
     for item in conf.get(CONF_DEVICES, ()):
         name = str(item[CONF_NAME]).strip()
         token = clean_device_token(str(item[CONF_TOKEN]))
@@ -301,11 +302,14 @@ def read_yaml_config(conf: Mapping[str, Any], config_dir: Path) -> ImportResult:
                 "duplicate_device_token",
                 {"file": YAML_SOURCE, "name": name, "first": first},
             )
-        if name.casefold() in names:
+        # The YAML is read at every start: a rename would never match it, so
+        # a name it cannot have is an error, as every other mistake in it.
+        if problem := names.problem(name):
             raise AppleImportError(
-                "duplicate_device_name", {"file": YAML_SOURCE, "name": name}
+                "duplicate_device_name" if problem == NAME_IN_USE else problem,
+                {"file": YAML_SOURCE, "name": name},
             )
-        names.add(name.casefold())
+        names.take(name)
         first_by_token[token] = name
         devices.append(
             ImportedDevice(
@@ -578,7 +582,7 @@ def _devices(
         )
     devices: list[ImportedDevice] = []
     first_by_token: dict[str, str] = {}
-    names: set[str] = set()
+    names = DeviceNames()
     for index, entry in enumerate(entries, 1):
         if not isinstance(entry, dict):
             notes.append(ImportNote("invalid_device_entry", {"index": str(index)}))
@@ -622,18 +626,11 @@ def _devices(
                 )
             )
             continue
-        if name.casefold() in names:
-            # Device names must be unique within the hub.
-            number = 2
-            while f"{name} {number}".casefold() in names:
-                number += 1
-            notes.append(
-                ImportNote(
-                    "renamed_device", {"name": name, "new_name": f"{name} {number}"}
-                )
-            )
-            name = f"{name} {number}"
-        names.add(name.casefold())
+        if (new_name := names.claim(name)) != name:
+            # A group word, or a second device of the same name.
+            reason = "reserved_name" if is_reserved(name) else "renamed_device"
+            notes.append(ImportNote(reason, {"name": name, "new_name": new_name}))
+            name = new_name
         first_by_token[token] = name
         devices.append(
             ImportedDevice(

@@ -8,6 +8,14 @@ from typing import Final
 
 TARGET_ADMIN: Final = "admin"
 TARGET_ALL: Final = "all"
+# The words that send to a group, by the group they send to. No device may be
+# called so (names.py), or it could not be told from its group.
+GROUP_WORDS: Final = {
+    TARGET_ADMIN: TARGET_ADMIN,
+    "admins": TARGET_ADMIN,
+    TARGET_ALL: TARGET_ALL,
+    "everyone": TARGET_ALL,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,18 +43,20 @@ def _key(target: str) -> str:
 
 
 def resolve(targets: Iterable[str] | None, routes: Sequence[Route]) -> Resolution:
-    """Map targets ("admin", "all", names, device or entity ids) to device ids.
+    """Map targets (group words, names, device or entity ids) to device ids.
 
-    No targets means "all". Names match case-insensitively. A device named by
-    several targets is selected once.
+    No targets means "all". "admins" is the same as "admin", "everyone" as
+    "all". Names match case-insensitively. A device named by several targets is
+    selected once.
     """
     selected: set[str] = set()
     unknown: list[str] = []
     for target in list(targets or ()) or [TARGET_ALL]:
         key = _key(target)
-        if key == TARGET_ALL:
+        group = GROUP_WORDS.get(key)
+        if group == TARGET_ALL:
             matches = [route.device_id for route in routes]
-        elif key == TARGET_ADMIN:
+        elif group == TARGET_ADMIN:
             matches = [route.device_id for route in routes if route.admin]
         else:
             matches = [
