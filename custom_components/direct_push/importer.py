@@ -34,6 +34,7 @@ from .apple_credentials import (
     normalise_pem,
     valid_device_token,
 )
+from .backend import redact_token
 from .const import (
     AUTH_CERTIFICATE,
     AUTH_TOKEN,
@@ -252,11 +253,6 @@ def check_signing_key(pem: str, source: str) -> str:
     except AppleCredentialError as err:
         raise AppleImportError(err.key, {"file": source}) from None
     return pem
-
-
-def redact_token(token: str) -> str:
-    """Show only the last four characters of a token."""
-    return f"…{token[-4:]}" if len(token) >= 8 else "…"
 
 
 def read_yaml_config(conf: Mapping[str, Any], config_dir: Path) -> ImportResult:
