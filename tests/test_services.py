@@ -282,6 +282,9 @@ async def test_tag_of_64_bytes_is_accepted(
         {"interruption_level": "loud"},
         {"push_type": "voip"},
         {"ttl": -5},
+        # A target is text, or lists of text.
+        {"target": {"device_id": "abc"}},
+        {"target": ["Alice", {"entity_id": "notify.alice"}]},
     ],
 )
 async def test_schema_rejects(
@@ -380,29 +383,57 @@ def _entity_id(hass: HomeAssistant, entry: MockConfigEntry, name: str) -> str:
         ("entity:Bob", {"Bob"}),
         (["admin", "Bob", "bob", "entity:Alice"], {"Alice", "Bob"}),
         (["device:Bob", "entity:Carol"], {"Bob", "Carol"}),
+        ("everyone", {"Alice", "Bob", "Carol"}),
+        ("Admins", {"Alice"}),
+        # The groups' notify entities.
+        ("group:admins", {"Alice"}),
+        ("group:everyone", {"Alice", "Bob", "Carol"}),
+        # As blueprints pass their inputs: lists of lists, unset ones blank.
+        ([["admin"], ["device:Bob"]], {"Alice", "Bob"}),
+        ([[], ["device:Carol", ""]], {"Carol"}),
+        (["admin", None], {"Alice"}),
+        # Naming no one is naming no target: everyone.
+        ([[], []], {"Alice", "Bob", "Carol"}),
+        ("", {"Alice", "Bob", "Carol"}),
+        # The hub's own device is no phone.
+        ("hub", {"Alice", "Bob", "Carol"}),
+        ([[], ["hub", "device:Bob"]], {"Bob"}),
     ],
 )
 async def test_targets(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,
     apns_server: ApnsServer,
-    target: str | list[str] | None,
+    target: Any,
     expected: set[str],
 ) -> None:
-    def real(word: str) -> str:
+    def real(word: Any) -> Any:
         # HA ids are only known once the entry is set up.
-        kind, _, name = word.partition(":")
+        if isinstance(word, list):
+            return [real(item) for item in word]
+        kind, _, name = str(word).partition(":")
         if kind == "device":
             return _device_id(hass, loaded_entry, name)
         if kind == "entity":
             return _entity_id(hass, loaded_entry, name)
+        if kind == "group":
+            return er.async_get(hass).async_get_entity_id(
+                Platform.NOTIFY, DOMAIN, f"{loaded_entry.entry_id}_{name}"
+            )
+        if kind == "hub":
+            [hub] = [
+                device.id
+                for device in dr.async_entries_for_config_entry(
+                    dr.async_get(hass), loaded_entry.entry_id
+                )
+                if (DOMAIN, loaded_entry.entry_id) in device.identifiers
+            ]
+            return hub
         return word
 
     fields: dict[str, Any] = {"message": "Hi"}
-    if isinstance(target, str):
+    if target is not None:
         fields["target"] = real(target)
-    elif target is not None:
-        fields["target"] = [real(word) for word in target]
     rows = await _send(hass, **fields)
     assert {row["device"] for row in rows} == expected
     # Each device once, however many words named it.

@@ -26,7 +26,7 @@ from .const import (
 )
 from .issues import async_create_inactive_issue, async_is_inactive
 from .message import InterruptionLevel, Message, MessageError
-from .routing import Route, resolve
+from .routing import GROUPS, Route, resolve
 
 type DirectPushConfigEntry = ConfigEntry[DirectPushHub]
 
@@ -84,7 +84,13 @@ class DirectPushHub:
         return async_is_inactive(self.hass, device_id)
 
     @callback
-    def _routes(self) -> list[Route]:
+    def resolve(self, targets: Iterable[str] | None) -> list[Device]:
+        """Return the devices that targets name; unknown targets are an error.
+
+        Besides names and words, a target may be a device's or the hub's HA
+        device id, or a device's or group's notify entity id: what device and
+        entity selectors give.
+        """
         # This entry's HA devices by our identifier (a device lookup by
         # identifiers alone is deprecated: they are unique per entry only).
         ha_device_ids = {
@@ -96,26 +102,37 @@ class DirectPushHub:
             if domain == DOMAIN
         }
         entities = er.async_get(self.hass)
-        routes = []
-        for device in self.devices.values():
-            aliases = set()
-            if ha_device_id := ha_device_ids.get(device.device_id):
-                aliases.add(ha_device_id)
-            if entity_id := entities.async_get_entity_id(
-                Platform.NOTIFY,
-                DOMAIN,
-                entity_unique_id(self.entry.entry_id, device.device_id),
-            ):
-                aliases.add(entity_id)
-            routes.append(
-                Route(device.device_id, device.name, device.admin, frozenset(aliases))
-            )
-        return routes
 
-    @callback
-    def resolve(self, targets: Iterable[str] | None) -> list[Device]:
-        """Return the devices that targets name; unknown targets are an error."""
-        resolution = resolve(targets, self._routes())
+        def entity_id(key: str) -> str | None:
+            return entities.async_get_entity_id(
+                Platform.NOTIFY, DOMAIN, entity_unique_id(self.entry.entry_id, key)
+            )
+
+        routes = [
+            Route(
+                device.device_id,
+                device.name,
+                device.admin,
+                frozenset(
+                    alias
+                    for alias in (
+                        ha_device_ids.get(device.device_id),
+                        entity_id(device.device_id),
+                    )
+                    if alias
+                ),
+            )
+            for device in self.devices.values()
+        ]
+        groups = {
+            alias: group
+            for key, group in GROUPS.items()
+            if (alias := entity_id(key)) is not None
+        }
+        hub = ha_device_ids.get(self.entry.entry_id)
+        resolution = resolve(
+            targets, routes, groups=groups, hub=() if hub is None else (hub,)
+        )
         if resolution.unknown:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,

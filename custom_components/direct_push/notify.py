@@ -23,7 +23,7 @@ from .backends import BACKENDS
 from .const import DOMAIN
 from .entity import DirectPushEntity, async_behind_hub, hub_device_info
 from .hub import DirectPushConfigEntry
-from .routing import TARGET_ADMIN, TARGET_ALL
+from .routing import GROUPS
 from .services import (
     ATTR_MESSAGE,
     LEGACY_DATA_SCHEMA,
@@ -42,10 +42,7 @@ async def async_setup_entry(
 ) -> None:
     """Add one entity per device, and the Admins and Everyone groups."""
     async_add_entities(
-        [
-            DirectPushGroupEntity(entry, "admins", TARGET_ADMIN),
-            DirectPushGroupEntity(entry, "everyone", TARGET_ALL),
-        ]
+        DirectPushGroupEntity(entry, key, group) for key, group in GROUPS.items()
     )
     for device_id, device in entry.runtime_data.devices.items():
         device_info = async_behind_hub(

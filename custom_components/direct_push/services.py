@@ -55,10 +55,23 @@ MESSAGE_FIELDS: Final[dict[vol.Marker, Any]] = {
         )
     ],
 }
+
+
+def targets(value: Any) -> list[str]:
+    """Accept a target, or lists of them nested as blueprint inputs give them.
+
+    `[!input groups, !input devices]` is a list of lists; an unset input is
+    None or "". What each target means is routing's business.
+    """
+    if isinstance(value, list | tuple):
+        return [target for item in value for target in targets(item)]
+    return [] if value is None else [cv.string(value)]
+
+
 SEND_SCHEMA: Final = vol.Schema(
     {
         vol.Optional(ATTR_MESSAGE, default=""): cv.string,
-        vol.Optional(ATTR_TARGET): vol.All(cv.ensure_list, [cv.string]),
+        vol.Optional(ATTR_TARGET): targets,
         **MESSAGE_FIELDS,
     }
 )
