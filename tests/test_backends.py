@@ -44,14 +44,19 @@ from custom_components.direct_push.message import Message, MessageError
 from custom_components.direct_push.webpush import WEB_PUSH
 
 from .apns_server import ApnsServer, ApnsTestCredentials
-from .conftest import ALICE_TOKEN, apns_device, token_entry_data
+from .conftest import (
+    ALICE_TOKEN,
+    REPAIR_FIX_URL,
+    apns_device,
+    start_repair,
+    token_entry_data,
+)
 
 KIND: Final = "loopback_device"
 CONF_URL: Final = "url"
 CONF_SECRET: Final = "loopback_secret"
 SECRET: Final = "hub-secret-for-the-loopback-service"
 MAX_MESSAGE: Final = 20
-FIX_URL: Final = "/api/repairs/issues/fix"
 
 
 @dataclass
@@ -305,19 +310,16 @@ async def test_third_kind_repair(
     # The repair asks for the kind's own field, checks it as the kind says,
     # and stores it.
     client = await hass_client()
-    response = await client.post(
-        FIX_URL, json={"handler": DOMAIN, "issue_id": issue_id}
-    )
-    flow = await response.json()
+    flow = await start_repair(client, issue_id)
     assert flow["type"] == "form"
     assert [field["name"] for field in flow["data_schema"]] == [CONF_URL]
     response = await client.post(
-        f"{FIX_URL}/{flow['flow_id']}", json={CONF_URL: receiver.url("clock")}
+        f"{REPAIR_FIX_URL}/{flow['flow_id']}", json={CONF_URL: receiver.url("clock")}
     )
     flow = await response.json()
     assert flow["errors"] == {CONF_URL: "same_endpoint"}
     response = await client.post(
-        f"{FIX_URL}/{flow['flow_id']}", json={CONF_URL: receiver.url("clock2")}
+        f"{REPAIR_FIX_URL}/{flow['flow_id']}", json={CONF_URL: receiver.url("clock2")}
     )
     assert (await response.json())["type"] == "create_entry"
     await hass.async_block_till_done()
