@@ -1098,6 +1098,11 @@ FIRE: dict[str, tuple[Fire, set[str]]] = {
 DEFAULT = object()
 
 
+def test_every_blueprint_is_tested() -> None:
+    """A new blueprint is loaded and has its recipients tested like the others."""
+    assert {path.stem for path in BLUEPRINTS.glob("*.yaml")} == set(NAMES) == set(FIRE)
+
+
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize(
     ("targets", "chosen", "expected"),
