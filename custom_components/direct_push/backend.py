@@ -96,9 +96,10 @@ async def _async_no_diagnostics(
 class PushBackendDescription:
     """One kind of push backend: what the hub, actions and repairs need to know.
 
-    Devices of this kind are the hub's subentries of type `kind`. Nothing
-    outside the backend's own module and the registry (backends.py) names a
-    kind, so a new backend is its module, its description and its entry there.
+    Devices of this kind are the hub's subentries of type `kind`. Only the
+    backend's own module and the registry (backends.py) name a kind; the rest
+    of the integration asks the description, so a new backend is its module,
+    its description and its entry in the registry.
     """
 
     kind: str

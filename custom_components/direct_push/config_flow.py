@@ -119,7 +119,10 @@ CERTIFICATE_SCHEMA: Final = vol.Schema(
 
 
 class DirectPushConfigFlow(ImportFlow, domain=DOMAIN):
-    """Set up the hub: APNs credentials proven against Apple."""
+    """Set up the hub: Apple credentials proven against Apple, or Web Push only.
+
+    The import steps come from ImportFlow.
+    """
 
     VERSION = 1
     MINOR_VERSION = 2
