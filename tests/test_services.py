@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 import json
 import logging
+from pathlib import Path
 import time
 from typing import Any
 
@@ -16,7 +17,9 @@ from homeassistant.helpers import (
     device_registry as dr,
     entity_registry as er,
     issue_registry as ir,
+    selector,
 )
+from homeassistant.util.yaml import load_yaml_dict
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import voluptuous as vol
@@ -37,6 +40,10 @@ from custom_components.direct_push.message import (
 
 from .apns_server import ApnsServer, ApnsTestCredentials
 from .conftest import ALICE_TOKEN, BOB_TOKEN, CAROL_TOKEN, apns_device, token_entry_data
+
+SERVICES_YAML = (
+    Path(__file__).parent.parent / "custom_components" / DOMAIN / "services.yaml"
+)
 
 TOKENS = {"Alice": ALICE_TOKEN, "Bob": BOB_TOKEN, "Carol": CAROL_TOKEN}
 
@@ -724,3 +731,18 @@ async def test_no_push_after_the_hub_closed(
     delivery = await backend.async_send(device, Message(message="late"))
     assert (delivery.outcome, delivery.reason) == (Outcome.FAILED, "hub_closed")
     assert apns_server.connections_made == 0
+
+
+async def test_target_field_offers_the_group_words(hass: HomeAssistant) -> None:
+    """The action editor offers admin and everyone, and takes any other text."""
+    services = await hass.async_add_executor_job(load_yaml_dict, str(SERVICES_YAML))
+    field = services["send"]["fields"]["target"]
+    select = selector.validate_selector(field["selector"])["select"]
+    assert select["options"] == ["admin", "everyone"]
+    assert select["multiple"] is True
+    assert select["custom_value"] is True
+    # What the selector gives is what the action takes.
+    assert selector.selector(field["selector"])(["everyone", "Alice"]) == [
+        "everyone",
+        "Alice",
+    ]
