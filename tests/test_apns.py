@@ -28,12 +28,10 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.direct_push.apns import (
     PROBE_TOKEN,
+    SUBENTRY_APNS,
     TOKEN_REFRESH_SECONDS,
     ApnsBackend,
-    CredentialError,
     SharedTokenProvider,
-    parse_certificate,
-    parse_signing_key,
 )
 from custom_components.direct_push.backend import Outcome
 from custom_components.direct_push.const import (
@@ -48,9 +46,9 @@ from custom_components.direct_push.const import (
     ENV_DEV_CA_FILE,
     ENV_PRODUCTION,
     ENV_SANDBOX,
-    SUBENTRY_APNS,
 )
-from custom_components.direct_push.hub import DirectPushHub, clock_issue_id
+from custom_components.direct_push.hub import DirectPushHub
+from custom_components.direct_push.issues import clock_issue_id
 from custom_components.direct_push.message import Message
 
 from .apns_server import TOKEN_MAX_AGE, ApnsServer, ApnsTestCredentials
@@ -517,46 +515,3 @@ async def test_push_racing_a_goaway_is_retried(
         "Second",
     ]
     assert apns_server.connections_made == 2
-
-
-# Credentials, checked before anything is sent.
-
-
-@pytest.mark.parametrize(
-    ("pem", "error"),
-    [
-        ("not a key", "invalid_key"),
-        ("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----", "invalid_key"),
-        (_pem(ed25519.Ed25519PrivateKey.generate()), "invalid_key_type"),
-        (_pem(ec.generate_private_key(ec.SECP384R1())), "invalid_key_type"),
-    ],
-)
-def test_signing_key_refused(pem: str, error: str) -> None:
-    with pytest.raises(CredentialError) as err:
-        parse_signing_key(pem)
-    assert err.value.key == error
-
-
-def test_signing_key(apns_credentials: ApnsTestCredentials) -> None:
-    # Apple's .p8 files come with surrounding whitespace.
-    key = parse_signing_key(f"\n{apns_credentials.key_pem}\n")
-    assert isinstance(key.curve, ec.SECP256R1)
-
-
-def test_push_certificate(apns_credentials: ApnsTestCredentials) -> None:
-    assert parse_certificate(apns_credentials.cert_pem) == apns_credentials.topic
-
-
-@pytest.mark.parametrize("mistake", ["garbage", "no key", "another key"])
-def test_push_certificate_refused(
-    apns_credentials: ApnsTestCredentials, mistake: str
-) -> None:
-    certificate = apns_credentials.cert_pem.partition("-----BEGIN PRIVATE KEY")[0]
-    pem = {
-        "garbage": "garbage",
-        "no key": certificate,
-        "another key": certificate + _pem(ec.generate_private_key(ec.SECP256R1())),
-    }[mistake]
-    with pytest.raises(CredentialError) as err:
-        parse_certificate(pem)
-    assert err.value.key == "invalid_certificate"

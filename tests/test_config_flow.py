@@ -35,7 +35,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.direct_push.apns import PROBE_TOKEN
+from custom_components.direct_push.apns import PROBE_TOKEN, SUBENTRY_APNS
 from custom_components.direct_push.const import (
     AUTH_CERTIFICATE,
     AUTH_TOKEN,
@@ -58,9 +58,9 @@ from custom_components.direct_push.const import (
     ENV_DEV_APNS_SERVER,
     ENV_PRODUCTION,
     ENV_SANDBOX,
-    SUBENTRY_APNS,
 )
-from custom_components.direct_push.hub import entity_unique_id, inactive_issue_id
+from custom_components.direct_push.hub import entity_unique_id
+from custom_components.direct_push.issues import inactive_issue_id
 
 from .apns_server import ApnsServer, ApnsTestCredentials
 from .conftest import (
@@ -1085,7 +1085,7 @@ async def test_options_cleared_sound_is_silent(
     assert push.payload["aps"] == {"alert": {"body": "Shh"}}
 
 
-@pytest.mark.parametrize("name", ["admin", "All", " ALL "])
+@pytest.mark.parametrize("name", ["admin", "All", " ALL ", "Admins", "everyone"])
 async def test_device_name_cannot_be_a_routing_word(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, name: str
 ) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import partial
 import os
 import ssl
@@ -25,13 +25,37 @@ from aioapns.exceptions import (
 from cryptography.hazmat.primitives.asymmetric import ec
 from h2.exceptions import ProtocolError
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.selector import (
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+)
 from homeassistant.util.hass_dict import HassKey
 from homeassistant.util.ssl import create_client_context
 import jwt
+import voluptuous as vol
 
-from .backend import Delivery, Device, Outcome
+from .apple_credentials import (
+    AppleCredentialError,
+    InvalidCertificateError,
+    check_device_token,
+    check_key_id,
+    check_team_id,
+    check_topic,
+    load_push_certificate,
+    load_signing_key,
+)
+from .backend import (
+    Delivery,
+    Device,
+    Outcome,
+    PushBackendDescription,
+    Renewal,
+    redact_token,
+)
 from .const import (
     AUTH_CERTIFICATE,
+    AUTH_TOKEN,
     CONF_AUTH_METHOD,
     CONF_CERTIFICATE,
     CONF_ENVIRONMENT,
@@ -45,15 +69,18 @@ from .const import (
     ENV_DEV_CA_FILE,
     ENV_PRODUCTION,
     ENV_SANDBOX,
+    ENVIRONMENTS,
     LOGGER,
 )
-from .importer import (
-    AppleCredentialError,
-    certificate_topic,
-    load_push_certificate,
-    load_signing_key,
+from .message import (
+    Message,
+    PayloadTooLargeError,
+    PushKind,
+    build_apns_payload,
+    check_apns_message,
 )
-from .message import Message, PayloadTooLargeError, PushKind, build_apns_payload
+
+SUBENTRY_APNS: Final = "apns_device"
 
 # Apple allows a provider token refresh at most every 20 minutes and requires
 # one within 60: refresh at 50 minutes, whatever the connections do.
@@ -76,34 +103,28 @@ _AUTH_REASONS: Final = {
 # Apple asks for a new provider token; a new key does not help.
 _RENEW_REASON: Final = "ExpiredProviderToken"
 _RETRY_STATUSES: Final = {"429", "500", "503"}
+# Apple's refusals of a probe, as the forms' error keys.
+_PROBE_ERRORS: Final = {
+    "InvalidProviderToken": "invalid_provider_token",
+    "MissingProviderToken": "missing_provider_token",
+    "UnrelatedKeyIdInToken": "unrelated_key_id",
+    "BadEnvironmentKeyIdInToken": "bad_environment_key_id",
+    # Expired even once renewed: the key is fine, the clock is not.
+    "ExpiredProviderToken": "clock_wrong",
+    "MissingTopic": "missing_topic",
+    "TopicDisallowed": "topic_disallowed",
+    "BadCertificate": "bad_certificate",
+    "BadCertificateEnvironment": "bad_certificate",
+    "connection_error": "cannot_connect",
+}
 
-
-class CredentialError(ValueError):
-    """Credentials that cannot work; `key` is the translation key."""
-
-    def __init__(self, key: str) -> None:
-        """Keep the translation key."""
-        super().__init__(key)
-        self.key = key
-
-
-def parse_signing_key(pem: str) -> ec.EllipticCurvePrivateKey:
-    """Parse an Apple .p8 key: an EC P-256 private key in PEM. Blocking (CPU)."""
-    try:
-        return load_signing_key(pem)
-    except AppleCredentialError as err:
-        raise CredentialError(err.key) from err
-
-
-def parse_certificate(pem: str) -> str | None:
-    """Check a push certificate PEM holds a certificate and its own key. Blocking.
-
-    Returns the certificate's topic (its UID), if it names one.
-    """
-    try:
-        return certificate_topic(load_push_certificate(pem))
-    except AppleCredentialError as err:
-        raise CredentialError(err.key) from err
+ENVIRONMENT_SELECTOR: Final = SelectSelector(
+    SelectSelectorConfig(
+        options=list(ENVIRONMENTS),
+        translation_key=CONF_ENVIRONMENT,
+        mode=SelectSelectorMode.DROPDOWN,
+    )
+)
 
 
 class SharedTokenProvider(AuthorizationHeaderProvider):
@@ -195,7 +216,7 @@ async def _async_token_provider(
     providers = hass.data.setdefault(_TOKEN_PROVIDERS, {})
     cache_key = (data[CONF_TEAM_ID], data[CONF_KEY_ID], data[CONF_KEY])
     if (provider := providers.get(cache_key)) is None:
-        key = await hass.async_add_executor_job(parse_signing_key, data[CONF_KEY])
+        key = await hass.async_add_executor_job(load_signing_key, data[CONF_KEY])
         provider = providers.setdefault(
             cache_key, SharedTokenProvider(key, data[CONF_KEY_ID], data[CONF_TEAM_ID])
         )
@@ -268,7 +289,7 @@ def _make_ssl_context(certificate: str | None) -> ssl.SSLContext:
                 context.load_cert_chain(path)
             except ssl.SSLError as err:
                 # Parsed fine, yet refused by OpenSSL (a key too small, say).
-                raise CredentialError("invalid_certificate") from err
+                raise InvalidCertificateError from err
     return context
 
 
@@ -295,12 +316,15 @@ class ApnsBackend:
     async def async_create(
         cls, hass: HomeAssistant, data: Mapping[str, Any]
     ) -> ApnsBackend:
-        """Parse the credentials in the executor and build the backend."""
+        """Parse the credentials in the executor and build the backend.
+
+        Raises AppleCredentialError for a key or certificate that cannot work.
+        """
         certificate: str | None = None
         auth: SharedTokenProvider | None = None
         if data[CONF_AUTH_METHOD] == AUTH_CERTIFICATE:
             certificate = data[CONF_CERTIFICATE]
-            await hass.async_add_executor_job(parse_certificate, certificate)
+            await hass.async_add_executor_job(load_push_certificate, certificate)
         else:
             auth = await _async_token_provider(hass, data)
         context = await hass.async_add_executor_job(_make_ssl_context, certificate)
@@ -397,7 +421,7 @@ class ApnsBackend:
         device = Device(
             device_id="probe",
             name="probe",
-            kind="apns",
+            kind=SUBENTRY_APNS,
             admin=False,
             config={
                 CONF_TOKEN: PROBE_TOKEN,
@@ -415,3 +439,82 @@ class ApnsBackend:
         for pool in self._pools.values():
             pool.close()
         self._pools.clear()
+
+
+async def async_validate_credentials(
+    hass: HomeAssistant, data: Mapping[str, Any]
+) -> AppleCredentialError | None:
+    """Check credentials locally, then with a probe push; return what is wrong."""
+    try:
+        if data[CONF_AUTH_METHOD] == AUTH_TOKEN:
+            check_key_id(data[CONF_KEY_ID])
+            check_team_id(data[CONF_TEAM_ID])
+        check_topic(data[CONF_TOPIC])
+        backend = await ApnsBackend.async_create(hass, data)
+    except AppleCredentialError as err:
+        return err
+    try:
+        delivery = await backend.async_probe(data[CONF_ENVIRONMENT])
+    finally:
+        await backend.async_close()
+    if delivery.outcome in (Outcome.DELIVERED, Outcome.DEVICE_GONE):
+        return None
+    LOGGER.debug("APNs refused the credentials: %s", delivery.reason)
+    return AppleCredentialError(_PROBE_ERRORS.get(delivery.reason or "", "apns_error"))
+
+
+async def _async_create_backend(
+    hass: HomeAssistant, data: Mapping[str, Any], options: Mapping[str, Any]
+) -> ApnsBackend | None:
+    """Build the hub's APNs backend, if the hub has Apple credentials."""
+    if CONF_AUTH_METHOD not in data:
+        return None
+    return await ApnsBackend.async_create(hass, data)
+
+
+def _renew_schema(data: Mapping[str, Any]) -> vol.Schema:
+    return vol.Schema(
+        {
+            vol.Required(CONF_TOKEN, default=data.get(CONF_TOKEN, "")): str,
+            # BadDeviceToken often means a sandbox token sent to production.
+            vol.Required(
+                CONF_ENVIRONMENT, default=data.get(CONF_ENVIRONMENT, ENV_PRODUCTION)
+            ): ENVIRONMENT_SELECTOR,
+        }
+    )
+
+
+def _renew(
+    user_input: Mapping[str, Any],
+    data: Mapping[str, Any],
+    others: Iterable[Mapping[str, Any]],
+) -> Renewal:
+    """Take a new token, or the same token in the other environment."""
+    environment = user_input.get(CONF_ENVIRONMENT, ENV_PRODUCTION)
+    try:
+        token = check_device_token(user_input[CONF_TOKEN])
+    except AppleCredentialError as err:
+        return {}, err.key
+    if (token, environment) == (
+        data.get(CONF_TOKEN),
+        data.get(CONF_ENVIRONMENT, ENV_PRODUCTION),
+    ):
+        return {}, "same_device_token"
+    if any(other.get(CONF_TOKEN) == token for other in others):
+        return {}, "device_token_in_use"
+    return {CONF_TOKEN: token, CONF_ENVIRONMENT: environment}, None
+
+
+APNS: Final = PushBackendDescription(
+    kind=SUBENTRY_APNS,
+    model="Apple push (APNs)",
+    async_create=_async_create_backend,
+    check_message=check_apns_message,
+    log_id=lambda data: redact_token(str(data.get(CONF_TOKEN, ""))),
+    secrets=frozenset(
+        {CONF_KEY, CONF_CERTIFICATE, CONF_KEY_ID, CONF_TEAM_ID, CONF_TOKEN}
+    ),
+    renew_field=CONF_TOKEN,
+    renew_schema=_renew_schema,
+    renew=_renew,
+)

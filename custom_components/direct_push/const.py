@@ -6,6 +6,7 @@ import logging
 from typing import Final
 
 DOMAIN: Final = "direct_push"
+TITLE: Final = "Direct Push"
 LOGGER = logging.getLogger(__package__)
 
 # Hub entry data (APNs credentials; each backend's credentials are optional).
@@ -24,8 +25,7 @@ ENV_PRODUCTION: Final = "production"
 ENV_SANDBOX: Final = "sandbox"
 ENVIRONMENTS: Final = (ENV_PRODUCTION, ENV_SANDBOX)
 
-# Device subentries.
-SUBENTRY_APNS: Final = "apns_device"
+# Device subentries (each kind's subentry type is in its backend module).
 CONF_NAME: Final = "name"
 CONF_TOKEN: Final = "token"  # noqa: S105
 CONF_ADMIN: Final = "admin"
@@ -41,7 +41,6 @@ ENV_DEV_APNS_SERVER: Final = "DIRECT_PUSH_DEV_APNS_SERVER"
 ENV_DEV_CA_FILE: Final = "DIRECT_PUSH_DEV_CA_FILE"
 
 # Web Push (UnifiedPush and browsers).
-SUBENTRY_WEBPUSH: Final = "webpush_device"
 CONF_VAPID_PRIVATE_KEY: Final = "vapid_private_key"
 CONF_SUBSCRIPTION: Final = "subscription"
 CONF_ENDPOINT: Final = "endpoint"

@@ -21,15 +21,20 @@ from pathlib import Path
 import re
 from typing import Any, Final
 
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    PublicFormat,
-    load_pem_private_key,
+from .apple_credentials import (
+    AppleCredentialError,
+    certificate_environment,
+    certificate_topic,
+    check_key_id,
+    check_team_id,
+    check_topic,
+    clean_device_token,
+    load_push_certificate,
+    load_signing_key,
+    normalise_pem,
+    valid_device_token,
 )
-from cryptography.x509.oid import NameOID
-
+from .backend import redact_token
 from .const import (
     AUTH_CERTIFICATE,
     AUTH_TOKEN,
@@ -45,8 +50,8 @@ from .const import (
     CONF_TOKEN,
     CONF_TOPIC,
     ENV_PRODUCTION,
-    ENV_SANDBOX,
 )
+from .names import NAME_IN_USE, DeviceNames, is_reserved
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -54,12 +59,6 @@ CONFIG_NAME: Final = "config.json"
 CERTIFICATE_NAME: Final = "notify-development-push.pem"
 YAML_SOURCE: Final = "configuration.yaml"
 CONF_DEVICES: Final = "devices"
-
-# The same rules as the config flow's forms.
-APPLE_ID_RE: Final = re.compile(r"^[A-Z0-9]{10}$")
-TOPIC_RE: Final = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
-DEVICE_TOKEN_RE: Final = re.compile(r"^[0-9a-f]+$")
-DEVICE_TOKEN_LENGTH: Final = range(64, 201)
 
 # The one non-JSON form dmt-system's own example has:
 #   "topic": "com.uniqpath.notify" (change this to match your app)
@@ -70,8 +69,6 @@ _REMARK_RE: Final = re.compile(
 )
 # Part of a key's base64 pasted in place of its path: no file is named so.
 _KEY_TEXT_RE: Final = re.compile(r"[A-Za-z0-9+=]{40,}")
-# Xcode prints tokens as `<abcd ef01 ...>`; people paste them with spaces.
-_TOKEN_JUNK_RE: Final = re.compile(r"[\s<>]+")
 _TRUE: Final = frozenset({"true", "yes", "on", "1"})
 _FALSE: Final = frozenset({"false", "no", "off", "0", ""})
 
@@ -248,77 +245,14 @@ def parse_config(
     return ImportResult(credentials, tuple(devices), tuple(notes))
 
 
-class AppleCredentialError(ValueError):
-    """A key or certificate Apple would not take; `key` is the translation key."""
-
-    def __init__(self, key: str) -> None:
-        """Keep the translation key."""
-        super().__init__(key)
-        self.key = key
-
-
-def load_signing_key(pem: str) -> ec.EllipticCurvePrivateKey:
-    """Parse an Apple .p8 key: an EC P-256 private key in PEM. Blocking (CPU)."""
-    if "-----BEGIN" not in pem:
-        raise AppleCredentialError("invalid_key")
-    try:
-        key = load_pem_private_key(pem.strip().encode(), password=None)
-    except (ValueError, TypeError):
-        # Never chain: the parser's message could quote the key.
-        raise AppleCredentialError("invalid_key") from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(
-        key.curve, ec.SECP256R1
-    ):
-        raise AppleCredentialError("invalid_key_type")
-    return key
-
-
-def load_push_certificate(pem: str) -> x509.Certificate:
-    """Check a push certificate PEM holds a certificate and its own key. Blocking."""
-    try:
-        cert = x509.load_pem_x509_certificate(pem.encode())
-        key = load_pem_private_key(pem.encode(), password=None)
-    except (ValueError, TypeError):
-        raise AppleCredentialError("invalid_certificate") from None
-    spki = (Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    if cert.public_key().public_bytes(*spki) != key.public_key().public_bytes(*spki):
-        raise AppleCredentialError("invalid_certificate")
-    return cert
-
-
-def certificate_topic(cert: x509.Certificate) -> str | None:
-    """Return the topic (bundle id) a push certificate names in its UID, if any."""
-    uids = cert.subject.get_attributes_for_oid(NameOID.USER_ID)
-    return str(uids[0].value) if uids else None
-
-
 def check_signing_key(pem: str, source: str) -> str:
     """Check an Apple .p8 key (EC P-256 in PEM); return it normalised."""
-    pem = _normalise_pem(pem)
+    pem = normalise_pem(pem)
     try:
         load_signing_key(pem)
     except AppleCredentialError as err:
         raise AppleImportError(err.key, {"file": source}) from None
     return pem
-
-
-def valid_device_token(token: str) -> bool:
-    """Return True for a lowercase hex APNs device token of a plausible length."""
-    return (
-        bool(DEVICE_TOKEN_RE.match(token))
-        and len(token) % 2 == 0
-        and len(token) in DEVICE_TOKEN_LENGTH
-    )
-
-
-def clean_device_token(value: str) -> str:
-    """Lowercase a token and drop the spaces and `<>` Xcode prints around it."""
-    return _TOKEN_JUNK_RE.sub("", value).lower()
-
-
-def redact_token(token: str) -> str:
-    """Show only the last four characters of a token."""
-    return f"…{token[-4:]}" if len(token) >= 8 else "…"
 
 
 def read_yaml_config(conf: Mapping[str, Any], config_dir: Path) -> ImportResult:
@@ -342,10 +276,8 @@ def read_yaml_config(conf: Mapping[str, Any], config_dir: Path) -> ImportResult:
         except (OSError, UnicodeDecodeError, ValueError):
             raise AppleImportError("unreadable_key_file", {"file": path.name}) from None
         key = check_signing_key(text, path.name)
-    key_id = _apple_id(conf[CONF_KEY_ID], YAML_SOURCE, CONF_KEY_ID, "invalid_key_id")
-    team_id = _apple_id(
-        conf[CONF_TEAM_ID], YAML_SOURCE, CONF_TEAM_ID, "invalid_team_id"
-    )
+    key_id = _apple_id(conf[CONF_KEY_ID], YAML_SOURCE, CONF_KEY_ID, check_key_id)
+    team_id = _apple_id(conf[CONF_TEAM_ID], YAML_SOURCE, CONF_TEAM_ID, check_team_id)
     topic = _check_topic(
         _string(conf[CONF_TOPIC], YAML_SOURCE, CONF_TOPIC), YAML_SOURCE
     )
@@ -353,7 +285,7 @@ def read_yaml_config(conf: Mapping[str, Any], config_dir: Path) -> ImportResult:
 
     devices: list[ImportedDevice] = []
     first_by_token: dict[str, str] = {}
-    names: set[str] = set()
+    names = DeviceNames()
     for item in conf.get(CONF_DEVICES, ()):
         name = str(item[CONF_NAME]).strip()
         token = clean_device_token(str(item[CONF_TOKEN]))
@@ -366,11 +298,14 @@ def read_yaml_config(conf: Mapping[str, Any], config_dir: Path) -> ImportResult:
                 "duplicate_device_token",
                 {"file": YAML_SOURCE, "name": name, "first": first},
             )
-        if name.casefold() in names:
+        # The YAML is read at every start: a rename would never match it, so
+        # a name it cannot have is an error, as every other mistake in it.
+        if problem := names.problem(name):
             raise AppleImportError(
-                "duplicate_device_name", {"file": YAML_SOURCE, "name": name}
+                "duplicate_device_name" if problem == NAME_IN_USE else problem,
+                {"file": YAML_SOURCE, "name": name},
             )
-        names.add(name.casefold())
+        names.take(name)
         first_by_token[token] = name
         devices.append(
             ImportedDevice(
@@ -399,34 +334,24 @@ class _Certificate:
     source: str
     pem: str | None = field(default=None, repr=False)
     topic: str | None = None
-    sandbox: bool = False
+    environment: str = ENV_PRODUCTION
 
     @classmethod
     def parse(cls, text: str | None, source: str) -> _Certificate | None:
         """Parse a certificate PEM holding the certificate and its key."""
         if text is None:
             return None
-        pem = _normalise_pem(text)
+        pem = normalise_pem(text)
         try:
             cert = load_push_certificate(pem)
         except AppleCredentialError:
             return cls(source)
-        names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         return cls(
             source,
             pem,
             topic=certificate_topic(cert),
-            sandbox=bool(names) and "Development" in str(names[0].value),
+            environment=certificate_environment(cert),
         )
-
-    @property
-    def environment(self) -> str:
-        """Return the environment the certificate works in."""
-        return ENV_SANDBOX if self.sandbox else ENV_PRODUCTION
-
-
-def _normalise_pem(text: str) -> str:
-    return text.lstrip("\ufeff").replace("\r\n", "\n").strip() + "\n"
 
 
 def _load_json(text: str, source: str, notes: list[ImportNote]) -> Any:
@@ -535,10 +460,10 @@ def _credentials(
             ) from None
 
     key_id = _apple_id(
-        token.get("keyId"), source, "server_auth.token.keyId", "invalid_key_id"
+        token.get("keyId"), source, "server_auth.token.keyId", check_key_id
     )
     team_id = _apple_id(
-        token.get("teamId"), source, "server_auth.token.teamId", "invalid_team_id"
+        token.get("teamId"), source, "server_auth.token.teamId", check_team_id
     )
     if topic is None and cert is not None:
         topic = cert.topic
@@ -604,13 +529,14 @@ def _certificate_credentials(
     )
 
 
-def _apple_id(value: Any, source: str, path: str, error: str) -> str:
-    """Return a key or team ID: 10 letters and digits."""
+def _apple_id(value: Any, source: str, path: str, check: Callable[[str], str]) -> str:
+    """Return a key or team ID (10 letters and digits), upper case."""
     if (text := _string(value, source, path)) is None:
         raise AppleImportError("missing_field", {"file": source, "field": path})
-    if not APPLE_ID_RE.match(text := text.upper()):
-        raise AppleImportError(error, {"file": source})
-    return text
+    try:
+        return check(text.upper())
+    except AppleCredentialError as err:
+        raise AppleImportError(err.key, {"file": source}) from None
 
 
 def _check_topic(topic: str | None, source: str) -> str:
@@ -618,9 +544,10 @@ def _check_topic(topic: str | None, source: str) -> str:
         raise AppleImportError(
             "missing_field", {"file": source, "field": "server_auth.topic"}
         )
-    if not TOPIC_RE.match(topic):
-        raise AppleImportError("invalid_topic", {"file": source})
-    return topic
+    try:
+        return check_topic(topic)
+    except AppleCredentialError as err:
+        raise AppleImportError(err.key, {"file": source}) from None
 
 
 def _flag(value: Any, default: bool) -> bool:
@@ -651,7 +578,7 @@ def _devices(
         )
     devices: list[ImportedDevice] = []
     first_by_token: dict[str, str] = {}
-    names: set[str] = set()
+    names = DeviceNames()
     for index, entry in enumerate(entries, 1):
         if not isinstance(entry, dict):
             notes.append(ImportNote("invalid_device_entry", {"index": str(index)}))
@@ -695,18 +622,11 @@ def _devices(
                 )
             )
             continue
-        if name.casefold() in names:
-            # Device names must be unique within the hub.
-            number = 2
-            while f"{name} {number}".casefold() in names:
-                number += 1
-            notes.append(
-                ImportNote(
-                    "renamed_device", {"name": name, "new_name": f"{name} {number}"}
-                )
-            )
-            name = f"{name} {number}"
-        names.add(name.casefold())
+        if (new_name := names.claim(name)) != name:
+            # A group word, or a second device of the same name.
+            reason = "reserved_name" if is_reserved(name) else "renamed_device"
+            notes.append(ImportNote(reason, {"name": name, "new_name": new_name}))
+            name = new_name
         first_by_token[token] = name
         devices.append(
             ImportedDevice(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 import ipaddress
 import json
@@ -29,8 +29,16 @@ from py_vapid import Vapid02
 from py_vapid.jwt import sign as sign_jwt
 from py_vapid.utils import b64urlencode
 from pywebpush import WebPusher, WebPushException
+import voluptuous as vol
 
-from .backend import Delivery, Device, Outcome
+from .backend import (
+    Delivery,
+    Device,
+    Outcome,
+    PushBackendDescription,
+    Renewal,
+    redact_token,
+)
 from .const import (
     CONF_ALLOW_LOCAL_PUSH_SERVICES,
     CONF_AUTH,
@@ -55,11 +63,13 @@ from .message import (
     Message,
     PayloadTooLargeError,
     build_webpush_payload,
+    check_webpush_message,
     webpush_topic,
     webpush_urgency,
 )
 from .validation import InputError
 
+SUBENTRY_WEBPUSH: Final = "webpush_device"
 SEND_TIMEOUT: Final = 30
 # The contact claim push services may use to reach the sender's operator.
 VAPID_SUBJECT: Final = "https://github.com/direct-push/direct_push"
@@ -414,3 +424,63 @@ def _seconds(retry_after: str | None) -> float | None:
         return max(0.0, float(retry_after))
     except ValueError:
         return None
+
+
+async def _async_create_backend(
+    hass: HomeAssistant, data: Mapping[str, Any], options: Mapping[str, Any]
+) -> WebPushBackend | None:
+    """Build the hub's Web Push backend, if the hub has its VAPID key."""
+    if CONF_VAPID_PRIVATE_KEY not in data:
+        return None
+    return await WebPushBackend.async_create(hass, data, options)
+
+
+def _log_id(data: Mapping[str, Any]) -> str:
+    """The push service's host and the end of the endpoint's path (its secret)."""
+    parts = urlsplit(str(data.get(CONF_ENDPOINT, "")))
+    return f"{parts.hostname or ''} {redact_token(parts.path)}"
+
+
+def _renew(
+    user_input: Mapping[str, Any],
+    data: Mapping[str, Any],
+    others: Iterable[Mapping[str, Any]],
+) -> Renewal:
+    """Take the app's new subscription."""
+    try:
+        subscription = parse_subscription_json(user_input[CONF_SUBSCRIPTION])
+    except SubscriptionError as err:
+        return {}, err.key
+    endpoint = subscription[CONF_ENDPOINT]
+    if endpoint == data.get(CONF_ENDPOINT):
+        return {}, "same_endpoint"
+    if any(other.get(CONF_ENDPOINT) == endpoint for other in others):
+        return {}, "endpoint_in_use"
+    return subscription, None
+
+
+async def _async_diagnostics(
+    hass: HomeAssistant, data: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The hub's application server key: public by design, apps subscribe with it."""
+    public_key = None
+    if private_key := data.get(CONF_VAPID_PRIVATE_KEY):
+        public_key = await hass.async_add_executor_job(vapid_public_key, private_key)
+    return {"vapid_public_key": public_key}
+
+
+WEB_PUSH: Final = PushBackendDescription(
+    kind=SUBENTRY_WEBPUSH,
+    model="Web Push",
+    async_create=_async_create_backend,
+    check_message=check_webpush_message,
+    log_id=_log_id,
+    # An endpoint is a capability: whoever has it can push.
+    secrets=frozenset({CONF_VAPID_PRIVATE_KEY, CONF_ENDPOINT, CONF_P256DH, CONF_AUTH}),
+    renew_field=CONF_SUBSCRIPTION,
+    renew_schema=lambda data: vol.Schema(
+        {vol.Required(CONF_SUBSCRIPTION, default=""): str}
+    ),
+    renew=_renew,
+    async_diagnostics=_async_diagnostics,
+)
