@@ -34,11 +34,13 @@ from .const import (
     ENV_SANDBOX,
 )
 
+# Matched whole (fullmatch): `$` would let a trailing line break through,
+# into the apns-topic header or the provider token.
 # Key and team IDs as Apple's developer portal shows them.
-APPLE_ID_RE: Final = re.compile(r"^[A-Z0-9]{10}$")
+APPLE_ID_RE: Final = re.compile(r"[A-Z0-9]{10}")
 # A bundle ID, such as com.example.notify.
-TOPIC_RE: Final = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
-DEVICE_TOKEN_RE: Final = re.compile(r"^[0-9a-f]+$")
+TOPIC_RE: Final = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+DEVICE_TOKEN_RE: Final = re.compile(r"[0-9a-f]+")
 DEVICE_TOKEN_LENGTH: Final = range(64, 201)
 # Xcode prints tokens as `<abcd ef01 ...>`; people paste them with spaces.
 _TOKEN_JUNK_RE: Final = re.compile(r"[\s<>]+")
@@ -162,21 +164,21 @@ def certificate_environment(cert: x509.Certificate) -> str:
 
 def check_key_id(value: str) -> str:
     """Return a key ID: 10 letters and digits."""
-    if not APPLE_ID_RE.match(value):
+    if not APPLE_ID_RE.fullmatch(value):
         raise InvalidKeyIdError
     return value
 
 
 def check_team_id(value: str) -> str:
     """Return a team ID: 10 letters and digits."""
-    if not APPLE_ID_RE.match(value):
+    if not APPLE_ID_RE.fullmatch(value):
         raise InvalidTeamIdError
     return value
 
 
 def check_topic(value: str) -> str:
     """Return a topic: an app's bundle ID."""
-    if not TOPIC_RE.match(value):
+    if not TOPIC_RE.fullmatch(value):
         raise InvalidTopicError
     return value
 
@@ -189,7 +191,7 @@ def clean_device_token(value: str) -> str:
 def valid_device_token(token: str) -> bool:
     """Return True for a lowercase hex APNs device token of a plausible length."""
     return (
-        bool(DEVICE_TOKEN_RE.match(token))
+        bool(DEVICE_TOKEN_RE.fullmatch(token))
         and len(token) % 2 == 0
         and len(token) in DEVICE_TOKEN_LENGTH
     )
