@@ -35,12 +35,12 @@ from custom_components.direct_push.backend import (
     Device,
     Outcome,
     PushBackendDescription,
-    Renewal,
     redact_token,
 )
 from custom_components.direct_push.backends import BACKENDS
 from custom_components.direct_push.const import CONF_ADMIN, CONF_NAME, DOMAIN
 from custom_components.direct_push.message import Message, MessageError
+from custom_components.direct_push.validation import InputError
 from custom_components.direct_push.webpush import WEB_PUSH
 
 from .apns_server import ApnsServer, ApnsTestCredentials
@@ -143,14 +143,15 @@ def _check_message(message: Message) -> None:
 
 
 def _renew(
+    hass: HomeAssistant,
     user_input: Mapping[str, Any],
     data: Mapping[str, Any],
     others: Iterable[Mapping[str, Any]],
-) -> Renewal:
+) -> dict[str, Any]:
     url = str(user_input[CONF_URL]).strip()
     if url == data.get(CONF_URL):
-        return {}, "same_endpoint"
-    return {CONF_URL: url}, None
+        raise InputError(CONF_URL, "same_endpoint")
+    return {CONF_URL: url}
 
 
 LOOPBACK: Final = PushBackendDescription(

@@ -40,6 +40,7 @@ from custom_components.direct_push.const import (
     AUTH_CERTIFICATE,
     AUTH_TOKEN,
     CONF_ADMIN,
+    CONF_ALLOW_LOCAL_PUSH_SERVICES,
     CONF_AUTH_METHOD,
     CONF_CERTIFICATE,
     CONF_ENVIRONMENT,
@@ -1050,7 +1051,8 @@ async def test_options_reach_the_push(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
-    assert loaded_entry.options == options
+    # Left alone, the network option stays off.
+    assert loaded_entry.options == {**options, CONF_ALLOW_LOCAL_PUSH_SERVICES: False}
 
     [delivery] = await send(hass, message="Ding dong", target="Alice")
     assert delivery["status"] == "delivered"

@@ -112,7 +112,11 @@ async def test_fix_with_new_token(
     result = await start_repair(client, bob_gone)
     assert result["type"] == "form"
     assert result["step_id"] == "init"
-    assert result["description_placeholders"] == {"device": "Bob"}
+    # The device and the push service's answer, for the description.
+    assert result["description_placeholders"] == {
+        "device": "Bob",
+        "reason": "Unregistered",
+    }
     flow_id = result["flow_id"]
 
     result = await submit(client, flow_id, "not hex")

@@ -882,14 +882,22 @@ def test_parse_subscription_json() -> None:
     with pytest.raises(SubscriptionError) as err:
         parse_subscription_json(text.replace("https:", "ftp:"))
     assert (err.value.field, err.value.key) == (CONF_SUBSCRIPTION, "endpoint_scheme")
-    # Within limits, and plain JSON only.
-    for bad in ("[" * 100_000, " " * (16 * 1024) + text, text.replace("null", "NaN")):
+    # Within limits, and plain JSON only: each says what is wrong.
+    for bad, key, placeholders in (
+        ("[" * 100_000, "json_too_large", {"limit": "16384"}),
+        (" " * (16 * 1024) + text, "json_too_large", {"limit": "16384"}),
+        ("[" * 33 + "]" * 33, "json_too_deep", {"limit": "32"}),
+        (text.replace("null", "NaN"), "json_not_finite", {}),
+        (text.replace("null", "9" * 5000), "json_number_too_large", {}),
+        (text.replace("/up", "/up\\ud800"), "lone_surrogate", {"field": "subscription"}),
+    ):
         with pytest.raises(SubscriptionError) as err:
             parse_subscription_json(bad)
-        assert (err.value.field, err.value.key) == (
+        assert (err.value.field, err.value.key, err.value.placeholders) == (
             CONF_SUBSCRIPTION,
-            "invalid_subscription",
-        )
+            key,
+            placeholders,
+        ), bad[:40]
     # A self-registered device's subscription meets the stricter policy.
     with pytest.raises(SubscriptionError) as err:
         parse_subscription_json(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Final
+
 from homeassistant.components.notify.legacy import (
     async_reload as async_reload_legacy_notify,
 )
@@ -33,14 +35,34 @@ from .hub import DirectPushConfigEntry, DirectPushHub
 from .importer import CONF_DEVICES, YAML_SOURCE
 from .issues import async_create_yaml_import_failed, async_delete_inactive_issues
 from .services import async_setup_services
+from .validation import MAX_NAME_LENGTH, InputError, check_name
 from .webpush import generate_vapid_key
 
 PLATFORMS: list[Platform] = [Platform.NOTIFY]
 
+# Why a YAML device name is refused, by validation's key; in English, as
+# voluptuous says the rest.
+_YAML_NAME_PROBLEMS: Final = {
+    "name_blank": "a device name may not be blank",
+    "name_too_long": f"a device name has at most {MAX_NAME_LENGTH} characters",
+    "invalid_character": "a device name may not hold control characters",
+    "lone_surrogate": "a device name may not hold a broken character",
+}
+
+
+def _yaml_device_name(value: Any) -> str:
+    """Check a YAML device name by the rule every other path uses (check_name)."""
+    try:
+        return check_name(cv.string(value))
+    except InputError as err:
+        # Never the name itself: it may be what cannot be stored.
+        raise vol.Invalid(_YAML_NAME_PROBLEMS[err.key]) from None
+
+
 # `direct_push:` in configuration.yaml, imported once per start into the hub.
 YAML_APPLE_DEVICE_SCHEMA = vol.Schema(
     {
-        vol.Required(CONF_NAME): vol.All(cv.string, vol.Strip, vol.Length(min=1)),
+        vol.Required(CONF_NAME): _yaml_device_name,
         vol.Required(CONF_TOKEN): cv.string,
         vol.Optional(CONF_ADMIN, default=False): cv.boolean,
         vol.Optional(CONF_ENVIRONMENT): vol.In(ENVIRONMENTS),

@@ -45,14 +45,7 @@ from .apple_credentials import (
     load_push_certificate,
     load_signing_key,
 )
-from .backend import (
-    Delivery,
-    Device,
-    Outcome,
-    PushBackendDescription,
-    Renewal,
-    redact_token,
-)
+from .backend import Delivery, Device, Outcome, PushBackendDescription, redact_token
 from .const import (
     AUTH_CERTIFICATE,
     AUTH_TOKEN,
@@ -74,11 +67,12 @@ from .const import (
 )
 from .message import (
     Message,
-    PayloadTooLargeError,
+    MessageError,
     PushKind,
     build_apns_payload,
     check_apns_message,
 )
+from .validation import InputError
 
 SUBENTRY_APNS: Final = "apns_device"
 
@@ -350,8 +344,8 @@ class ApnsBackend:
             return Delivery(Outcome.FAILED, "hub_closed")
         try:
             payload, truncated = build_apns_payload(message)
-        except PayloadTooLargeError:
-            return Delivery(Outcome.FAILED, "payload_too_large")
+        except MessageError as err:  # checked before sending: a second guard
+            return Delivery(Outcome.FAILED, err.key)
         request = NotificationRequest(
             device_token=device.config[CONF_TOKEN],
             message=payload,
@@ -485,24 +479,25 @@ def _renew_schema(data: Mapping[str, Any]) -> vol.Schema:
 
 
 def _renew(
+    hass: HomeAssistant,
     user_input: Mapping[str, Any],
     data: Mapping[str, Any],
     others: Iterable[Mapping[str, Any]],
-) -> Renewal:
+) -> dict[str, Any]:
     """Take a new token, or the same token in the other environment."""
     environment = user_input.get(CONF_ENVIRONMENT, ENV_PRODUCTION)
     try:
         token = check_device_token(user_input[CONF_TOKEN])
     except AppleCredentialError as err:
-        return {}, err.key
+        raise InputError(CONF_TOKEN, err.key) from err
     if (token, environment) == (
         data.get(CONF_TOKEN),
         data.get(CONF_ENVIRONMENT, ENV_PRODUCTION),
     ):
-        return {}, "same_device_token"
+        raise InputError(CONF_TOKEN, "same_device_token")
     if any(other.get(CONF_TOKEN) == token for other in others):
-        return {}, "device_token_in_use"
-    return {CONF_TOKEN: token, CONF_ENVIRONMENT: environment}, None
+        raise InputError(CONF_TOKEN, "device_token_in_use")
+    return {CONF_TOKEN: token, CONF_ENVIRONMENT: environment}
 
 
 APNS: Final = PushBackendDescription(

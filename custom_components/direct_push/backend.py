@@ -84,10 +84,6 @@ class PushBackend(Protocol):
         """Release connections."""
 
 
-type Renewal = tuple[dict[str, Any], str | None]
-"""A device's new details to store, or the translation key of what is wrong."""
-
-
 async def _async_no_diagnostics(
     hass: HomeAssistant, data: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -127,9 +123,18 @@ class PushBackendDescription:
     renew_schema: Callable[[Mapping[str, Any]], vol.Schema]
     """The repair form, filled in from the device's data."""
     renew: Callable[
-        [Mapping[str, Any], Mapping[str, Any], Iterable[Mapping[str, Any]]], Renewal
+        [
+            HomeAssistant,
+            Mapping[str, Any],
+            Mapping[str, Any],
+            Iterable[Mapping[str, Any]],
+        ],
+        dict[str, Any],
     ]
-    """Check the repair form against the device's data and the other devices'."""
+    """Check the repair form against the device's data and the other devices'.
+
+    Returns the device's new details; raises InputError for what is wrong.
+    """
     async_diagnostics: Callable[
         [HomeAssistant, Mapping[str, Any]], Awaitable[dict[str, Any]]
     ] = _async_no_diagnostics

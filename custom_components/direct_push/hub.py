@@ -24,6 +24,7 @@ from .const import (
     DOMAIN,
     LOGGER,
 )
+from .errors import service_validation_error
 from .issues import (
     async_create_clock_issue,
     async_create_inactive_issue,
@@ -157,11 +158,7 @@ class DirectPushHub:
             for kind in sorted(kinds):
                 BACKENDS[kind].check_message(message)
         except MessageError as err:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key=err.key,
-                translation_placeholders=err.placeholders or None,
-            ) from err
+            raise service_validation_error(err) from err
 
     def _personalise(self, device: Device, message: Message) -> Message:
         """Apply the entry's options to a message for one device."""

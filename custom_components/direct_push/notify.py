@@ -28,6 +28,7 @@ from .services import (
     ATTR_MESSAGE,
     LEGACY_DATA_SCHEMA,
     async_get_hub,
+    async_resolve_targets,
     async_send_message,
     raise_if_all_failed,
 )
@@ -143,7 +144,8 @@ class DirectPushNotificationService(BaseNotificationService):
         if (title := kwargs.get(ATTR_TITLE)) not in (None, ATTR_TITLE_DEFAULT):
             fields[ATTR_TITLE] = title
         hub = async_get_hub(self.hass)
+        devices = async_resolve_targets(hub, kwargs.get(ATTR_TARGET))
         reports = await async_send_message(
-            hub, hub.resolve(kwargs.get(ATTR_TARGET)), {**fields, ATTR_MESSAGE: message}
+            hub, devices, {**fields, ATTR_MESSAGE: message}
         )
         raise_if_all_failed(reports)
