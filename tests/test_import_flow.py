@@ -52,6 +52,7 @@ from custom_components.direct_push.const import (
     ENV_PRODUCTION,
     ENV_SANDBOX,
 )
+from custom_components.direct_push.validation import escape_markdown
 
 from .apns_server import ApnsServer, ApnsTestCredentials
 from .conftest import ALICE_TOKEN, BOB_TOKEN, CAROL_TOKEN, token_entry_data, upload
@@ -166,11 +167,15 @@ def placeholders_of(result: ConfigFlowResult) -> Mapping[str, str]:
 
 
 def description(result: ConfigFlowResult) -> str:
-    """Return a form's description as the frontend shows it."""
+    """Return a form's description as the frontend shows it.
+
+    The frontend renders Markdown, which drops the escapes of the text that
+    came from a file or the user.
+    """
     template: str = STRINGS["config"]["step"][result["step_id"]]["description"]
     text = template.format(**(result["description_placeholders"] or {}))
     assert "{" not in text, text
-    return text
+    return re.sub(r"\\(.)", r"\1", text)
 
 
 def error_text(result: ConfigFlowResult, field: str = "base") -> str:
@@ -269,7 +274,7 @@ async def test_folder_import_creates_hub(
     assert not hass.config_entries.async_entries(DOMAIN)
     assert probes(server) == 0
     placeholders = placeholders_of(result)
-    assert placeholders["source"] == str(folder)
+    assert placeholders["source"] == escape_markdown(str(folder))
     assert placeholders["topic"] == apns_credentials.topic
     assert placeholders["key_id"] == apns_credentials.key_id
     assert placeholders["team_id"] == apns_credentials.team_id
@@ -369,12 +374,16 @@ async def test_folder_paths(
     )
     result = await import_folder(hass, "~/apple_push")
     assert result["step_id"] == "import_confirm", result.get("errors")
-    assert placeholders_of(result)["source"] == str(home / "apple_push")
+    assert placeholders_of(result)["source"] == escape_markdown(
+        str(home / "apple_push")
+    )
 
     write_folder(config_dir / "apple_push", apns_credentials, key_ref="AuthKey.p8")
     result = await import_folder(hass, "apple_push")
     assert result["step_id"] == "import_confirm", result.get("errors")
-    assert placeholders_of(result)["source"] == str(config_dir / "apple_push")
+    assert placeholders_of(result)["source"] == escape_markdown(
+        str(config_dir / "apple_push")
+    )
     result = await submit(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_KEY] == apns_credentials.key_pem.strip()
@@ -557,7 +566,7 @@ async def test_upload_import(
     )
     assert result["step_id"] == "import_confirm"
     placeholders = placeholders_of(result)
-    assert placeholders["source"] == "config.json"
+    assert placeholders["source"] == r"config\.json"
     assert placeholders["devices"] == "- Alice (admin)\n- Bob"
     result = await submit(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY

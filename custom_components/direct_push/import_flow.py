@@ -65,6 +65,7 @@ from .issues import (
     async_create_yaml_import_failed,
 )
 from .names import NAME_IN_USE, DeviceNames
+from .validation import escape_markdown
 
 CONF_FOLDER: Final = "folder"
 CONF_CONFIG_FILE: Final = "config_file"
@@ -97,6 +98,8 @@ _SECRET_DATA: Final = frozenset({CONF_KEY, CONF_CERTIFICATE})
 _IMPORT_PLACEHOLDERS: Final = dict.fromkeys(
     ("file", "folder", "field", "line", "column", "path", "name", "first"), ""
 )
+# The placeholders of an import error that hold a device's name.
+_NAMES: Final = frozenset({"name", "first"})
 # The form field an import error belongs to, where the form has that field.
 _IMPORT_ERROR_FIELDS: Final = {
     "folder_not_found": CONF_FOLDER,
@@ -249,16 +252,18 @@ def _import_placeholders(
     credentials = result.credentials
     notes = []
     for note in result.notes:
-        placeholders = dict(note.placeholders)
-        if environment := placeholders.get(CONF_ENVIRONMENT):
+        # Names and file names from the folder: shown as Markdown, escaped.
+        placeholders = {k: escape_markdown(v) for k, v in note.placeholders.items()}
+        if environment := note.placeholders.get(CONF_ENVIRONMENT):
             placeholders[CONF_ENVIRONMENT] = _text(
                 texts, f"selector.environment.options.{environment}"
             )
         notes.append(
             f"- {_text(texts, f'selector.import_note.options.{note.key}', placeholders)}"
         )
+    # The IDs and topic match Apple's formats: no Markdown in them.
     return {
-        "source": source,
+        "source": escape_markdown(source),
         "auth_method": _summary_text(texts, f"auth_{credentials.auth_method}"),
         "topic": credentials.topic,
         "key_id": credentials.key_id or _summary_text(texts, "not_applicable"),
@@ -270,10 +275,13 @@ def _import_placeholders(
     }
 
 
-def _device_line(device: ImportedDevice, texts: Mapping[str, str], status: str) -> str:
-    """One device of a merge's summary: name, admin flag and what happens to it."""
+def _device_line(
+    device: ImportedDevice, texts: Mapping[str, str], status: str | None = None
+) -> str:
+    """One device of a summary: name, admin flag and what happens to it, if said."""
     admin = f" ({_summary_text(texts, 'admin')})" if device.admin else ""
-    return f"- {device.name}{admin}: {status}"
+    line = f"- {escape_markdown(device.name)}{admin}"
+    return line if status is None else f"{line}: {status}"
 
 
 def _changes_text(
@@ -422,7 +430,9 @@ class ImportFlow(ConfigFlow):
         placeholders = _import_placeholders(result, self._import_source, texts)
         if (hub := self._hub()) is None:
             step_id = "import_confirm"
-            devices = result.device_summary(_summary_text(texts, "admin"))
+            devices = "\n".join(
+                _device_line(device, texts) for device in result.devices
+            )
         else:
             step_id = "import_merge"
             add, known = _merge_plan(hub, result)
@@ -433,7 +443,7 @@ class ImportFlow(ConfigFlow):
                 statuses[device.token] = (
                     _summary_text(texts, "new")
                     if name == device.name
-                    else _summary_text(texts, "renamed", new_name=name)
+                    else _summary_text(texts, "renamed", new_name=escape_markdown(name))
                 )
             devices = "\n".join(
                 _device_line(device, texts, statuses[device.token])
@@ -508,7 +518,7 @@ class ImportFlow(ConfigFlow):
             ),
             errors=errors,
             description_placeholders={
-                "source": self._import_source,
+                "source": escape_markdown(self._import_source),
                 "changes": _changes_text(hub.data, imported, texts),
             },
         )
@@ -633,8 +643,12 @@ class ImportFlow(ConfigFlow):
     ) -> ConfigFlowResult:
         """Raise the error issue, in words, and give up until the next start."""
         texts = await _async_texts(self.hass, "config")
+        # The issue's description is Markdown: a device's name is escaped.
+        names = {k: escape_markdown(v) for k, v in placeholders.items() if k in _NAMES}
         reason = _text(
-            texts, f"config.error.{key}", {**_IMPORT_PLACEHOLDERS, **placeholders}
+            texts,
+            f"config.error.{key}",
+            {**_IMPORT_PLACEHOLDERS, **placeholders, **names},
         )
         async_create_yaml_import_failed(self.hass, reason)
         return self.async_abort(reason=YAML_IMPORT_FAILED)
