@@ -889,7 +889,11 @@ def test_parse_subscription_json() -> None:
         ("[" * 33 + "]" * 33, "json_too_deep", {"limit": "32"}),
         (text.replace("null", "NaN"), "json_not_finite", {}),
         (text.replace("null", "9" * 5000), "json_number_too_large", {}),
-        (text.replace("/up", "/up\\ud800"), "lone_surrogate", {"field": "subscription"}),
+        (
+            text.replace("/up", "/up\\ud800"),
+            "lone_surrogate",
+            {"field": "subscription"},
+        ),
     ):
         with pytest.raises(SubscriptionError) as err:
             parse_subscription_json(bad)
