@@ -34,7 +34,9 @@ from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, flush_store
 
+from custom_components.direct_push import async_import_yaml
 from custom_components.direct_push.apns import SUBENTRY_APNS
+from custom_components.direct_push.backend import Outcome
 from custom_components.direct_push.const import (
     CONF_ADMIN,
     CONF_AUTH,
@@ -58,6 +60,7 @@ from custom_components.direct_push.const import (
 )
 from custom_components.direct_push.issues import async_create_inactive_issue
 from custom_components.direct_push.json_input import MAX_DEPTH, MAX_ITEMS
+from custom_components.direct_push.message import Message
 from custom_components.direct_push.validation import MAX_NAME_LENGTH
 from custom_components.direct_push.webpush import SUBENTRY_WEBPUSH
 
@@ -207,18 +210,25 @@ class Witness:
         self.issues = issues(self.hass)
         self.caplog.clear()
 
-    async def after(self) -> None:
-        """Nothing stored, sent, raised or logged as an error; entries still save."""
+    async def after(self, *, reported: str | None = None) -> None:
+        """Nothing stored, sent, raised or logged as an error; entries still save.
+
+        `reported`: the id of the one issue that reports the refusal (the
+        YAML's), which the log reports too, without a traceback.
+        """
         await self.hass.async_block_till_done()
         assert await saved_entries(self.hass, self.storage) == self.saved
-        assert issues(self.hass) == self.issues
+        now = issues(self.hass)
+        if reported is not None:
+            assert now.pop((DOMAIN, reported), None) is not None
+        assert now == self.issues
         assert self.apns.connections_made == 0
         assert self.apns.pushes == []
         assert self.webpush.requests == 0
         problems = [
             record
             for record in self.caplog.records
-            if record.exc_info or record.levelno >= logging.ERROR
+            if record.exc_info or (record.levelno >= logging.ERROR and reported is None)
         ]
         assert not problems, [record.getMessage() for record in problems]
 
@@ -899,7 +909,64 @@ async def test_repair_form(
     await witness.after()
 
 
+# The YAML's device names: checked by the rule the forms use, before import.
+
+YAML_NAME_CASES: Final = [
+    ("", "may not be blank"),
+    ("   ", "may not be blank"),
+    ("\u200b", "may not be blank"),
+    ("x" * (MAX_NAME_LENGTH + 1), f"at most {MAX_NAME_LENGTH} characters"),
+    ("Kit\x00chen", "control characters"),
+    ("two\nlines", "control characters"),
+    ("Bob\ud800", "broken character"),
+]
+
+
+@pytest.mark.parametrize(("name", "problem"), YAML_NAME_CASES)
+async def test_yaml_device_name(
+    hass: HomeAssistant,
+    apns_credentials: ApnsTestCredentials,
+    witness: Witness,
+    name: str,
+    problem: str,
+) -> None:
+    """`direct_push:` in configuration.yaml: the issue says why, never the name."""
+    conf = {
+        CONF_KEY: apns_credentials.key_pem,
+        CONF_KEY_ID: apns_credentials.key_id,
+        CONF_TEAM_ID: apns_credentials.team_id,
+        CONF_TOPIC: apns_credentials.topic,
+        "devices": [{CONF_NAME: name, CONF_TOKEN: CAROL_TOKEN}],
+    }
+    await witness.before()
+    async_import_yaml(hass, conf)
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, "yaml_import_failed")
+    assert issue is not None
+    reason = (issue.translation_placeholders or {})["reason"]
+    assert reason.startswith("configuration.yaml: ")
+    assert problem in reason
+    assert "devices" in reason
+    if name.strip():
+        assert name not in reason
+    icu_format(STRINGS["issues"]["yaml_import_failed"]["description"], {"reason": ""})
+    await witness.after(reported="yaml_import_failed")
+    assert not hass.config_entries.async_entries(DOMAIN)
+
+
 # The proofs behind the checks.
+
+
+async def test_strict_json_out_is_a_second_guard(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, witness: Witness
+) -> None:
+    """NaN that got past the actions is still never sent: each device fails."""
+    hub = loaded_entry.runtime_data
+    message = Message(message="Hi", data={"level": NAN})
+    await witness.before()
+    for device in hub.devices.values():
+        delivery = await hub.backends[device.kind].async_send(device, message)
+        assert (delivery.outcome, delivery.reason) == (Outcome.FAILED, "data_not_json")
+    await witness.after()
 
 
 async def test_a_surrogate_breaks_the_save(
@@ -925,6 +992,7 @@ def test_every_case_table_is_large_enough() -> None:
         HUB_CASES,
         HUB_STEP_CASES,
         OPTIONS_CASES,
+        YAML_NAME_CASES,
         APPLE_DEVICE_CASES,
         WEBPUSH_DEVICE_CASES,
         REPAIR_CASES,
