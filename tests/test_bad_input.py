@@ -462,27 +462,42 @@ async def test_legacy_notify_service(
 # The config flow: a new hub's Apple credentials.
 
 
-def _apple_input(
-    credentials: ApnsTestCredentials, method: str, changes: Mapping[str, str]
-) -> dict[str, Any]:
+def _apple_input(credentials: ApnsTestCredentials, method: str) -> dict[str, Any]:
     if method == "certificate":
-        base = {CONF_CERTIFICATE: credentials.cert_pem, CONF_ENVIRONMENT: ENV_SANDBOX}
-    else:
-        base = {
-            CONF_KEY: credentials.key_pem,
-            CONF_KEY_ID: credentials.key_id,
-            CONF_TEAM_ID: credentials.team_id,
-            CONF_TOPIC: credentials.topic,
-            CONF_ENVIRONMENT: ENV_PRODUCTION,
-        }
-    return {**base, **changes}
+        return {CONF_CERTIFICATE: credentials.cert_pem, CONF_ENVIRONMENT: ENV_SANDBOX}
+    return {
+        CONF_KEY: credentials.key_pem,
+        CONF_KEY_ID: credentials.key_id,
+        CONF_TEAM_ID: credentials.team_id,
+        CONF_TOPIC: credentials.topic,
+        CONF_ENVIRONMENT: ENV_PRODUCTION,
+    }
 
 
-def _corrupt_pem(pem: str, bad: str) -> str:
-    """Put a bad character inside a PEM's body, as a broken copy would."""
-    lines = pem.splitlines()
-    lines[1] = lines[1][:10] + bad + lines[1][10:]
-    return "\n".join(lines)
+async def _refused_config_step(
+    hass: HomeAssistant,
+    witness: Witness,
+    result: Mapping[str, Any],
+    user_input: dict[str, Any],
+    bad: tuple[str, str, str],
+) -> None:
+    """Put one bad value into a config flow form; assert it is refused cleanly.
+
+    `bad` is the field, the bad text and the error. A key or certificate
+    gets the bad text inside its PEM body, as a broken copy leaves it.
+    """
+    assert result["type"] is FlowResultType.FORM
+    field_name, text, key = bad
+    if field_name in (CONF_KEY, CONF_CERTIFICATE):
+        lines = user_input[field_name].splitlines()
+        lines[1] = lines[1][:10] + text + lines[1][10:]
+        text = "\n".join(lines)
+    await witness.before()
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**user_input, field_name: text}
+    )
+    form_error(result, {field_name: key}, STRINGS["config"])
+    await witness.after()
 
 
 # (field, what to change it to, the field error)
@@ -522,18 +537,13 @@ async def test_new_hub(
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"next_step_id": method}
     )
-    user_input = _apple_input(apns_credentials, method, {})
-    user_input[field_name] = (
-        _corrupt_pem(user_input[field_name], bad)
-        if field_name in (CONF_KEY, CONF_CERTIFICATE)
-        else bad
+    await _refused_config_step(
+        hass,
+        witness,
+        result,
+        _apple_input(apns_credentials, method),
+        (field_name, bad, key),
     )
-    await witness.before()
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], user_input
-    )
-    form_error(result, {field_name: key}, STRINGS["config"])
-    await witness.after()
     assert not hass.config_entries.async_entries(DOMAIN)
 
 
@@ -563,26 +573,16 @@ async def test_hub_steps(
     key: str,
 ) -> None:
     """Reauthentication and reconfiguration of a loaded hub."""
+    user_input = _apple_input(apns_credentials, "token")
     if step == "reauth":
         result = await loaded_entry.start_reauth_flow(hass)
-        user_input = _apple_input(apns_credentials, "token", {})
         del user_input[CONF_TOPIC], user_input[CONF_ENVIRONMENT]
     else:
         result = await loaded_entry.start_reconfigure_flow(hass)
-        user_input = {
-            CONF_TOPIC: apns_credentials.topic,
-            CONF_ENVIRONMENT: ENV_PRODUCTION,
-        }
-    assert result["type"] is FlowResultType.FORM
-    user_input[field_name] = (
-        _corrupt_pem(apns_credentials.key_pem, bad) if field_name == CONF_KEY else bad
+        del user_input[CONF_KEY_ID], user_input[CONF_TEAM_ID]
+    await _refused_config_step(
+        hass, witness, result, user_input, (field_name, bad, key)
     )
-    await witness.before()
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], user_input
-    )
-    form_error(result, {field_name: key}, STRINGS["config"])
-    await witness.after()
 
 
 OPTIONS_CASES: Final = [
@@ -745,78 +745,38 @@ async def _device_form(
 
 
 APPLE_DEVICE_CASES: Final = [
+    *((None, _apple_device(name=name), {CONF_NAME: key}) for name, key in NAME_CASES),
     *(
-        pytest.param(None, _apple_device(name=name), {CONF_NAME: key}, id=f"add-{key}")
-        for name, key in NAME_CASES
-    ),
-    *(
-        pytest.param(None, _apple_device(**{name: value}), {name: key}, id=f"add-{key}")
+        (None, _apple_device(**{name: value}), {name: key})
         for name, value, key in APPLE_FIELD_CASES
     ),
-    pytest.param("Bob", _apple_device(name="  "), {CONF_NAME: "name_blank"}),
-    pytest.param("Bob", _apple_device(name="b" * 65), {CONF_NAME: "name_too_long"}),
-    pytest.param("Bob", _apple_device(name="B\x00b"), {CONF_NAME: "invalid_character"}),
-    pytest.param("Bob", _apple_device(name="B\ud800"), {CONF_NAME: "lone_surrogate"}),
-    pytest.param(
+    ("Bob", _apple_device(name="  "), {CONF_NAME: "name_blank"}),
+    ("Bob", _apple_device(name="b" * 65), {CONF_NAME: "name_too_long"}),
+    ("Bob", _apple_device(name="B\x00b"), {CONF_NAME: "invalid_character"}),
+    ("Bob", _apple_device(name="B\ud800"), {CONF_NAME: "lone_surrogate"}),
+    (
         "Bob",
         _apple_device(name="Bob", token=BOB_TOKEN + "\ud800"),
         {CONF_TOKEN: "lone_surrogate"},
     ),
 ]
-
-
-@pytest.mark.parametrize(("edit", "user_input", "errors"), APPLE_DEVICE_CASES)
-async def test_apple_device_form(
-    hass: HomeAssistant,
-    loaded_entry: MockConfigEntry,
-    witness: Witness,
-    edit: str | None,
-    user_input: dict[str, Any],
-    errors: dict[str, str],
-) -> None:
-    """Add an Apple device, or edit Bob."""
-    result = await _device_form(hass, loaded_entry, SUBENTRY_APNS, edit)
-    await witness.before()
-    result = dict(
-        await hass.config_entries.subentries.async_configure(
-            result["flow_id"], user_input
-        )
-    )
-    form_error(result, errors, STRINGS["config_subentries"][SUBENTRY_APNS])
-    await witness.after()
-
-
 WEBPUSH_DEVICE_CASES: Final = [
+    *((None, _webpush_device(name=name), {CONF_NAME: key}) for name, key in NAME_CASES),
     *(
-        pytest.param(
-            None, _webpush_device(name=name), {CONF_NAME: key}, id=f"add-{key}"
-        )
-        for name, key in NAME_CASES
-    ),
-    *(
-        pytest.param(
-            None,
-            _webpush_device(subscription=text),
-            {CONF_SUBSCRIPTION: key},
-            id=f"subscription-{key}",
-        )
+        (None, _webpush_device(subscription=text), {CONF_SUBSCRIPTION: key})
         for text, key in SUBSCRIPTION_CASES
     ),
     *(
-        pytest.param(
-            None, _webpush_fields(**{name: value}), {name: key}, id=f"{name}-{key}"
-        )
+        (None, _webpush_fields(**{name: value}), {name: key})
         for name, value, key in WEBPUSH_FIELD_CASES
     ),
-    pytest.param(
-        "Erin", _webpush_device(name="Erin\x00"), {CONF_NAME: "invalid_character"}
-    ),
-    pytest.param(
+    ("Erin", _webpush_device(name="Erin\x00"), {CONF_NAME: "invalid_character"}),
+    (
         "Erin",
         _webpush_device(name="Erin", subscription=sub_json("https://e/\ud800")),
         {CONF_SUBSCRIPTION: "lone_surrogate"},
     ),
-    pytest.param(
+    (
         "Erin",
         _webpush_device(
             name="Erin", subscription=sub_json(f"http://localhost:{HA_PORT}/api/")
@@ -826,25 +786,44 @@ WEBPUSH_DEVICE_CASES: Final = [
 ]
 
 
+def _device_params() -> list[Any]:
+    """Each kind's cases, named by kind, form and error."""
+    return [
+        pytest.param(
+            kind,
+            edit,
+            user_input,
+            errors,
+            id=f"{kind}-{edit or 'add'}-{'-'.join(errors.values())}",
+        )
+        for kind, cases in (
+            (SUBENTRY_APNS, APPLE_DEVICE_CASES),
+            (SUBENTRY_WEBPUSH, WEBPUSH_DEVICE_CASES),
+        )
+        for edit, user_input, errors in cases
+    ]
+
+
 @pytest.mark.usefixtures("ha_server")
-@pytest.mark.parametrize(("edit", "user_input", "errors"), WEBPUSH_DEVICE_CASES)
-async def test_webpush_device_form(
+@pytest.mark.parametrize(("kind", "edit", "user_input", "errors"), _device_params())
+async def test_device_form(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,
     witness: Witness,
+    kind: str,
     edit: str | None,
     user_input: dict[str, Any],
     errors: dict[str, str],
 ) -> None:
-    """Add a Web Push device, or edit Erin."""
-    result = await _device_form(hass, loaded_entry, SUBENTRY_WEBPUSH, edit)
+    """Add a device of each kind, or edit Bob (Apple) or Erin (Web Push)."""
+    result = await _device_form(hass, loaded_entry, kind, edit)
     await witness.before()
     result = dict(
         await hass.config_entries.subentries.async_configure(
             result["flow_id"], user_input
         )
     )
-    form_error(result, errors, STRINGS["config_subentries"][SUBENTRY_WEBPUSH])
+    form_error(result, errors, STRINGS["config_subentries"][kind])
     await witness.after()
 
 
