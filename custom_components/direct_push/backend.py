@@ -50,6 +50,8 @@ class Delivery:
     """Seconds the service asked us to wait before retrying, if it did."""
     retryable: bool = False
     truncated: bool = False
+    device_update: Mapping[str, Any] | None = None
+    """Settings the backend learned about the device, for the hub to store."""
 
     @property
     def ok(self) -> bool:

@@ -10,9 +10,10 @@ from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant
 import voluptuous as vol
 
-from .apns import ENVIRONMENT_SELECTOR
+from .apns import DEVICE_ENVIRONMENT_SELECTOR
 from .apple_credentials import valid_device_token
 from .const import (
+    CONF_DETECTED_ENVIRONMENT,
     CONF_ENDPOINT,
     CONF_ENVIRONMENT,
     CONF_SUBSCRIPTION,
@@ -58,9 +59,15 @@ class InactiveDeviceRepairFlow(RepairsFlow):
             if error:
                 errors[field] = error
             else:
+                # A new token starts afresh where an automatic device is found.
+                data = {
+                    key: value
+                    for key, value in subentry.data.items()
+                    if key != CONF_DETECTED_ENVIRONMENT
+                }
                 # The repairs manager deletes the issue once this flow ends.
                 self.hass.config_entries.async_update_subentry(
-                    entry, subentry, data={**subentry.data, **changes}
+                    entry, subentry, data=data | changes
                 )
                 return self.async_create_entry(data={})
         schema: dict[vol.Marker, Any] = {
@@ -73,7 +80,7 @@ class InactiveDeviceRepairFlow(RepairsFlow):
                     CONF_ENVIRONMENT,
                     default=subentry.data.get(CONF_ENVIRONMENT, ENV_PRODUCTION),
                 )
-            ] = ENVIRONMENT_SELECTOR
+            ] = DEVICE_ENVIRONMENT_SELECTOR
         return self.async_show_form(
             step_id="init",
             data_schema=vol.Schema(schema),
