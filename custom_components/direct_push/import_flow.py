@@ -49,7 +49,9 @@ from .const import (
     TITLE,
 )
 from .forms import CERTIFICATE_FILE_TYPES, KEY_FILE_TYPES, file_selector, read_upload
+from .import_files import TextEncodingError
 from .importer import (
+    CERTIFICATE_NAME,
     CONFIG_NAME,
     YAML_SOURCE,
     AppleImportError,
@@ -57,6 +59,7 @@ from .importer import (
     ImportedDevice,
     ImportResult,
     default_folder,
+    encoding_error,
     expand_user,
     parse_config,
     read_folder,
@@ -93,7 +96,19 @@ _SECRET_DATA: Final = frozenset({CONF_KEY, CONF_CERTIFICATE})
 # Every placeholder an import error's message may use. The frontend formats a
 # form's errors with the form's placeholders, so each import form passes all.
 _IMPORT_PLACEHOLDERS: Final = dict.fromkeys(
-    ("file", "folder", "field", "line", "column", "path", "name", "first"), ""
+    (
+        "file",
+        "folder",
+        "field",
+        "line",
+        "column",
+        "path",
+        "tried",
+        "encoding",
+        "name",
+        "first",
+    ),
+    "",
 )
 # The form field an import error belongs to, where the form has that field.
 _IMPORT_ERROR_FIELDS: Final = {
@@ -102,7 +117,15 @@ _IMPORT_ERROR_FIELDS: Final = {
     "invalid_key": CONF_KEY_FILE,
     "invalid_key_type": CONF_KEY_FILE,
     "unreadable_key_file": CONF_KEY_FILE,
+    "missing_key_upload": CONF_KEY_FILE,
     "invalid_certificate": CONF_CERTIFICATE_FILE,
+    "encrypted_certificate_key": CONF_CERTIFICATE_FILE,
+}
+# What each upload is, for the errors that name it.
+_UPLOAD_NAMES: Final = {
+    CONF_CONFIG_FILE: CONFIG_NAME,
+    CONF_KEY_FILE: "AuthKey.p8",
+    CONF_CERTIFICATE_FILE: CERTIFICATE_NAME,
 }
 _IMPORT_UPLOAD_SCHEMA: Final = vol.Schema(
     {
@@ -249,16 +272,11 @@ def _import_placeholders(
 ) -> dict[str, str]:
     """Describe an import for its summary: no key material, no device token."""
     credentials = result.credentials
-    notes = []
-    for note in result.notes:
-        placeholders = dict(note.placeholders)
-        if environment := placeholders.get(CONF_ENVIRONMENT):
-            placeholders[CONF_ENVIRONMENT] = _text(
-                texts, f"selector.environment.options.{environment}"
-            )
-        notes.append(
-            f"- {_text(texts, f'selector.import_note.options.{note.key}', placeholders)}"
-        )
+    # A list of their own: the description sets them under their own heading.
+    notes = [
+        f"- {_text(texts, f'selector.import_note.options.{note.key}', note.placeholders)}"
+        for note in result.notes
+    ] or [_summary_text(texts, "none")]
     return {
         "source": source,
         "auth_method": _summary_text(texts, f"auth_{credentials.auth_method}"),
@@ -425,7 +443,11 @@ class ImportFlow(ConfigFlow):
                     uploads[field] = await self.hass.async_add_executor_job(
                         read_upload, self.hass, file_id
                     )
-                except (OSError, ValueError):  # unknown file id, or not text
+                except TextEncodingError as err:
+                    error = encoding_error(err, _UPLOAD_NAMES[field])
+                    errors[field] = f"import_{error.key}"
+                    placeholders |= error.placeholders
+                except (OSError, ValueError):  # an unknown file id
                     errors[field] = "import_unreadable_upload"
             if not errors and CONF_CONFIG_FILE not in uploads:
                 errors[CONF_CONFIG_FILE] = "import_config_required"
