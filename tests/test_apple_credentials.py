@@ -181,6 +181,17 @@ def test_push_certificate_in_any_order(
         context.load_cert_chain(path)
 
 
+def test_push_certificate_among_other_blocks(credentials: ApnsTestCredentials) -> None:
+    """Broken and unrelated PEM blocks around it are passed over."""
+    broken = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+    parameters = (
+        "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"
+    )
+    certificate = read_push_certificate(broken + parameters + credentials.cert_pem)
+    assert certificate.topic == credentials.topic
+    assert certificate.pem == credentials.cert_pem
+
+
 def test_push_certificate_with_encrypted_key(credentials: ApnsTestCredentials) -> None:
     """Exported without -nodes: its own error, which says what to do."""
     pem = issue_push_certificate(credentials, password=b"secret")

@@ -32,7 +32,6 @@ from custom_components.direct_push.const import (
     ENV_PRODUCTION,
     ENV_SANDBOX,
 )
-from custom_components.direct_push.import_files import decode_text
 from custom_components.direct_push.importer import (
     AppleImportError,
     ImportedDevice,
@@ -41,6 +40,7 @@ from custom_components.direct_push.importer import (
     default_folder,
     parse_config,
     read_folder,
+    read_yaml_config,
 )
 
 from .apns_server import ApnsTestCredentials, issue_push_certificate, make_credentials
@@ -1161,10 +1161,35 @@ def test_encodings_refused(
     assert (err.key, err.placeholders) == (key, expected)
 
 
-def test_decode_text() -> None:
-    assert decode_text("\ufeffé".encode()) == "é"
-    assert decode_text("é".encode("utf-16")) == "é"
-    assert decode_text(b"plain") == "plain"
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"\xff\xfe-\x00-", {"key": "text_encoding", "encoding": "UTF-16"}),
+        (b"\xe9", {"key": "not_utf8"}),
+        (None, {"key": "unreadable_key_file"}),  # a folder
+    ],
+)
+def test_yaml_key_file_encodings(
+    tmp_path: Path, keys: Keys, data: bytes | None, error: dict[str, str]
+) -> None:
+    """The YAML's key_file is read like the folder's: UTF-16 too, or a clear error."""
+    conf = {
+        "key_file": "AuthKey.p8",
+        "key_id": KEY_ID,
+        "team_id": TEAM_ID,
+        "topic": TOPIC,
+    }
+    path = tmp_path / "AuthKey.p8"
+    path.write_bytes(keys.p8.encode("utf-16"))
+    assert read_yaml_config(conf, tmp_path).credentials.key == keys.p8
+    path.unlink()
+    if data is None:
+        path.mkdir()
+    else:
+        path.write_bytes(data)
+    err = _error(lambda: read_yaml_config(conf, tmp_path))
+    key = error.pop("key")
+    assert (err.key, err.placeholders) == (key, {"file": "AuthKey.p8", **error})
 
 
 # Remarks

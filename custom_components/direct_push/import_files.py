@@ -70,6 +70,14 @@ def read_text(path: Path) -> str:
     return decode_text(path.read_bytes())
 
 
+def expand_user(path: Path) -> Path:
+    """Expand `~`; an unknown `~user` stays as typed, and so is reported missing."""
+    try:
+        return path.expanduser()
+    except RuntimeError:
+        return path
+
+
 def key_places(folder: Path, path: str) -> list[Path]:
     """Return where a key path from config.json may point, in the order tried.
 
@@ -78,11 +86,7 @@ def key_places(folder: Path, path: str) -> list[Path]:
     (or one under `~`) that exists is used first.
     """
     places = []
-    try:
-        expanded = Path(path).expanduser()
-    except RuntimeError:  # an unknown ~user
-        expanded = Path(path)
-    if expanded.is_absolute():
+    if (expanded := expand_user(Path(path))).is_absolute():
         places.append(expanded)
     joined = Path(os.path.normpath(f"{folder}/{path}"))
     if joined not in places:
@@ -94,11 +98,9 @@ def find_key_file(folder: Path, path: str) -> Path:
     """Return the first of the key's places that exists; raise KeyFileNotFoundError."""
     places = key_places(folder, path)
     for place in places:
-        try:
-            if place.exists():
-                return place
-        except (OSError, ValueError):  # a name too long, a NUL byte
-            continue
+        # Never raises: a name too long or with a NUL byte is not there.
+        if os.path.exists(place):
+            return place
     raise KeyFileNotFoundError(places)
 
 

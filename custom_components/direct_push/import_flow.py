@@ -49,7 +49,7 @@ from .const import (
     TITLE,
 )
 from .forms import CERTIFICATE_FILE_TYPES, KEY_FILE_TYPES, file_selector, read_upload
-from .import_files import TextEncodingError
+from .import_files import TextEncodingError, expand_user
 from .importer import (
     CERTIFICATE_NAME,
     CONFIG_NAME,
@@ -60,7 +60,6 @@ from .importer import (
     ImportResult,
     default_folder,
     encoding_error,
-    expand_user,
     parse_config,
     read_folder,
     read_yaml_config,

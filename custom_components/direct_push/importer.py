@@ -60,6 +60,7 @@ from .const import (
 from .import_files import (
     KeyFileNotFoundError,
     TextEncodingError,
+    expand_user,
     find_key_file,
     looks_like_key_text,
     read_text,
@@ -182,14 +183,6 @@ class ImportResult:
 def default_folder() -> Path:
     """Return where dmt-system keeps its Apple push setup."""
     return Path.home() / ".dmt/user/access_tokens/apple_push"
-
-
-def expand_user(path: Path) -> Path:
-    """Expand `~`; an unknown `~user` stays as typed, and so is reported missing."""
-    try:
-        return path.expanduser()
-    except RuntimeError:
-        return path
 
 
 def _read_text(path: Path, source: str, unreadable: str) -> str:
