@@ -18,7 +18,7 @@ import re
 import ssl
 import time
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypedDict, Unpack
 import uuid
 
 from cryptography import x509
@@ -242,22 +242,26 @@ def make_credentials(
     )
 
 
+class PushCertificateOptions(TypedDict, total=False):
+    """How a test push certificate differs from make_credentials' own."""
+
+    kind: str | None
+    """"development", "production" or "universal": Apple's extensions for it."""
+    common_name: str | None
+    not_before: datetime
+    not_after: datetime
+    password: bytes
+    """Encrypt the key, as an export without `-nodes` does."""
+    key_first: bool
+    chain: bool
+    """Apple's intermediate certificate first, as some exports have it."""
+
+
 def issue_push_certificate(
-    credentials: ApnsTestCredentials,
-    *,
-    kind: str | None = None,
-    common_name: str | None = None,
-    not_before: datetime = _NOT_BEFORE,
-    not_after: datetime = _NOT_AFTER,
-    password: bytes | None = None,
-    key_first: bool = False,
-    chain: bool = False,
+    credentials: ApnsTestCredentials, **options: Unpack[PushCertificateOptions]
 ) -> str:
     """Issue another push certificate the server trusts, with its key, in one PEM.
 
-    kind "development", "production" or "universal" adds the extensions Apple
-    marks such certificates with; a password encrypts the key, as an export
-    without `-nodes` does; key_first and chain change the order of the blocks.
     Blocking (RSA key generation).
     """
     ca_cert = x509.load_pem_x509_certificate(credentials.ca_cert_pem.encode())
@@ -265,42 +269,24 @@ def issue_push_certificate(
         credentials.ca_key_pem.encode(), password=None
     )
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
-    return _push_certificate(
-        ca_cert,
-        ca_key,
-        credentials.topic,
-        kind=kind,
-        common_name=common_name,
-        not_before=not_before,
-        not_after=not_after,
-        password=password,
-        key_first=key_first,
-        chain=chain,
-    )
+    return _push_certificate(ca_cert, ca_key, credentials.topic, **options)
 
 
 def _push_certificate(
     ca_cert: x509.Certificate,
     ca_key: ec.EllipticCurvePrivateKey,
     topic: str,
-    *,
-    kind: str | None = None,
-    common_name: str | None = None,
-    not_before: datetime = _NOT_BEFORE,
-    not_after: datetime = _NOT_AFTER,
-    password: bytes | None = None,
-    key_first: bool = False,
-    chain: bool = False,
+    **options: Unpack[PushCertificateOptions],
 ) -> str:
     """A push certificate and its key as `openssl pkcs12` writes them."""
     # Apple's push certificates carry RSA 2048 keys and UID = bundle id.
     client_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    if common_name is None:
-        common_name = (
-            f"Apple Development IOS Push Services: {topic}"
-            if kind in (None, "development")
-            else f"Apple Push Services: {topic}"
-        )
+    kind = options.get("kind")
+    common_name = options.get("common_name") or (
+        f"Apple Development IOS Push Services: {topic}"
+        if kind in (None, "development")
+        else f"Apple Push Services: {topic}"
+    )
     client_cert = _issue(
         x509.Name(
             [
@@ -323,20 +309,21 @@ def _push_certificate(
                 for oid, value in _push_extensions(kind, topic)
             ),
         ],
-        not_before=not_before,
-        not_after=not_after,
+        not_before=options.get("not_before", _NOT_BEFORE),
+        not_after=options.get("not_after", _NOT_AFTER),
     )
     cert_pem = client_cert.public_bytes(serialization.Encoding.PEM).decode()
     key_pem = client_key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.BestAvailableEncryption(password)
-        if password
+        if (password := options.get("password"))
         else serialization.NoEncryption(),
     ).decode()
-    blocks = [key_pem, cert_pem] if key_first else [cert_pem, key_pem]
-    if chain:
-        # Apple's intermediate first, as some exports have it.
+    blocks = [cert_pem, key_pem]
+    if options.get("key_first"):
+        blocks.reverse()
+    if options.get("chain"):
         blocks.insert(0, ca_cert.public_bytes(serialization.Encoding.PEM).decode())
     return "".join(blocks)
 

@@ -59,6 +59,9 @@ from custom_components.direct_push.const import (
     ENV_SANDBOX,
     SUBENTRY_APNS,
 )
+from custom_components.direct_push.import_flow import (
+    _IMPORT_PLACEHOLDERS as IMPORT_PLACEHOLDERS,
+)
 
 from .apns_server import ApnsServer, ApnsTestCredentials
 from .conftest import ALICE_TOKEN, BOB_TOKEN, CAROL_TOKEN, token_entry_data, upload
@@ -1212,18 +1215,6 @@ def test_every_import_error_and_note_is_translated() -> None:
         "menu_options"
     ].keys()
     # No string of these sections holds a placeholder the flow does not give.
-    placeholders = {
-        "file",
-        "folder",
-        "field",
-        "line",
-        "column",
-        "path",
-        "tried",
-        "encoding",
-        "name",
-        "first",
-    }
     for key in errors:
         text = config["error"][f"import_{key}"]
-        assert set(re.findall(r"{(\w+)}", text)) <= placeholders, key
+        assert set(re.findall(r"{(\w+)}", text)) <= IMPORT_PLACEHOLDERS.keys(), key

@@ -83,9 +83,13 @@ async def start_fix(client: Any, issue_id: str) -> dict[str, Any]:
     return result
 
 
-async def submit(client: Any, flow_id: str, token: str) -> dict[str, Any]:
-    """Submit the token form."""
-    response = await client.post(f"{FIX_URL}/{flow_id}", json={CONF_TOKEN: token})
+async def submit(
+    client: Any, flow_id: str, token: str, **fields: str
+) -> dict[str, Any]:
+    """Submit the token form (and its other fields, such as the environment)."""
+    response = await client.post(
+        f"{FIX_URL}/{flow_id}", json={CONF_TOKEN: token, **fields}
+    )
     assert response.status == HTTPStatus.OK
     result: dict[str, Any] = await response.json()
     return result
@@ -170,11 +174,8 @@ async def test_fix_with_the_other_environment(
     # A sandbox token sent to production: the token stays, the environment changes.
     client = await hass_client()
     flow_id = (await start_fix(client, bob_gone))["flow_id"]
-    response = await client.post(
-        f"{FIX_URL}/{flow_id}",
-        json={CONF_TOKEN: BOB_TOKEN, CONF_ENVIRONMENT: ENV_SANDBOX},
-    )
-    assert (await response.json())["type"] == "create_entry"
+    result = await submit(client, flow_id, BOB_TOKEN, environment=ENV_SANDBOX)
+    assert result["type"] == "create_entry"
     await hass.async_block_till_done()
     [delivery] = await send(hass, "Bob")
     assert delivery["status"] == "delivered"
@@ -209,11 +210,8 @@ async def test_fix_with_automatic_environment(
         ENV_PRODUCTION,
         ENV_SANDBOX,
     ]
-    response = await client.post(
-        f"{FIX_URL}/{result['flow_id']}",
-        json={CONF_TOKEN: CAROL_TOKEN, CONF_ENVIRONMENT: ENV_AUTO},
-    )
-    assert (await response.json())["type"] == "create_entry"
+    result = await submit(client, result["flow_id"], CAROL_TOKEN, environment=ENV_AUTO)
+    assert result["type"] == "create_entry"
     await hass.async_block_till_done()
     data = loaded_entry.subentries[bob_id(loaded_entry)].data
     assert (data[CONF_TOKEN], data[CONF_ENVIRONMENT]) == (CAROL_TOKEN, ENV_AUTO)
