@@ -14,7 +14,11 @@ import sys
 import tempfile
 import time
 
-from custom_components.direct_push.apns import ApnsBackend, SharedTokenProvider
+from custom_components.direct_push.apns import (
+    SUBENTRY_APNS,
+    ApnsBackend,
+    SharedTokenProvider,
+)
 from custom_components.direct_push.apple_credentials import load_signing_key
 from custom_components.direct_push.backend import Device
 from custom_components.direct_push.message import Message
@@ -26,7 +30,7 @@ def _devices(count: int) -> list[Device]:
         Device(
             device_id=str(index),
             name=f"Phone {index}",
-            kind="apns_device",
+            kind=SUBENTRY_APNS,
             admin=False,
             config={"token": f"{index:064x}", "environment": "production"},
         )

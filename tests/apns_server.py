@@ -371,6 +371,11 @@ class ApnsPush:
         """Return "sandbox" or "production", from the host the client named."""
         return _environment(self.host)
 
+    @property
+    def stored(self) -> bool:
+        """Whether Apple keeps the push for an offline device: not with expiration 0."""
+        return self.expiration != 0
+
 
 def _host(headers: dict[str, str]) -> str:
     """Return the host a request names."""
@@ -623,8 +628,16 @@ class ApnsServer:
         self.connections_made = 0
         self.token_updates = 0
         self.tokens_seen: list[str] = []
+        self.tokens_expired: list[str] = []
         # Apple's limit; tests may lower it to let aioapns reconnect freely.
         self.token_refresh_interval = TOKEN_REFRESH_INTERVAL
+        # Apple's hour; tests may shorten it to make tokens expire sooner.
+        self.token_max_age = TOKEN_MAX_AGE
+        # Apple's clock minus ours: tokens look this much older to Apple.
+        self.clock_offset = 0.0
+        # The one environment the key may push to (Apple's environment-scoped
+        # keys), or None for a key made for both.
+        self.key_environment: str | None = None
         self.response_delay = 0.0
         self.max_in_flight = 0
         self._in_flight = 0
@@ -634,6 +647,9 @@ class ApnsServer:
         self.token_environments: dict[str, str] = {}
         # kid -> (last accepted token, time.time() when it was first accepted)
         self._provider_tokens: dict[str, tuple[str, float]] = {}
+        # Keys whose token was answered ExpiredProviderToken: Apple asked for a
+        # new one, so the next is no refresh within 20 minutes.
+        self._renewals_asked: set[str] = set()
         self._connections: set[_ApnsConnection] = set()
         self._server: asyncio.Server | None = None
 
@@ -860,7 +876,7 @@ class ApnsServer:
         topic = headers.get("apns-topic")
         authorization = headers.get("authorization")
         if authorization is not None:
-            self._check_provider_token(authorization)
+            self._check_provider_token(authorization, _environment(_host(headers)))
             if not topic:
                 raise _RejectError(400, "MissingTopic")
             if topic not in self.topics:
@@ -885,8 +901,8 @@ class ApnsServer:
                     del self._scripts[key]
             raise _RejectError(script.status, script.reason)
 
-    def _check_provider_token(self, authorization: str) -> None:
-        """Verify the JWT provider token and Apple's refresh-rate rule."""
+    def _check_provider_token(self, authorization: str, environment: str) -> None:
+        """Verify the JWT provider token, its environment and Apple's refresh rules."""
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
@@ -914,19 +930,28 @@ class ApnsServer:
             or claims.get("iss") != self.credentials.team_id
         ):
             raise _RejectError(403, "InvalidProviderToken")
+        if self.key_environment not in (None, environment):
+            raise _RejectError(403, "BadEnvironmentKeyIdInToken")
         iat = claims.get("iat")
         if not isinstance(iat, int | float) or isinstance(iat, bool):
             raise _RejectError(403, "InvalidProviderToken")
-        now = time.time()
-        if now - iat > TOKEN_MAX_AGE:
+        now = time.time() + self.clock_offset
+        if now - iat > self.token_max_age:
+            self._renewals_asked.add(kid)
+            self.tokens_expired.append(token)
             raise _RejectError(403, "ExpiredProviderToken")
         if iat - now > TOKEN_MAX_SKEW:
             raise _RejectError(403, "InvalidProviderToken")
         previous = self._provider_tokens.get(kid)
         if previous is not None and previous[0] == token:
             return
-        if previous is not None and now - previous[1] < self.token_refresh_interval:
+        if (
+            previous is not None
+            and now - previous[1] < self.token_refresh_interval
+            and kid not in self._renewals_asked
+        ):
             raise _RejectError(429, "TooManyProviderTokenUpdates")
+        self._renewals_asked.discard(kid)
         self._provider_tokens[kid] = (token, now)
         self.token_updates += 1
         self.tokens_seen.append(token)
@@ -944,7 +969,10 @@ def _priority(raw: str | None, push_type: str) -> int | None:
 
 
 def _expiration(raw: str | None) -> int | None:
-    """Parse apns-expiration, a non-negative integer of epoch seconds."""
+    """Parse apns-expiration, a non-negative integer of epoch seconds.
+
+    0 is valid: deliver once if the device is reachable now, and do not store.
+    """
     if raw is None:
         return None
     if not (raw.isascii() and raw.isdigit()):

@@ -18,7 +18,11 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from freezegun.api import FrozenDateTimeFactory
 from h2.connection import ConnectionState
-from homeassistant.config_entries import ConfigEntryState, ConfigSubentryData
+from homeassistant.config_entries import (
+    SOURCE_REAUTH,
+    ConfigEntryState,
+    ConfigSubentryData,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 import jwt
@@ -30,6 +34,7 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.direct_push.apns import (
     PROBE_TOKEN,
+    SUBENTRY_APNS,
     TOKEN_REFRESH_SECONDS,
     ApnsBackend,
     SharedTokenProvider,
@@ -49,9 +54,9 @@ from custom_components.direct_push.const import (
     ENV_DEV_CA_FILE,
     ENV_PRODUCTION,
     ENV_SANDBOX,
-    SUBENTRY_APNS,
 )
-from custom_components.direct_push.hub import DirectPushHub, inactive_issue_id
+from custom_components.direct_push.hub import DirectPushHub
+from custom_components.direct_push.issues import clock_issue_id, inactive_issue_id
 from custom_components.direct_push.message import Message
 
 from .apns_server import (
@@ -149,6 +154,31 @@ def test_shared_token_provider(freezer: FrozenDateTimeFactory) -> None:
     # A clock set back would otherwise keep the token for hours.
     freezer.tick(timedelta(hours=-2))
     assert provider.get_header() not in (first, second)
+
+
+def test_token_renewal(freezer: FrozenDateTimeFactory) -> None:
+    """Apple calls a token expired: one new token, never one after another."""
+    provider = SharedTokenProvider(
+        ec.generate_private_key(ec.SECP256R1()), "KEYID12345", "TEAMID1234"
+    )
+    first = provider.get_header()
+    sent_with = provider.generation
+    assert provider.renew(sent_with)
+    renewed = provider.get_header()
+    assert renewed != first
+    # Pushes that carried the first token retry with the renewed one.
+    assert provider.renew(sent_with)
+    assert provider.get_header() == renewed
+    # Apple calls the renewed token expired too: a new one would not help.
+    assert not provider.renew(provider.generation)
+    assert provider.get_header() == renewed
+
+    # The next scheduled token may be renewed once again.
+    freezer.tick(timedelta(seconds=TOKEN_REFRESH_SECONDS))
+    scheduled = provider.get_header()
+    assert scheduled != renewed
+    assert provider.renew(provider.generation)
+    assert provider.get_header() != scheduled
 
 
 async def _idle_out(
@@ -255,6 +285,22 @@ async def test_probe_with_a_key_apple_does_not_know(
     )
 
 
+async def test_probe_with_a_key_for_the_other_environment(
+    hass: HomeAssistant, apns_server: ApnsServer, apns_credentials: ApnsTestCredentials
+) -> None:
+    """Apple's keys may be limited to sandbox or production."""
+    apns_server.key_environment = ENV_SANDBOX
+    backend = await ApnsBackend.async_create(hass, token_entry_data(apns_credentials))
+    refused = await backend.async_probe(ENV_PRODUCTION)
+    accepted = await backend.async_probe(ENV_SANDBOX)
+    await backend.async_close()
+    assert (refused.outcome, refused.reason) == (
+        Outcome.AUTH_FAILED,
+        "BadEnvironmentKeyIdInToken",
+    )
+    assert accepted.ok
+
+
 async def test_probe_with_a_topic_the_key_cannot_push_to(
     hass: HomeAssistant, apns_server: ApnsServer, apns_credentials: ApnsTestCredentials
 ) -> None:
@@ -262,6 +308,127 @@ async def test_probe_with_a_topic_the_key_cannot_push_to(
     probe = await backend.async_probe(ENV_PRODUCTION, "com.example.other")
     await backend.async_close()
     assert (probe.outcome, probe.reason) == (Outcome.FAILED, "TopicDisallowed")
+
+
+# Expired provider tokens, and Home Assistant's clock.
+
+
+def _reauth_flows(hass: HomeAssistant) -> list[Any]:
+    return [
+        flow
+        for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        if flow["context"]["source"] == SOURCE_REAUTH
+    ]
+
+
+def _issues(hass: HomeAssistant) -> list[str]:
+    return [
+        issue_id for domain, issue_id in ir.async_get(hass).issues if domain == DOMAIN
+    ]
+
+
+async def test_expired_token_is_renewed(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    monkeypatch: pytest.MonkeyPatch,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Apple calls the token expired: one new token at once, and every push arrives."""
+    # Backoff cannot sleep on the frozen loop clock; nothing here may need it.
+    monkeypatch.setattr("custom_components.direct_push.backend.RETRY_ATTEMPTS", 0)
+    assert await _send(hass, target="Alice", message="First") == {"Alice": "delivered"}
+    # Apple finds the token stale sooner than its hour. The new token comes
+    # within 20 minutes of the first, because Apple asked for it.
+    apns_server.token_max_age = 10 * 60
+    freezer.tick(timedelta(minutes=15))
+
+    assert await _send(hass, message="Second") == {
+        "Alice": "delivered",
+        "Bob": "delivered",
+        "Carol": "delivered",
+    }
+    # Pushes in flight with the old token share one new token.
+    assert apns_server.token_updates == 2
+    first, renewed = apns_server.tokens_seen
+    assert set(apns_server.tokens_expired) == {first}
+    assert {reason for *_, reason in apns_server.rejections} == {"ExpiredProviderToken"}
+    second = apns_server.pushes[1:]
+    assert sorted(push.token for push in second) == [
+        ALICE_TOKEN,
+        BOB_TOKEN,
+        CAROL_TOKEN,
+    ]
+    assert {push.headers["authorization"] for push in second} == {f"bearer {renewed}"}
+
+    # The new token serves on; the key was fine all along.
+    assert await _send(hass, target="Alice", message="Third") == {"Alice": "delivered"}
+    assert apns_server.token_updates == 2
+    await hass.async_block_till_done()
+    assert not _reauth_flows(hass)
+    assert not _issues(hass)
+
+
+async def test_clock_wrong(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, apns_server: ApnsServer
+) -> None:
+    """Apple calls even a brand-new token expired: the clock is wrong, not the key."""
+    assert await _send(hass, target="Alice", message="Before") == {"Alice": "delivered"}
+    [first] = apns_server.tokens_seen
+    # Home Assistant's clock is two hours behind Apple's.
+    apns_server.clock_offset = 2 * 3600
+
+    assert await _send(hass, target="Alice", message="Late") == {
+        "Alice": "ExpiredProviderToken"
+    }
+    # One new token, refused as well.
+    assert apns_server.tokens_expired[0] == first
+    [_, renewed] = apns_server.tokens_expired
+    assert renewed != first
+    await hass.async_block_till_done()
+    assert not _reauth_flows(hass)
+    issue_id = clock_issue_id(SUBENTRY_APNS)
+    assert _issues(hass) == [issue_id]
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert not issue.is_fixable
+    assert issue.severity is ir.IssueSeverity.ERROR
+    assert issue.translation_key == "clock_wrong"
+    assert issue.translation_placeholders == {"reason": "ExpiredProviderToken"}
+
+    # Each later push is tried once with that token: no token after token.
+    assert await _send(hass, message="Still late") == {
+        "Alice": "ExpiredProviderToken",
+        "Bob": "ExpiredProviderToken",
+        "Carol": "ExpiredProviderToken",
+    }
+    assert apns_server.tokens_expired[2:] == [renewed] * 3
+    assert len(apns_server.pushes) == 1
+
+    # The clock is right again: the next push goes through, the repair goes.
+    apns_server.clock_offset = 0
+    assert await _send(hass, target="Alice", message="After") == {"Alice": "delivered"}
+    assert apns_server.tokens_seen == [first, renewed]
+    assert not _issues(hass)
+    assert not _reauth_flows(hass)
+
+
+async def test_ttl_zero_is_not_stored(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, apns_server: ApnsServer
+) -> None:
+    """A TTL of 0 is Apple's expiration 0: deliver now or never, do not store."""
+    assert await _send(hass, target="Alice", message="Now", ttl=0) == {
+        "Alice": "delivered"
+    }
+    assert await _send(hass, target="Alice", message="Soon", ttl=600) == {
+        "Alice": "delivered"
+    }
+    now, soon = apns_server.pushes
+    assert now.headers["apns-expiration"] == "0"
+    assert not now.stored
+    assert soon.stored
+    assert soon.expiration is not None
+    assert 599 <= soon.expiration - int(time.time()) <= 600
 
 
 # Environments and topics.
@@ -400,8 +567,8 @@ async def test_automatic_device_moves_to_the_sandbox(
     assert entry.subentries[bob_id].data[CONF_ENVIRONMENT] == ENV_AUTO
     assert entry.subentries[bob_id].data[CONF_DETECTED_ENVIRONMENT] == ENV_SANDBOX
     assert (
-        "Apple refused the token of Bob in production and accepted it in sandbox"
-        in caplog.text
+        "Apple refused the push to Bob in production (BadDeviceToken) and "
+        "accepted it in sandbox" in caplog.text
     )
     assert BOB_TOKEN not in caplog.text
     # Stored without a reload: the same hub, with its open connection.
@@ -454,6 +621,41 @@ async def test_automatic_device_refused_in_both(
     assert _hub(entry).is_inactive(bob_id)
     assert issue_registry.async_get_issue(DOMAIN, inactive_issue_id(bob_id))
     assert CONF_DETECTED_ENVIRONMENT not in entry.subentries[bob_id].data
+
+
+async def test_automatic_device_with_a_key_for_the_sandbox_only(
+    hass: HomeAssistant,
+    apns_server: ApnsServer,
+    apns_credentials: ApnsTestCredentials,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """A key limited to the sandbox: automatic devices are found there, no reauth."""
+    apns_server.key_environment = ENV_SANDBOX
+    apns_server.script(BOB_TOKEN, 400, "BadDeviceToken", environment=ENV_SANDBOX)
+    entry = await _hub_with(
+        hass,
+        {**token_entry_data(apns_credentials), CONF_ENVIRONMENT: ENV_SANDBOX},
+        _auto("Alice", ALICE_TOKEN),
+        _auto("Bob", BOB_TOKEN),
+    )
+    alice_id, bob_id = entry.subentries
+    assert await _send(hass, message="Hi") == {
+        "Alice": "delivered",
+        "Bob": "BadDeviceToken",
+    }
+    assert sorted(reason for _, _, reason in apns_server.rejections) == [
+        "BadDeviceToken",
+        "BadEnvironmentKeyIdInToken",
+        "BadEnvironmentKeyIdInToken",
+    ]
+    assert entry.subentries[alice_id].data[CONF_DETECTED_ENVIRONMENT] == ENV_SANDBOX
+    # Bob's token is refused where the key works: he is gone, the key is fine.
+    assert issue_registry.async_get_issue(DOMAIN, inactive_issue_id(bob_id))
+    assert not _reauth_flows(hass)
+    # Alice goes straight to the sandbox from now on.
+    assert await _send(hass, message="Again", target="Alice") == {"Alice": "delivered"}
+    assert len(apns_server.rejections) == 3
+    assert [push.environment for push in apns_server.pushes] == [ENV_SANDBOX] * 2
 
 
 async def test_chosen_environment_is_not_second_guessed(

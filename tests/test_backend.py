@@ -1,4 +1,4 @@
-"""The shared retry policy (backend.async_send_with_retry): pure logic."""
+"""The shared retry policy (backend.async_send_with_retry) and token redaction: pure logic."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from custom_components.direct_push.backend import (
     Delivery,
     Outcome,
     async_send_with_retry,
+    redact_token,
 )
 
 DELIVERED = Delivery(Outcome.DELIVERED, status=200)
@@ -101,3 +102,19 @@ def test_only_delivered_is_ok() -> None:
     assert DELIVERED.ok
     assert not BUSY.ok
     assert not Delivery(Outcome.DEVICE_GONE).ok
+
+
+@pytest.mark.parametrize(
+    ("token", "shown"),
+    [
+        ("a1" * 32, "…a1a1"),
+        ("123456789", "…6789"),
+        # Eight characters or fewer: the last four would be half of it.
+        ("12345678", "…"),
+        ("abc", "…"),
+        ("", "…"),
+    ],
+)
+def test_redact_token(token: str, shown: str) -> None:
+    """The one redaction of tokens, endpoints and such for logs and notes."""
+    assert redact_token(token) == shown

@@ -36,7 +36,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.direct_push.apns import PROBE_TOKEN
+from custom_components.direct_push.apns import PROBE_TOKEN, SUBENTRY_APNS
 from custom_components.direct_push.const import (
     AUTH_CERTIFICATE,
     AUTH_TOKEN,
@@ -60,9 +60,9 @@ from custom_components.direct_push.const import (
     ENV_DEV_APNS_SERVER,
     ENV_PRODUCTION,
     ENV_SANDBOX,
-    SUBENTRY_APNS,
 )
-from custom_components.direct_push.hub import entity_unique_id, inactive_issue_id
+from custom_components.direct_push.hub import entity_unique_id
+from custom_components.direct_push.issues import inactive_issue_id
 
 from .apns_server import ApnsServer, ApnsTestCredentials, issue_push_certificate
 from .conftest import (
@@ -413,7 +413,9 @@ async def test_token_errors_then_recovery(
     ("answer", "error"),
     [
         ((400, "MissingTopic"), "missing_topic"),
-        ((403, "ExpiredProviderToken"), "invalid_provider_token"),
+        ((403, "MissingProviderToken"), "missing_provider_token"),
+        ((403, "UnrelatedKeyIdInToken"), "unrelated_key_id"),
+        ((403, "BadEnvironmentKeyIdInToken"), "bad_environment_key_id"),
         ((403, "BadCertificate"), "bad_certificate"),
         ((403, "BadCertificateEnvironment"), "bad_certificate"),
         ((500, "InternalServerError"), "apns_error"),
@@ -440,6 +442,28 @@ async def test_token_apple_refuses_probe(
     assert not hass.config_entries.async_entries(DOMAIN)
 
     server.clear_scripts()
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, token_input(apns_credentials)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+
+
+async def test_token_probe_clock_wrong(
+    hass: HomeAssistant, server: ApnsServer, apns_credentials: ApnsTestCredentials
+) -> None:
+    """Apple calls the token expired, even renewed: the clock is wrong, not the key."""
+    server.clock_offset = 2 * 3600
+    flow_id = await start_flow(hass, AUTH_TOKEN)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, token_input(apns_credentials)
+    )
+    assert result["errors"] == {"base": "clock_wrong"}
+    # The token was signed for this probe: retried once, not signed again.
+    assert probes(server) == ["ExpiredProviderToken"] * 2
+    assert len(set(server.tokens_expired)) == 1
+
+    server.clock_offset = 0
     result = await hass.config_entries.flow.async_configure(
         flow_id, token_input(apns_credentials)
     )
@@ -1143,7 +1167,7 @@ async def test_options_cleared_sound_is_silent(
     assert push.payload["aps"] == {"alert": {"body": "Shh"}}
 
 
-@pytest.mark.parametrize("name", ["admin", "All", " ALL "])
+@pytest.mark.parametrize("name", ["admin", "All", " ALL ", "Admins", "everyone"])
 async def test_device_name_cannot_be_a_routing_word(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, name: str
 ) -> None:

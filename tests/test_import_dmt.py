@@ -34,7 +34,7 @@ from custom_components.direct_push.const import (
 
 from .apns_server import ApnsServer, ApnsTestCredentials, issue_push_certificate
 from .conftest import ALICE_TOKEN, BOB_TOKEN, upload
-from .test_import import (
+from .test_import_flow import (
     description,
     devices_of,
     error_text,

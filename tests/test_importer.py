@@ -794,19 +794,45 @@ def test_duplicate_names_renamed(tmp_path: Path, keys: Keys) -> None:
             {"name": "alice", "token": "d4" * 32},
         ],
     )
+    # A second "Alice 2" takes the next number, not "Alice 2 2".
     assert [d.name for d in result.devices] == [
         "Alice",
         "ALICE 2",
-        "Alice 2 2",
-        "alice 3",
+        "Alice 3",
+        "alice 4",
     ]
-    assert [n.key for n in _device_notes(result)] == ["skipped_token"] + [
-        "renamed_device"
-    ] * 3
-    assert _device_notes(result)[1].placeholders == {
-        "name": "ALICE",
-        "new_name": "ALICE 2",
-    }
+    notes = _device_notes(result)
+    assert [n.key for n in notes] == ["skipped_token"] + ["renamed_device"] * 3
+    assert notes[1].placeholders == {"name": "ALICE", "new_name": "ALICE 2"}
+    assert notes[2].placeholders == {"name": "Alice 2", "new_name": "Alice 3"}
+
+
+def test_group_words_renamed(tmp_path: Path, keys: Keys) -> None:
+    """A device called like a group could not be sent to: it gets a number."""
+    result = _import_devices(
+        tmp_path,
+        keys,
+        [
+            {"name": "Admin", "token": ALICE},
+            {"name": "all", "token": BOB},
+            {"name": "Admin 2", "token": CAROL},
+            {"name": "admins", "token": "d4" * 32},
+        ],
+    )
+    assert [d.name for d in result.devices] == [
+        "Admin 2",
+        "all 2",
+        "Admin 3",
+        "admins 2",
+    ]
+    notes = _device_notes(result)
+    assert [n.key for n in notes] == [
+        "reserved_name",
+        "reserved_name",
+        "renamed_device",
+        "reserved_name",
+    ]
+    assert notes[0].placeholders == {"name": "Admin", "new_name": "Admin 2"}
 
 
 def test_unknown_keys_ignored(tmp_path: Path, keys: Keys) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from functools import partial
 import os
@@ -12,7 +12,7 @@ import tempfile
 import time
 from typing import Any, Final, override
 
-from aioapns.common import NotificationRequest, PushType
+from aioapns.common import NotificationRequest, NotificationResult, PushType
 from aioapns.connection import (
     APNsBaseClientProtocol,
     APNsBaseConnectionPool,
@@ -34,17 +34,26 @@ from homeassistant.helpers.selector import (
 from homeassistant.util.hass_dict import HassKey
 from homeassistant.util.ssl import create_client_context
 import jwt
+import voluptuous as vol
 
 from .apple_credentials import (
     AppleCredentialError,
     InvalidCertificateError,
+    check_device_token,
     check_key_id,
     check_team_id,
     check_topic,
     load_signing_key,
     read_push_certificate,
 )
-from .backend import Delivery, Device, Outcome
+from .backend import (
+    Delivery,
+    Device,
+    Outcome,
+    PushBackendDescription,
+    Renewal,
+    redact_token,
+)
 from .const import (
     AUTH_CERTIFICATE,
     AUTH_TOKEN,
@@ -67,7 +76,15 @@ from .const import (
     ENVIRONMENTS,
     LOGGER,
 )
-from .message import Message, PayloadTooLargeError, PushKind, build_apns_payload
+from .message import (
+    Message,
+    PayloadTooLargeError,
+    PushKind,
+    build_apns_payload,
+    check_apns_message,
+)
+
+SUBENTRY_APNS: Final = "apns_device"
 
 # Apple allows a provider token refresh at most every 20 minutes and requires
 # one within 60: refresh at 50 minutes, whatever the connections do.
@@ -80,16 +97,29 @@ PROBE_TOKEN: Final = "0" * 64
 _GONE_REASONS: Final = {"Unregistered", "BadDeviceToken", "DeviceTokenNotForTopic"}
 _AUTH_REASONS: Final = {
     "InvalidProviderToken",
-    "ExpiredProviderToken",
+    "MissingProviderToken",
+    "UnrelatedKeyIdInToken",
+    "BadEnvironmentKeyIdInToken",
     "BadCertificate",
     "BadCertificateEnvironment",
     "Forbidden",
 }
+# Apple asks for a new provider token; a new key does not help.
+_RENEW_REASON: Final = "ExpiredProviderToken"
+# The key is limited to the other environment (Apple's environment-scoped keys).
+_KEY_ENVIRONMENT_REASON: Final = "BadEnvironmentKeyIdInToken"
+# Answers after which an automatic device tries the other environment: its
+# token, or the hub's key, belongs there.
+_OTHER_ENVIRONMENT_REASONS: Final = {"BadDeviceToken", _KEY_ENVIRONMENT_REASON}
 _RETRY_STATUSES: Final = {"429", "500", "503"}
 # Apple's refusals of a probe, as the forms' error keys.
 _PROBE_ERRORS: Final = {
     "InvalidProviderToken": "invalid_provider_token",
-    "ExpiredProviderToken": "invalid_provider_token",
+    "MissingProviderToken": "missing_provider_token",
+    "UnrelatedKeyIdInToken": "unrelated_key_id",
+    "BadEnvironmentKeyIdInToken": "bad_environment_key_id",
+    # Expired even once renewed: the key is fine, the clock is not.
+    "ExpiredProviderToken": "clock_wrong",
     "MissingTopic": "missing_topic",
     "TopicDisallowed": "topic_disallowed",
     "BadCertificate": "bad_certificate",
@@ -131,21 +161,61 @@ class SharedTokenProvider(AuthorizationHeaderProvider):
         self._team_id = team_id
         self._issued_at = 0.0
         self._header = ""
+        self.generation = 0
+        """How many tokens were signed; a send notes it to tell which token it carried."""
+        self._renewed = False
 
     @override
     def get_header(self) -> str:
         now = time.time()
         # A clock set back makes the token look young while Apple sees it age.
         if not self._header or not 0 <= now - self._issued_at < TOKEN_REFRESH_SECONDS:
-            self._issued_at = now
-            token = jwt.encode(
-                {"iss": self._team_id, "iat": int(now)},
-                self._key,
-                algorithm="ES256",
-                headers={"kid": self._key_id},
-            )
-            self._header = f"bearer {token}"
+            self._sign(now)
+            self._renewed = False
         return self._header
+
+    def renew(self, generation: int) -> bool:
+        """Apple called a token expired: sign a new one, unless there is a newer one.
+
+        `generation` is the one a push noted when it was sent. Returns False
+        when a new token cannot help: Apple refused the token signed for such
+        an answer too, so our clock is wrong. Renewing at most once per
+        scheduled token keeps a wrong clock from signing token after token
+        (Apple allows one new token per 20 minutes).
+        """
+        if generation != self.generation:
+            return True  # another push has renewed it already
+        if self._renewed:
+            return False
+        self._sign(time.time())
+        self._renewed = True
+        return True
+
+    def _sign(self, now: float) -> None:
+        self._issued_at = now
+        token = jwt.encode(
+            {"iss": self._team_id, "iat": int(now)},
+            self._key,
+            algorithm="ES256",
+            headers={"kid": self._key_id},
+        )
+        self._header = f"bearer {token}"
+        self.generation += 1
+
+
+class _Expiration(int):
+    """An exact apns-expiration date, passed where aioapns takes a time to live.
+
+    aioapns 4.0 sends int(time.time()) + time_to_live and cannot send 0 (deliver
+    once, do not store). Python lets a subclass's reflected addition win over
+    int's own, so that sum yields this value itself.
+    """
+
+    __slots__ = ()
+
+    @override
+    def __radd__(self, other: int) -> int:
+        return int(self)
 
 
 # Providers outlive the backends: a reload (a device added, options changed)
@@ -248,7 +318,7 @@ class ApnsBackend:
         *,
         topic: str,
         ssl_context: ssl.SSLContext,
-        auth: AuthorizationHeaderProvider | None,
+        auth: SharedTokenProvider | None,
         server: tuple[str, int] | None = None,
         environments: tuple[str, ...] = ENVIRONMENTS,
     ) -> None:
@@ -274,7 +344,7 @@ class ApnsBackend:
         Raises AppleCredentialError for a key or certificate that cannot work.
         """
         certificate: str | None = None
-        auth: AuthorizationHeaderProvider | None = None
+        auth: SharedTokenProvider | None = None
         environments: tuple[str, ...] = ENVIRONMENTS
         if data[CONF_AUTH_METHOD] == AUTH_CERTIFICATE:
             push_certificate = await hass.async_add_executor_job(
@@ -332,7 +402,8 @@ class ApnsBackend:
         request = NotificationRequest(
             device_token=device.config[CONF_TOKEN],
             message=payload,
-            time_to_live=message.ttl,
+            # A TTL of 0 is Apple's 0: deliver now or never, do not store.
+            time_to_live=message.ttl or _Expiration(0),
             priority=message.apns_priority,
             collapse_key=message.tag or None,  # an empty tag is no tag
             push_type=PushType(message.push_type.value),
@@ -340,21 +411,25 @@ class ApnsBackend:
         )
         first, *others = self._device_environments(device.config)
         delivery = await self._async_send_to(first, request, truncated)
-        if not others or delivery.reason != "BadDeviceToken":
+        if not others or delivery.reason not in _OTHER_ENVIRONMENT_REASONS:
             return delivery
         retry = await self._async_send_to(others[0], request, truncated)
         if retry.ok:
             LOGGER.info(
-                "Apple refused the token of %s in %s and accepted it in %s, "
+                "Apple refused the push to %s in %s (%s) and accepted it in %s, "
                 "where its pushes go from now on",
                 device.name,
                 first,
+                delivery.reason,
                 others[0],
             )
             return replace(retry, device_update={CONF_DETECTED_ENVIRONMENT: others[0]})
-        # Refused in both: the device is gone. Unless the second answer was
-        # a passing failure, which the retry policy tries again.
-        return retry if retry.retryable else delivery
+        # Refused in both. A passing failure there is tried again by the retry
+        # policy; where the key cannot push, the answer from where it can counts
+        # (a key limited to one environment is no reason to reauthenticate).
+        if retry.retryable or delivery.reason == _KEY_ENVIRONMENT_REASON:
+            return retry
+        return delivery
 
     async def _async_send_to(
         self, environment: str, request: NotificationRequest, truncated: bool
@@ -362,7 +437,9 @@ class ApnsBackend:
         """Send a request to one environment; map Apple's answer to an outcome."""
         try:
             async with asyncio.timeout(SEND_TIMEOUT):
-                result = await self._pool(environment).send_notification(request)
+                result = await self._async_send_request(
+                    self._pool(environment), request
+                )
         except (
             ConnectionClosed,
             ApnsConnectionError,
@@ -381,6 +458,9 @@ class ApnsBackend:
             outcome = Outcome.DEVICE_GONE
         elif reason in _AUTH_REASONS:
             outcome = Outcome.AUTH_FAILED
+        elif reason == _RENEW_REASON:
+            # Still expired with a new token: a new key would not help either.
+            outcome = Outcome.CLOCK_WRONG
         else:
             outcome = Outcome.FAILED
         return Delivery(
@@ -391,12 +471,29 @@ class ApnsBackend:
             truncated=truncated,
         )
 
+    async def _async_send_request(
+        self, pool: _Pool, request: NotificationRequest
+    ) -> NotificationResult:
+        """Send; retry once with a new provider token if Apple calls ours expired."""
+        generation = self._auth.generation if self._auth else 0
+        result = await pool.send_notification(request)
+        if (
+            result.description == _RENEW_REASON
+            and self._auth is not None
+            and self._auth.renew(generation)
+        ):
+            LOGGER.debug(
+                "APNs called the provider token expired; retrying with a new one"
+            )
+            result = await pool.send_notification(request)
+        return result
+
     async def async_probe(self, environment: str, topic: str | None = None) -> Delivery:
         """Prove the credentials: Apple checks them before the device token."""
         device = Device(
             device_id="probe",
             name="probe",
-            kind="apns",
+            kind=SUBENTRY_APNS,
             admin=False,
             config={
                 CONF_TOKEN: PROBE_TOKEN,
@@ -443,3 +540,65 @@ async def async_validate_credentials(
         return None
     LOGGER.debug("APNs refused the credentials: %s", delivery.reason)
     return AppleCredentialError(_PROBE_ERRORS.get(delivery.reason or "", "apns_error"))
+
+
+async def _async_create_backend(
+    hass: HomeAssistant, data: Mapping[str, Any], options: Mapping[str, Any]
+) -> ApnsBackend | None:
+    """Build the hub's APNs backend, if the hub has Apple credentials."""
+    if CONF_AUTH_METHOD not in data:
+        return None
+    return await ApnsBackend.async_create(hass, data)
+
+
+def _renew_schema(data: Mapping[str, Any]) -> vol.Schema:
+    return vol.Schema(
+        {
+            vol.Required(CONF_TOKEN, default=data.get(CONF_TOKEN, "")): str,
+            # BadDeviceToken often means a sandbox token sent to production.
+            vol.Required(
+                CONF_ENVIRONMENT, default=data.get(CONF_ENVIRONMENT, ENV_PRODUCTION)
+            ): DEVICE_ENVIRONMENT_SELECTOR,
+        }
+    )
+
+
+def _renew(
+    user_input: Mapping[str, Any],
+    data: Mapping[str, Any],
+    others: Iterable[Mapping[str, Any]],
+) -> Renewal:
+    """Take a new token, or the same token in another environment.
+
+    The device then starts afresh: where an automatic device's old token was
+    accepted says nothing about the new one.
+    """
+    environment = user_input.get(CONF_ENVIRONMENT, ENV_PRODUCTION)
+    try:
+        token = check_device_token(user_input[CONF_TOKEN])
+    except AppleCredentialError as err:
+        return {}, err.key
+    if (token, environment) == (
+        data.get(CONF_TOKEN),
+        data.get(CONF_ENVIRONMENT, ENV_PRODUCTION),
+    ):
+        return {}, "same_device_token"
+    if any(other.get(CONF_TOKEN) == token for other in others):
+        return {}, "device_token_in_use"
+    kept = {k: v for k, v in data.items() if k != CONF_DETECTED_ENVIRONMENT}
+    return {**kept, CONF_TOKEN: token, CONF_ENVIRONMENT: environment}, None
+
+
+APNS: Final = PushBackendDescription(
+    kind=SUBENTRY_APNS,
+    model="Apple push (APNs)",
+    async_create=_async_create_backend,
+    check_message=check_apns_message,
+    log_id=lambda data: redact_token(str(data.get(CONF_TOKEN, ""))),
+    secrets=frozenset(
+        {CONF_KEY, CONF_CERTIFICATE, CONF_KEY_ID, CONF_TEAM_ID, CONF_TOKEN}
+    ),
+    renew_field=CONF_TOKEN,
+    renew_schema=_renew_schema,
+    renew=_renew,
+)

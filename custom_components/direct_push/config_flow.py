@@ -19,7 +19,6 @@ from homeassistant.config_entries import (
     SubentryFlowResult,
 )
 from homeassistant.core import callback
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.selector import (
     BooleanSelector,
     SelectSelector,
@@ -32,6 +31,7 @@ from homeassistant.helpers.selector import (
 import voluptuous as vol
 
 from .apns import (
+    APNS,
     DEVICE_ENVIRONMENT_SELECTOR,
     ENVIRONMENT_SELECTOR,
     async_validate_credentials,
@@ -69,8 +69,6 @@ from .const import (
     DOMAIN,
     ENV_PRODUCTION,
     ENV_SANDBOX,
-    SUBENTRY_APNS,
-    SUBENTRY_WEBPUSH,
     TITLE,
 )
 from .forms import (
@@ -80,11 +78,12 @@ from .forms import (
     async_take_upload,
     file_selector,
 )
-from .hub import inactive_issue_id
 from .import_flow import ImportFlow
+from .issues import async_delete_inactive_issue
 from .message import InterruptionLevel
-from .routing import TARGET_ADMIN, TARGET_ALL
+from .names import DeviceNames
 from .webpush import (
+    WEB_PUSH,
     SubscriptionError,
     generate_vapid_key,
     parse_subscription,
@@ -125,7 +124,10 @@ CERTIFICATE_SCHEMA: Final = vol.Schema(
 
 
 class DirectPushConfigFlow(ImportFlow, domain=DOMAIN):
-    """Set up the hub: APNs credentials proven against Apple."""
+    """Set up the hub: Apple credentials proven against Apple, or Web Push only.
+
+    The import steps come from ImportFlow.
+    """
 
     VERSION = 1
     MINOR_VERSION = 2
@@ -137,8 +139,8 @@ class DirectPushConfigFlow(ImportFlow, domain=DOMAIN):
     ) -> dict[str, type[ConfigSubentryFlow]]:
         """Devices are subentries."""
         return {
-            SUBENTRY_APNS: ApnsDeviceSubentryFlow,
-            SUBENTRY_WEBPUSH: WebPushDeviceSubentryFlow,
+            APNS.kind: ApnsDeviceSubentryFlow,
+            WEB_PUSH.kind: WebPushDeviceSubentryFlow,
         }
 
     @staticmethod
@@ -396,17 +398,14 @@ class _DeviceSubentryFlow(ConfigSubentryFlow):
                 s for s in entry.subentries.values() if s.subentry_id != device_id
             ]
             data, errors = self._validate(user_input, others)
-            # Names are unique across kinds, and not a routing word: automations
-            # send to them.
-            if name.casefold() in (TARGET_ADMIN, TARGET_ALL):
-                errors[CONF_NAME] = "reserved_name"
-            elif any(s.title.casefold() == name.casefold() for s in others):
-                errors[CONF_NAME] = "name_in_use"
+            # Automations send to names: unique across kinds, and no group word.
+            if problem := DeviceNames(s.title for s in others).problem(name):
+                errors[CONF_NAME] = problem
             if not errors:
                 data[CONF_NAME] = name
                 if device_id is None:
                     return self.async_create_entry(title=name, data=data)
-                ir.async_delete_issue(self.hass, DOMAIN, inactive_issue_id(device_id))
+                async_delete_inactive_issue(self.hass, device_id)
                 return self.async_update_and_abort(
                     entry, self._get_reconfigure_subentry(), title=name, data=data
                 )

@@ -28,8 +28,7 @@ ENVIRONMENTS: Final = (ENV_PRODUCTION, ENV_SANDBOX)
 ENV_AUTO: Final = "auto"
 DEVICE_ENVIRONMENTS: Final = (ENV_AUTO, *ENVIRONMENTS)
 
-# Device subentries.
-SUBENTRY_APNS: Final = "apns_device"
+# Device subentries (each kind's subentry type is in its backend module).
 CONF_NAME: Final = "name"
 CONF_TOKEN: Final = "token"  # noqa: S105
 CONF_ADMIN: Final = "admin"
@@ -47,9 +46,12 @@ ENV_DEV_APNS_SERVER: Final = "DIRECT_PUSH_DEV_APNS_SERVER"
 ENV_DEV_CA_FILE: Final = "DIRECT_PUSH_DEV_CA_FILE"
 
 # Web Push (UnifiedPush and browsers).
-SUBENTRY_WEBPUSH: Final = "webpush_device"
 CONF_VAPID_PRIVATE_KEY: Final = "vapid_private_key"
 CONF_SUBSCRIPTION: Final = "subscription"
 CONF_ENDPOINT: Final = "endpoint"
 CONF_P256DH: Final = "p256dh"
 CONF_AUTH: Final = "auth"
+# Who added a Web Push device (endpoint_policy.Trust); absent: an admin.
+CONF_TRUST: Final = "trust"
+# Hub option: self-registered devices may use push services on the local network.
+CONF_ALLOW_LOCAL_PUSH_SERVICES: Final = "allow_local_push_services"

@@ -23,6 +23,7 @@ def hub_device_info(entry: DirectPushConfigEntry) -> DeviceInfo:
         entry_type=DeviceEntryType.SERVICE,
         identifiers={(DOMAIN, entry.entry_id)},
         manufacturer="Direct Push",
+        model="Push hub",
         name=entry.title,
     )
 

@@ -3,33 +3,35 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers import (
-    device_registry as dr,
-    entity_registry as er,
-    issue_registry as ir,
-)
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 
 from .backend import Delivery, Device, Outcome, PushBackend, async_send_with_retry
+from .backends import BACKENDS
 from .const import (
     CONF_ADMIN,
     CONF_INTERRUPTION_LEVEL,
     CONF_SOUND,
     CONF_TITLE_FROM_DEVICE,
-    CONF_TOKEN,
     DEFAULT_SOUND,
     DOMAIN,
     LOGGER,
 )
-from .message import InterruptionLevel, Message
-from .routing import Route, resolve
+from .issues import (
+    async_create_clock_issue,
+    async_create_inactive_issue,
+    async_delete_clock_issue,
+    async_is_inactive,
+)
+from .message import InterruptionLevel, Message, MessageError
+from .routing import GROUPS, Route, resolve
 
 type DirectPushConfigEntry = ConfigEntry[DirectPushHub]
 
@@ -50,32 +52,6 @@ class Report:
             "reason": self.delivery.reason,
             "truncated": self.delivery.truncated,
         }
-
-
-def redact_token(token: str) -> str:
-    """Show only enough of a device token to tell devices apart in a log."""
-    return f"…{token[-4:]}" if len(token) > 8 else "…"
-
-
-_INACTIVE_ISSUE_PREFIX: Final = "device_inactive_"
-
-
-def inactive_issue_id(device_id: str) -> str:
-    """Return the repair issue id that marks a device inactive."""
-    return f"{_INACTIVE_ISSUE_PREFIX}{device_id}"
-
-
-@callback
-def async_delete_inactive_issues(hass: HomeAssistant, keep: Container[str]) -> None:
-    """Delete the inactive-device issues of every device not in keep."""
-    registry = ir.async_get(hass)
-    for domain, issue_id in list(registry.issues):
-        if (
-            domain == DOMAIN
-            and issue_id.startswith(_INACTIVE_ISSUE_PREFIX)
-            and issue_id.removeprefix(_INACTIVE_ISSUE_PREFIX) not in keep
-        ):
-            ir.async_delete_issue(hass, DOMAIN, issue_id)
 
 
 def _entry_settings(
@@ -138,13 +114,16 @@ class DirectPushHub:
 
     def is_inactive(self, device_id: str) -> bool:
         """Return True when the device was marked gone; its repair issue is the record."""
-        issue = ir.async_get(self.hass).async_get_issue(
-            DOMAIN, inactive_issue_id(device_id)
-        )
-        return issue is not None
+        return async_is_inactive(self.hass, device_id)
 
     @callback
-    def _routes(self) -> list[Route]:
+    def resolve(self, targets: Iterable[str] | None) -> list[Device]:
+        """Return the devices that targets name; unknown targets are an error.
+
+        Besides names and words, a target may be a device's or the hub's HA
+        device id, or a device's or group's notify entity id: what device and
+        entity selectors give.
+        """
         # This entry's HA devices by our identifier (a device lookup by
         # identifiers alone is deprecated: they are unique per entry only).
         ha_device_ids = {
@@ -156,26 +135,37 @@ class DirectPushHub:
             if domain == DOMAIN
         }
         entities = er.async_get(self.hass)
-        routes = []
-        for device in self.devices.values():
-            aliases = set()
-            if ha_device_id := ha_device_ids.get(device.device_id):
-                aliases.add(ha_device_id)
-            if entity_id := entities.async_get_entity_id(
-                Platform.NOTIFY,
-                DOMAIN,
-                entity_unique_id(self.entry.entry_id, device.device_id),
-            ):
-                aliases.add(entity_id)
-            routes.append(
-                Route(device.device_id, device.name, device.admin, frozenset(aliases))
-            )
-        return routes
 
-    @callback
-    def resolve(self, targets: Iterable[str] | None) -> list[Device]:
-        """Return the devices that targets name; unknown targets are an error."""
-        resolution = resolve(targets, self._routes())
+        def entity_id(key: str) -> str | None:
+            return entities.async_get_entity_id(
+                Platform.NOTIFY, DOMAIN, entity_unique_id(self.entry.entry_id, key)
+            )
+
+        routes = [
+            Route(
+                device.device_id,
+                device.name,
+                device.admin,
+                frozenset(
+                    alias
+                    for alias in (
+                        ha_device_ids.get(device.device_id),
+                        entity_id(device.device_id),
+                    )
+                    if alias
+                ),
+            )
+            for device in self.devices.values()
+        ]
+        groups = {
+            alias: group
+            for key, group in GROUPS.items()
+            if (alias := entity_id(key)) is not None
+        }
+        hub = ha_device_ids.get(self.entry.entry_id)
+        resolution = resolve(
+            targets, routes, groups=groups, hub=() if hub is None else (hub,)
+        )
         if resolution.unknown:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
@@ -183,6 +173,23 @@ class DirectPushHub:
                 translation_placeholders={"targets": ", ".join(resolution.unknown)},
             )
         return [self.devices[device_id] for device_id in resolution.device_ids]
+
+    def check(self, message: Message, devices: Iterable[Device]) -> None:
+        """Refuse a message that the push service of any of its devices would refuse.
+
+        Each kind has its own limits: a message for Web Push devices only may
+        carry a tag too long for Apple, say.
+        """
+        kinds = {device.kind for device in devices}
+        try:
+            for kind in sorted(kinds):
+                BACKENDS[kind].check_message(message)
+        except MessageError as err:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key=err.key,
+                translation_placeholders=err.placeholders or None,
+            ) from err
 
     def _personalise(self, device: Device, message: Message) -> Message:
         """Apply the entry's options to a message for one device."""
@@ -210,16 +217,26 @@ class DirectPushHub:
         LOGGER.debug(
             "Push to %s (%s): %s%s",
             device.name,
-            redact_token(str(device.config.get(CONF_TOKEN, ""))),
+            BACKENDS[device.kind].log_id(device.config),
             delivery.outcome,
             f" ({delivery.reason})" if delivery.reason else "",
         )
         if delivery.device_update:
             self.async_update_device(device.device_id, delivery.device_update)
-        if delivery.outcome is Outcome.DEVICE_GONE:
-            self._async_mark_inactive(device, delivery.reason or "")
+        if delivery.ok:
+            async_delete_clock_issue(self.hass, device.kind)
+        elif delivery.outcome is Outcome.DEVICE_GONE:
+            async_create_inactive_issue(
+                self.hass,
+                self.entry.entry_id,
+                device.device_id,
+                device.name,
+                delivery.reason or "",
+            )
         elif delivery.outcome is Outcome.AUTH_FAILED:
             self.entry.async_start_reauth(self.hass)
+        elif delivery.outcome is Outcome.CLOCK_WRONG:
+            async_create_clock_issue(self.hass, device.kind, delivery.reason or "")
         if not delivery.ok:
             LOGGER.warning(
                 "Push to %s failed: %s", device.name, delivery.reason or "unknown"
@@ -255,22 +272,6 @@ class DirectPushHub:
         self.hass.config_entries.async_update_subentry(self.entry, subentry, data=data)
         self.devices[device_id] = replace(
             self.devices[device_id], config=self.entry.subentries[device_id].data
-        )
-
-    @callback
-    def _async_mark_inactive(self, device: Device, reason: str) -> None:
-        """Stop sending to a device until the user gives it a new token."""
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            inactive_issue_id(device.device_id),
-            is_fixable=True,
-            # The issue is the record that the device is inactive: keep it across restarts.
-            is_persistent=True,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key="device_inactive",
-            translation_placeholders={"device": device.name, "reason": reason},
-            data={"entry_id": self.entry.entry_id, "device_id": device.device_id},
         )
 
     async def async_close(self) -> None:

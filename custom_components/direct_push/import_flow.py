@@ -20,8 +20,7 @@ from homeassistant.config_entries import (
     ConfigSubentry,
     ConfigSubentryData,
 )
-from homeassistant.core import DOMAIN as HOMEASSISTANT_DOMAIN, HomeAssistant, callback
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.selector import (
     SelectSelector,
     SelectSelectorConfig,
@@ -30,7 +29,7 @@ from homeassistant.helpers.selector import (
 from homeassistant.helpers.translation import async_get_translations
 import voluptuous as vol
 
-from .apns import async_validate_credentials
+from .apns import APNS, async_validate_credentials
 from .const import (
     CONF_AUTH_METHOD,
     CONF_CERTIFICATE,
@@ -45,8 +44,6 @@ from .const import (
     CONF_TOPIC,
     DOMAIN,
     LOGGER,
-    SUBENTRY_APNS,
-    TITLE,
 )
 from .forms import CERTIFICATE_FILE_TYPES, KEY_FILE_TYPES, file_selector, read_upload
 from .import_files import TextEncodingError, expand_user
@@ -64,13 +61,18 @@ from .importer import (
     read_folder,
     read_yaml_config,
 )
+from .issues import (
+    YAML_IMPORT_FAILED,
+    async_create_yaml_deprecated,
+    async_create_yaml_import_failed,
+)
+from .names import NAME_IN_USE, DeviceNames
 
 CONF_FOLDER: Final = "folder"
 CONF_CONFIG_FILE: Final = "config_file"
 CONF_CREDENTIALS: Final = "credentials"
 KEEP_CREDENTIALS: Final = "keep"
 REPLACE_CREDENTIALS: Final = "replace"
-YAML_FAILED_ISSUE: Final = "yaml_import_failed"
 # The hub's Apple settings. The rest of its data (its Web Push identity) stays
 # when imported credentials replace them.
 _APNS_DATA: Final = (
@@ -204,7 +206,7 @@ def _device_subentry(device: ImportedDevice, name: str) -> ConfigSubentryData:
     """Return an imported device as a device subentry, under its final name."""
     return ConfigSubentryData(
         data={**device.as_subentry_data(), CONF_NAME: name},
-        subentry_type=SUBENTRY_APNS,
+        subentry_type=APNS.kind,
         title=name,
         unique_id=None,
     )
@@ -216,7 +218,7 @@ def _add_device(
     """Return the change that adds an imported device to the hub."""
     subentry = ConfigSubentry(
         data=MappingProxyType({**device.as_subentry_data(), CONF_NAME: name}),
-        subentry_type=SUBENTRY_APNS,
+        subentry_type=APNS.kind,
         title=name,
         unique_id=None,
     )
@@ -229,20 +231,16 @@ def _merge_plan(
     """Split imported devices into new ones (with a free name) and known tokens."""
     subentries = hub.subentries.values()
     tokens = {
-        s.data.get(CONF_TOKEN) for s in subentries if s.subentry_type == SUBENTRY_APNS
+        s.data.get(CONF_TOKEN) for s in subentries if s.subentry_type == APNS.kind
     }
-    names = {s.title.casefold() for s in subentries}
+    names = DeviceNames(s.title for s in subentries)
     add: list[tuple[ImportedDevice, str]] = []
     known: list[ImportedDevice] = []
     for device in result.devices:
         if device.token in tokens:
             known.append(device)
-            continue
-        name, number = device.name, 2
-        while name.casefold() in names:
-            name, number = f"{device.name} {number}", number + 1
-        names.add(name.casefold())
-        add.append((device, name))
+        else:
+            add.append((device, names.claim(device.name)))
     return add, known
 
 
@@ -338,39 +336,6 @@ async def _async_change_hub(
             await hass.config_entries.async_setup(hub.entry_id)
         elif state is not ConfigEntryState.NOT_LOADED:
             hass.config_entries.async_schedule_reload(hub.entry_id)
-
-
-@callback
-def async_yaml_import_failed(hass: HomeAssistant, reason: str) -> None:
-    """Raise the error issue that says why the YAML was not imported."""
-    LOGGER.error("The direct_push YAML configuration was not imported: %s", reason)
-    ir.async_delete_issue(hass, HOMEASSISTANT_DOMAIN, f"deprecated_yaml_{DOMAIN}")
-    ir.async_create_issue(
-        hass,
-        DOMAIN,
-        YAML_FAILED_ISSUE,
-        is_fixable=False,
-        severity=ir.IssueSeverity.ERROR,
-        translation_key=YAML_FAILED_ISSUE,
-        translation_placeholders={"reason": reason},
-    )
-
-
-@callback
-def _async_yaml_imported(hass: HomeAssistant) -> None:
-    """Ask the user to remove the imported YAML."""
-    ir.async_delete_issue(hass, DOMAIN, YAML_FAILED_ISSUE)
-    ir.async_create_issue(
-        hass,
-        HOMEASSISTANT_DOMAIN,
-        f"deprecated_yaml_{DOMAIN}",
-        breaks_in_ha_version=None,
-        is_fixable=False,
-        issue_domain=DOMAIN,
-        severity=ir.IssueSeverity.WARNING,
-        translation_key="deprecated_yaml",
-        translation_placeholders={"domain": DOMAIN, "integration_title": TITLE},
-    )
 
 
 class ImportFlow(ConfigFlow):
@@ -624,7 +589,7 @@ class ImportFlow(ConfigFlow):
         if hub is None:
             await self.async_set_unique_id(DOMAIN, raise_on_progress=False)
             self._abort_if_unique_id_configured()
-            _async_yaml_imported(self.hass)
+            async_create_yaml_deprecated(self.hass)
             return await self._async_create_hub(
                 data,
                 [_device_subentry(device, device.name) for device in result.devices],
@@ -634,7 +599,7 @@ class ImportFlow(ConfigFlow):
         except AppleImportError as err:
             return await self._async_yaml_failed(f"import_{err.key}", err.placeholders)
         await _async_change_hub(self.hass, hub, changes)
-        _async_yaml_imported(self.hass)
+        async_create_yaml_deprecated(self.hass)
         return self.async_abort(reason="yaml_updated")
 
     def _yaml_changes(
@@ -654,7 +619,7 @@ class ImportFlow(ConfigFlow):
         by_token = {
             s.data.get(CONF_TOKEN): s
             for s in hub.subentries.values()
-            if s.subentry_type == SUBENTRY_APNS
+            if s.subentry_type == APNS.kind
         }
         titles = {s.subentry_id: s.title for s in hub.subentries.values()}
         new: list[ImportedDevice] = []
@@ -674,13 +639,11 @@ class ImportFlow(ConfigFlow):
                         title=device.name,
                     )
                 )
-        seen: set[str] = set()
+        names = DeviceNames()
         for name in [*titles.values(), *(device.name for device in new)]:
-            if name.casefold() in seen:
-                raise AppleImportError(
-                    "name_in_use", {"file": YAML_SOURCE, "name": name}
-                )
-            seen.add(name.casefold())
+            if names.in_use(name):
+                raise AppleImportError(NAME_IN_USE, {"file": YAML_SOURCE, "name": name})
+            names.take(name)
         changes.extend(
             _add_device(self.hass, hub, device, device.name) for device in new
         )
@@ -694,5 +657,5 @@ class ImportFlow(ConfigFlow):
         reason = _text(
             texts, f"config.error.{key}", {**_IMPORT_PLACEHOLDERS, **placeholders}
         )
-        async_yaml_import_failed(self.hass, reason)
-        return self.async_abort(reason=YAML_FAILED_ISSUE)
+        async_create_yaml_import_failed(self.hass, reason)
+        return self.async_abort(reason=YAML_IMPORT_FAILED)

@@ -40,6 +40,7 @@ from .apple_credentials import (
     read_push_certificate,
     valid_device_token,
 )
+from .backend import redact_token
 from .const import (
     AUTH_CERTIFICATE,
     AUTH_TOKEN,
@@ -65,6 +66,7 @@ from .import_files import (
     looks_like_key_text,
     read_text,
 )
+from .names import NAME_IN_USE, DeviceNames, is_reserved
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -271,11 +273,6 @@ def check_signing_key(pem: str, source: str) -> str:
     return pem
 
 
-def redact_token(token: str) -> str:
-    """Show only the last four characters of a token."""
-    return f"…{token[-4:]}" if len(token) >= 8 else "…"
-
-
 def read_yaml_config(conf: Mapping[str, Any], config_dir: Path) -> ImportResult:
     """Import the `direct_push:` YAML, already checked by its schema. Blocking.
 
@@ -309,7 +306,7 @@ def read_yaml_config(conf: Mapping[str, Any], config_dir: Path) -> ImportResult:
 
     devices: list[ImportedDevice] = []
     first_by_token: dict[str, str] = {}
-    names: set[str] = set()
+    names = DeviceNames()
     for item in conf.get(CONF_DEVICES, ()):
         name = str(item[CONF_NAME]).strip()
         token = clean_device_token(str(item[CONF_TOKEN]))
@@ -322,11 +319,14 @@ def read_yaml_config(conf: Mapping[str, Any], config_dir: Path) -> ImportResult:
                 "duplicate_device_token",
                 {"file": YAML_SOURCE, "name": name, "first": first},
             )
-        if name.casefold() in names:
+        # The YAML is read at every start: a rename would never match it, so
+        # a name it cannot have is an error, as every other mistake in it.
+        if problem := names.problem(name):
             raise AppleImportError(
-                "duplicate_device_name", {"file": YAML_SOURCE, "name": name}
+                "duplicate_device_name" if problem == NAME_IN_USE else problem,
+                {"file": YAML_SOURCE, "name": name},
             )
-        names.add(name.casefold())
+        names.take(name)
         first_by_token[token] = name
         devices.append(
             ImportedDevice(
@@ -610,7 +610,7 @@ def _devices(
         )
     devices: list[ImportedDevice] = []
     by_token: dict[str, int] = {}
-    names: set[str] = set()
+    names = DeviceNames()
     for index, entry in enumerate(entries, 1):
         if not isinstance(entry, dict):
             notes.append(ImportNote("invalid_device_entry", {"index": str(index)}))
@@ -658,18 +658,11 @@ def _devices(
                 )
             )
             continue
-        if name.casefold() in names:
-            # Device names must be unique within the hub.
-            number = 2
-            while f"{name} {number}".casefold() in names:
-                number += 1
-            notes.append(
-                ImportNote(
-                    "renamed_device", {"name": name, "new_name": f"{name} {number}"}
-                )
-            )
-            name = f"{name} {number}"
-        names.add(name.casefold())
+        if (new_name := names.claim(name)) != name:
+            # A group word, or a second device of the same name.
+            reason = "reserved_name" if is_reserved(name) else "renamed_device"
+            notes.append(ImportNote(reason, {"name": name, "new_name": new_name}))
+            name = new_name
         by_token[token] = len(devices)
         devices.append(
             ImportedDevice(name=name, token=token, admin=admin, environment=ENV_AUTO)

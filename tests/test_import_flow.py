@@ -33,7 +33,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 import voluptuous as vol
 
 from custom_components.direct_push import async_import_yaml
-from custom_components.direct_push.apns import PROBE_TOKEN
+from custom_components.direct_push.apns import PROBE_TOKEN, SUBENTRY_APNS
 from custom_components.direct_push.apple_credentials import (
     CERT_DEVELOPMENT,
     CERT_PRODUCTION,
@@ -57,7 +57,6 @@ from custom_components.direct_push.const import (
     ENV_AUTO,
     ENV_PRODUCTION,
     ENV_SANDBOX,
-    SUBENTRY_APNS,
 )
 from custom_components.direct_push.import_flow import (
     _IMPORT_PLACEHOLDERS as IMPORT_PLACEHOLDERS,
@@ -710,6 +709,99 @@ async def test_merge_adds_new_devices_only(
     assert len(devices_of(entry)) == 4
 
 
+async def test_merge_renumbers_a_numbered_name(
+    hass: HomeAssistant,
+    server: ApnsServer,
+    apns_credentials: ApnsTestCredentials,
+    tmp_path: Path,
+) -> None:
+    """A second "Alice 2" becomes "Alice 3", never "Alice 2 2"."""
+    entry = await setup_hub(
+        hass,
+        token_entry_data(apns_credentials),
+        [
+            {CONF_NAME: "Alice", CONF_TOKEN: ALICE_TOKEN, CONF_ADMIN: True},
+            {CONF_NAME: "Alice 2", CONF_TOKEN: BOB_TOKEN, CONF_ADMIN: False},
+        ],
+    )
+    folder = write_folder(
+        tmp_path / "apple_push",
+        apns_credentials,
+        devices=[
+            {"name": "alice 2", "token": CAROL_TOKEN},
+            {"name": "Alice", "token": DAVE_TOKEN},
+        ],
+    )
+    result = await import_folder(hass, folder)
+    assert placeholders_of(result)["devices"] == (
+        "- alice 2: added as alice 3, since another device has this name\n"
+        "- Alice: added as Alice 4, since another device has this name"
+    )
+    await submit(hass, result)
+    await hass.async_block_till_done()
+    assert set(devices_of(entry)) == {"Alice", "Alice 2", "alice 3", "Alice 4"}
+
+
+@pytest.mark.parametrize("method", ["import_folder", "import_upload"])
+async def test_import_renames_group_words(
+    hass: HomeAssistant,
+    server: ApnsServer,
+    apns_credentials: ApnsTestCredentials,
+    tmp_path: Path,
+    upload_client: TestClient[Any, Any],
+    method: str,
+) -> None:
+    """A device called like a group would be unreachable: it gets a number, and a note."""
+    folder = write_folder(
+        tmp_path / "apple_push",
+        apns_credentials,
+        devices=[
+            {"name": "Admin", "token": ALICE_TOKEN, "admin": True},
+            {"name": "all", "token": BOB_TOKEN},
+            {"name": "Everyone", "token": CAROL_TOKEN},
+        ],
+    )
+    if method == "import_folder":
+        result = await import_folder(hass, folder)
+    else:
+        result = await submit(
+            hass,
+            await start(hass, method),
+            config_file=await upload(
+                upload_client, "config.json", (folder / "config.json").read_text()
+            ),
+            key_file=await upload(
+                upload_client, "AuthKey.p8", apns_credentials.key_pem
+            ),
+        )
+    assert result["step_id"] == "import_confirm"
+    assert placeholders_of(result)["devices"] == (
+        "- Admin 2 (admin)\n- all 2\n- Everyone 2"
+    )
+    text = description(result)
+    assert (
+        "Admin is a word that sends to a group of devices, so this device is "
+        "added as Admin 2." in text
+    )
+    result = await submit(hass, result)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    [entry] = hass.config_entries.async_entries(DOMAIN)
+    assert set(devices_of(entry)) == {"Admin 2", "all 2", "Everyone 2"}
+
+    # "admin" still means the admins, and each device has a name of its own.
+    await hass.services.async_call(
+        DOMAIN, "send", {"message": "Hi", "target": "admin"}, blocking=True
+    )
+    assert [push.token for push in server.pushes if push.token != PROBE_TOKEN] == [
+        ALICE_TOKEN
+    ]
+    await hass.services.async_call(
+        DOMAIN, "send", {"message": "Hi", "target": "all 2"}, blocking=True
+    )
+    assert len(server.pushes_for(BOB_TOKEN)) == 1
+
+
 async def test_merge_credentials_differ_keep(
     hass: HomeAssistant,
     server: ApnsServer,
@@ -997,6 +1089,14 @@ async def test_yaml_updates_a_hub_made_in_the_ui(
             "configuration.yaml: two devices are called alice.",
         ),
         (
+            {"devices": [{"name": "Admin", "token": ALICE_TOKEN}]},
+            "configuration.yaml: a device may not be called Admin: admin, admins,",
+        ),
+        (
+            {"devices": [{"name": "all", "token": ALICE_TOKEN}]},
+            "configuration.yaml: a device may not be called all:",
+        ),
+        (
             {"team_id": "ZZZ999ZZZZ"},
             "Apple refused the key: the key ID, team ID and key do not belong",
         ),
@@ -1195,11 +1295,11 @@ def test_every_import_error_and_note_is_translated() -> None:
     errors = set(re.findall(r'AppleImportError\(\s*"(\w+)"', source))
     # Passed through a variable.
     errors |= {"missing_server_auth", "missing_token", "invalid_key_id"}
-    errors |= {"invalid_team_id", "missing_key_file", "name_in_use"}
+    errors |= {"invalid_team_id", "missing_key_file", "name_in_use", "reserved_name"}
     errors |= {"unreadable_key_file", "unreadable_config", "invalid_certificate"}
     errors |= {"encrypted_certificate_key"}
     notes = set(re.findall(r'ImportNote\(\s*"(\w+)"', source))
-    notes |= {"merged_device"}
+    notes |= {"merged_device", "reserved_name", "renamed_device"}
     notes |= {
         f"certificate_used_{kind}"
         for kind in (CERT_DEVELOPMENT, CERT_PRODUCTION, CERT_UNIVERSAL)
