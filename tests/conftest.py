@@ -258,10 +258,11 @@ def dns() -> Iterator[StaticResolver]:
         yield resolver
 
 
-async def upload(client: TestClient[Any, Any], name: str, content: str) -> str:
-    """Upload a file through the frontend's endpoint; return its file id."""
+async def upload(client: TestClient[Any, Any], name: str, content: str | bytes) -> str:
+    """Upload a file (text as UTF-8) through the frontend's endpoint; return its id."""
     form = FormData()
-    form.add_field("file", content.encode(), filename=name)
+    data = content.encode() if isinstance(content, str) else content
+    form.add_field("file", data, filename=name)
     response = await client.post("/api/file_upload", data=form)
     assert response.status == 200
     file_id: str = (await response.json())["file_id"]

@@ -151,7 +151,7 @@ def _renew(
     url = str(user_input[CONF_URL]).strip()
     if url == data.get(CONF_URL):
         raise InputError(CONF_URL, "same_endpoint")
-    return {CONF_URL: url}
+    return {**data, CONF_URL: url}
 
 
 LOOPBACK: Final = PushBackendDescription(

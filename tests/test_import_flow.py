@@ -34,6 +34,11 @@ import voluptuous as vol
 
 from custom_components.direct_push import async_import_yaml
 from custom_components.direct_push.apns import PROBE_TOKEN, SUBENTRY_APNS
+from custom_components.direct_push.apple_credentials import (
+    CERT_DEVELOPMENT,
+    CERT_PRODUCTION,
+    CERT_UNIVERSAL,
+)
 from custom_components.direct_push.const import (
     AUTH_CERTIFICATE,
     AUTH_TOKEN,
@@ -49,8 +54,12 @@ from custom_components.direct_push.const import (
     CONF_TOPIC,
     CONF_VAPID_PRIVATE_KEY,
     DOMAIN,
+    ENV_AUTO,
     ENV_PRODUCTION,
     ENV_SANDBOX,
+)
+from custom_components.direct_push.import_flow import (
+    _IMPORT_PLACEHOLDERS as IMPORT_PLACEHOLDERS,
 )
 from custom_components.direct_push.validation import escape_markdown
 
@@ -302,24 +311,25 @@ async def test_folder_import_creates_hub(
         CONF_ENVIRONMENT: ENV_PRODUCTION,
     }
     assert CONF_VAPID_PRIVATE_KEY in entry.data
+    # Each device finds its environment, starting in production.
     assert devices_of(entry) == {
         "Alice": {
             CONF_NAME: "Alice",
             CONF_TOKEN: ALICE_TOKEN,
             CONF_ADMIN: True,
-            CONF_ENVIRONMENT: ENV_PRODUCTION,
+            CONF_ENVIRONMENT: ENV_AUTO,
         },
         "Bob": {
             CONF_NAME: "Bob",
             CONF_TOKEN: BOB_TOKEN,
             CONF_ADMIN: False,
-            CONF_ENVIRONMENT: ENV_PRODUCTION,
+            CONF_ENVIRONMENT: ENV_AUTO,
         },
         "Carol": {
             CONF_NAME: "Carol",
             CONF_TOKEN: CAROL_TOKEN,
             CONF_ADMIN: False,
-            CONF_ENVIRONMENT: ENV_PRODUCTION,
+            CONF_ENVIRONMENT: ENV_AUTO,
         },
     }
     # The same test push as the token step, then a real push to an imported device.
@@ -417,7 +427,8 @@ async def test_folder_errors_name_file_and_line(
     result = await submit(hass, result, folder=str(folder))
     assert result["errors"] == {"base": "import_missing_key_file"}
     assert error_text(result).startswith(
-        f"config.json names the key {folder / 'AuthKey.p8'}, which is not there."
+        "config.json names the key ./AuthKey.p8, which is not there. Direct Push"
+        f" looked for it at: {folder / 'AuthKey.p8'}."
     )
 
     write_folder(folder, apns_credentials, key_id="ABC")
@@ -488,22 +499,37 @@ async def test_folder_with_development_certificate(
     apns_credentials: ApnsTestCredentials,
     tmp_path: Path,
 ) -> None:
-    """A key and a development certificate: the key, in the sandbox."""
+    """The folder as dmt-system's guide lays it out: key, config, development .pem.
+
+    dmt-system never read the .pem and always sent to production: its tokens
+    are production tokens, and so the devices start there.
+    """
+    for token in (ALICE_TOKEN, BOB_TOKEN):
+        server.register(token, ENV_PRODUCTION)
     folder = write_folder(
         tmp_path / "apple_push", apns_credentials, certificate=apns_credentials.cert_pem
     )
     result = await import_folder(hass, folder)
-    assert placeholders_of(result)["environment"] == "Sandbox (development)"
-    assert "notify-development-push.pem" in description(result)
+    assert placeholders_of(result)["environment"] == "Production"
+    assert (
+        "notify-development-push.pem is not used: dmt-system never read it"
+        in description(result)
+    )
     result = await submit(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_AUTH_METHOD] == AUTH_TOKEN
-    assert result["data"][CONF_ENVIRONMENT] == ENV_SANDBOX
+    assert result["data"][CONF_ENVIRONMENT] == ENV_PRODUCTION
     await hass.async_block_till_done()
     [entry] = hass.config_entries.async_entries(DOMAIN)
-    assert {d[CONF_ENVIRONMENT] for d in devices_of(entry).values()} == {ENV_SANDBOX}
+    assert {d[CONF_ENVIRONMENT] for d in devices_of(entry).values()} == {ENV_AUTO}
     [probe] = server.pushes_for(PROBE_TOKEN)
-    assert probe.environment == ENV_SANDBOX
+    assert probe.environment == ENV_PRODUCTION
+    await hass.services.async_call(DOMAIN, "send", {"message": "Hello"}, blocking=True)
+    assert [(p.token, p.environment) for p in server.pushes[1:]] == [
+        (ALICE_TOKEN, ENV_PRODUCTION),
+        (BOB_TOKEN, ENV_PRODUCTION),
+    ]
+    assert not [r for r in server.rejections if r[0] != PROBE_TOKEN]
 
 
 async def test_folder_with_certificate_only(
@@ -557,8 +583,11 @@ async def test_upload_import(
     result = await submit(
         hass, result, config_file=await upload(upload_client, "config.json", config)
     )
-    assert result["errors"] == {"base": "import_missing_key_file"}
-    assert error_text(result).startswith("config.json names the key ./AuthKey.p8")
+    assert result["errors"] == {"key_file": "import_missing_key_upload"}
+    assert error_text(result, "key_file") == (
+        "config.json names the key ./AuthKey.p8. Upload that .p8 file together"
+        " with config.json."
+    )
     result = await submit(
         hass,
         result,
@@ -612,7 +641,8 @@ async def test_upload_errors(
         ),
     )
     assert result["step_id"] == "import_confirm"
-    assert placeholders_of(result)["environment"] == "Sandbox (development)"
+    assert placeholders_of(result)["environment"] == "Production"
+    assert "notify-development-push.pem is not used" in description(result)
 
 
 # Importing into the existing hub.
@@ -672,7 +702,7 @@ async def test_merge_adds_new_devices_only(
         CONF_NAME: "Bob 2",
         CONF_TOKEN: DAVE_TOKEN,
         CONF_ADMIN: True,
-        CONF_ENVIRONMENT: ENV_PRODUCTION,
+        CONF_ENVIRONMENT: ENV_AUTO,
     }
     # The reloaded hub sends to the new devices.
     await hass.services.async_call(
@@ -1275,8 +1305,14 @@ def test_every_import_error_and_note_is_translated() -> None:
     # Passed through a variable.
     errors |= {"missing_server_auth", "missing_token", "invalid_key_id"}
     errors |= {"invalid_team_id", "missing_key_file", "name_in_use", "reserved_name"}
+    errors |= {"unreadable_key_file", "unreadable_config", "invalid_certificate"}
+    errors |= {"encrypted_certificate_key"}
     notes = set(re.findall(r'ImportNote\(\s*"(\w+)"', source))
-    notes |= {"reserved_name", "renamed_device"}
+    notes |= {"merged_device", "reserved_name", "renamed_device"}
+    notes |= {
+        f"certificate_used_{kind}"
+        for kind in (CERT_DEVELOPMENT, CERT_PRODUCTION, CERT_UNIVERSAL)
+    }
     assert len(errors) > 15
     assert len(notes) > 10
     config = STRINGS["config"]
@@ -1288,16 +1324,6 @@ def test_every_import_error_and_note_is_translated() -> None:
         "menu_options"
     ].keys()
     # No string of these sections holds a placeholder the flow does not give.
-    placeholders = {
-        "file",
-        "folder",
-        "field",
-        "line",
-        "column",
-        "path",
-        "name",
-        "first",
-    }
     for key in errors:
         text = config["error"][f"import_{key}"]
-        assert set(re.findall(r"{(\w+)}", text)) <= placeholders, key
+        assert set(re.findall(r"{(\w+)}", text)) <= IMPORT_PLACEHOLDERS.keys(), key

@@ -181,8 +181,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) -
 async def _async_update_listener(
     hass: HomeAssistant, entry: DirectPushConfigEntry
 ) -> None:
-    """Reload when devices, options or credentials change."""
-    await hass.config_entries.async_reload(entry.entry_id)
+    """Reload when devices, options or credentials change.
+
+    Not when the hub stored what it learned about a device itself: it already
+    runs with that, and a reload would cut the sends in flight.
+    """
+    if not entry.runtime_data.runs(entry):
+        await hass.config_entries.async_reload(entry.entry_id)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from functools import partial
 import os
 import ssl
@@ -42,8 +43,8 @@ from .apple_credentials import (
     check_key_id,
     check_team_id,
     check_topic,
-    load_push_certificate,
     load_signing_key,
+    read_push_certificate,
 )
 from .backend import Delivery, Device, Outcome, PushBackendDescription, redact_token
 from .const import (
@@ -51,13 +52,16 @@ from .const import (
     AUTH_TOKEN,
     CONF_AUTH_METHOD,
     CONF_CERTIFICATE,
+    CONF_DETECTED_ENVIRONMENT,
     CONF_ENVIRONMENT,
     CONF_KEY,
     CONF_KEY_ID,
     CONF_TEAM_ID,
     CONF_TOKEN,
     CONF_TOPIC,
+    DEVICE_ENVIRONMENTS,
     DOMAIN,
+    ENV_AUTO,
     ENV_DEV_APNS_SERVER,
     ENV_DEV_CA_FILE,
     ENV_PRODUCTION,
@@ -96,6 +100,11 @@ _AUTH_REASONS: Final = {
 }
 # Apple asks for a new provider token; a new key does not help.
 _RENEW_REASON: Final = "ExpiredProviderToken"
+# The key is limited to the other environment (Apple's environment-scoped keys).
+_KEY_ENVIRONMENT_REASON: Final = "BadEnvironmentKeyIdInToken"
+# Answers after which an automatic device tries the other environment: its
+# token, or the hub's key, belongs there.
+_OTHER_ENVIRONMENT_REASONS: Final = {"BadDeviceToken", _KEY_ENVIRONMENT_REASON}
 _RETRY_STATUSES: Final = {"429", "500", "503"}
 # Apple's refusals of a probe, as the forms' error keys.
 _PROBE_ERRORS: Final = {
@@ -115,6 +124,14 @@ _PROBE_ERRORS: Final = {
 ENVIRONMENT_SELECTOR: Final = SelectSelector(
     SelectSelectorConfig(
         options=list(ENVIRONMENTS),
+        translation_key=CONF_ENVIRONMENT,
+        mode=SelectSelectorMode.DROPDOWN,
+    )
+)
+# A device's environment may also be found automatically.
+DEVICE_ENVIRONMENT_SELECTOR: Final = SelectSelector(
+    SelectSelectorConfig(
+        options=list(DEVICE_ENVIRONMENTS),
         translation_key=CONF_ENVIRONMENT,
         mode=SelectSelectorMode.DROPDOWN,
     )
@@ -297,12 +314,18 @@ class ApnsBackend:
         ssl_context: ssl.SSLContext,
         auth: SharedTokenProvider | None,
         server: tuple[str, int] | None = None,
+        environments: tuple[str, ...] = ENVIRONMENTS,
     ) -> None:
-        """Use async_create; pools open lazily on the first push."""
+        """Use async_create; pools open lazily on the first push.
+
+        `environments` are those the credentials work in, preferred first: an
+        automatic device tries them in this order.
+        """
         self._topic = topic
         self._ssl_context = ssl_context
         self._auth = auth
         self._server = server
+        self._environments = environments
         self._pools: dict[str, _Pool] = {}
         self._closed = False
 
@@ -316,14 +339,23 @@ class ApnsBackend:
         """
         certificate: str | None = None
         auth: SharedTokenProvider | None = None
+        environments: tuple[str, ...] = ENVIRONMENTS
         if data[CONF_AUTH_METHOD] == AUTH_CERTIFICATE:
-            certificate = data[CONF_CERTIFICATE]
-            await hass.async_add_executor_job(load_push_certificate, certificate)
+            push_certificate = await hass.async_add_executor_job(
+                read_push_certificate, data[CONF_CERTIFICATE]
+            )
+            # In the order OpenSSL needs, whatever order the file had.
+            certificate = push_certificate.pem
+            environments = push_certificate.environments
         else:
             auth = await _async_token_provider(hass, data)
         context = await hass.async_add_executor_job(_make_ssl_context, certificate)
         return cls(
-            topic=data[CONF_TOPIC], ssl_context=context, auth=auth, server=_dev_server()
+            topic=data[CONF_TOPIC],
+            ssl_context=context,
+            auth=auth,
+            server=_dev_server(),
+            environments=environments,
         )
 
     def _pool(self, environment: str) -> _Pool:
@@ -337,8 +369,23 @@ class ApnsBackend:
             )
         return pool
 
+    def _device_environments(self, config: Mapping[str, Any]) -> tuple[str, ...]:
+        """Return where to send a device's pushes: its environment, or in turn."""
+        environment = config.get(CONF_ENVIRONMENT, ENV_PRODUCTION)
+        if environment != ENV_AUTO:
+            return (environment,)
+        detected = config.get(CONF_DETECTED_ENVIRONMENT)
+        if detected not in self._environments:
+            return self._environments
+        return (detected, *(e for e in self._environments if e != detected))
+
     async def async_send(self, device: Device, message: Message) -> Delivery:
-        """Send once; map Apple's answer to an outcome."""
+        """Send once; map Apple's answer to an outcome.
+
+        An automatic device whose token Apple does not know in one environment
+        (BadDeviceToken) is tried once in the other; if Apple accepts it there,
+        the delivery asks the hub to store that environment for the device.
+        """
         if self._closed:
             # A retry that outlived its hub's reload: a new pool would leak.
             return Delivery(Outcome.FAILED, "hub_closed")
@@ -356,7 +403,32 @@ class ApnsBackend:
             push_type=PushType(message.push_type.value),
             apns_topic=device.config.get(CONF_TOPIC) or None,
         )
-        environment = device.config.get(CONF_ENVIRONMENT, ENV_PRODUCTION)
+        first, *others = self._device_environments(device.config)
+        delivery = await self._async_send_to(first, request, truncated)
+        if not others or delivery.reason not in _OTHER_ENVIRONMENT_REASONS:
+            return delivery
+        retry = await self._async_send_to(others[0], request, truncated)
+        if retry.ok:
+            LOGGER.info(
+                "Apple refused the push to %s in %s (%s) and accepted it in %s, "
+                "where its pushes go from now on",
+                device.name,
+                first,
+                delivery.reason,
+                others[0],
+            )
+            return replace(retry, device_update={CONF_DETECTED_ENVIRONMENT: others[0]})
+        # Refused in both. A passing failure there is tried again by the retry
+        # policy; where the key cannot push, the answer from where it can counts
+        # (a key limited to one environment is no reason to reauthenticate).
+        if retry.retryable or delivery.reason == _KEY_ENVIRONMENT_REASON:
+            return retry
+        return delivery
+
+    async def _async_send_to(
+        self, environment: str, request: NotificationRequest, truncated: bool
+    ) -> Delivery:
+        """Send a request to one environment; map Apple's answer to an outcome."""
         try:
             async with asyncio.timeout(SEND_TIMEOUT):
                 result = await self._async_send_request(
@@ -443,6 +515,13 @@ async def async_validate_credentials(
         if data[CONF_AUTH_METHOD] == AUTH_TOKEN:
             check_key_id(data[CONF_KEY_ID])
             check_team_id(data[CONF_TEAM_ID])
+        else:
+            # Apple refuses an out-of-date certificate in the TLS handshake,
+            # which would look like a missing internet connection.
+            certificate = await hass.async_add_executor_job(
+                read_push_certificate, data[CONF_CERTIFICATE]
+            )
+            certificate.check_dates()
         check_topic(data[CONF_TOPIC])
         backend = await ApnsBackend.async_create(hass, data)
     except AppleCredentialError as err:
@@ -473,7 +552,7 @@ def _renew_schema(data: Mapping[str, Any]) -> vol.Schema:
             # BadDeviceToken often means a sandbox token sent to production.
             vol.Required(
                 CONF_ENVIRONMENT, default=data.get(CONF_ENVIRONMENT, ENV_PRODUCTION)
-            ): ENVIRONMENT_SELECTOR,
+            ): DEVICE_ENVIRONMENT_SELECTOR,
         }
     )
 
@@ -484,7 +563,11 @@ def _renew(
     data: Mapping[str, Any],
     others: Iterable[Mapping[str, Any]],
 ) -> dict[str, Any]:
-    """Take a new token, or the same token in the other environment."""
+    """Take a new token, or the same token in another environment.
+
+    The device then starts afresh: where an automatic device's old token was
+    accepted says nothing about the new one.
+    """
     environment = user_input.get(CONF_ENVIRONMENT, ENV_PRODUCTION)
     try:
         token = check_device_token(user_input[CONF_TOKEN])
@@ -497,7 +580,8 @@ def _renew(
         raise InputError(CONF_TOKEN, "same_device_token")
     if any(other.get(CONF_TOKEN) == token for other in others):
         raise InputError(CONF_TOKEN, "device_token_in_use")
-    return {CONF_TOKEN: token, CONF_ENVIRONMENT: environment}
+    kept = {k: v for k, v in data.items() if k != CONF_DETECTED_ENVIRONMENT}
+    return {**kept, CONF_TOKEN: token, CONF_ENVIRONMENT: environment}
 
 
 APNS: Final = PushBackendDescription(

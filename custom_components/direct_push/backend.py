@@ -56,6 +56,8 @@ class Delivery:
     """Seconds the service asked us to wait before retrying, if it did."""
     retryable: bool = False
     truncated: bool = False
+    device_update: Mapping[str, Any] | None = None
+    """Settings the backend learned about the device, for the hub to store."""
 
     @property
     def ok(self) -> bool:
@@ -133,7 +135,8 @@ class PushBackendDescription:
     ]
     """Check the repair form against the device's data and the other devices'.
 
-    Returns the device's new details; raises InputError for what is wrong.
+    Returns the device's whole new data, so that new details may also drop
+    what the old ones taught the backend; raises InputError for what is wrong.
     """
     async_diagnostics: Callable[
         [HomeAssistant, Mapping[str, Any]], Awaitable[dict[str, Any]]

@@ -30,7 +30,12 @@ from homeassistant.helpers.selector import (
 )
 import voluptuous as vol
 
-from .apns import APNS, ENVIRONMENT_SELECTOR, async_validate_credentials
+from .apns import (
+    APNS,
+    DEVICE_ENVIRONMENT_SELECTOR,
+    ENVIRONMENT_SELECTOR,
+    async_validate_credentials,
+)
 from .apple_credentials import (
     AppleCredentialError,
     check_device_token,
@@ -467,7 +472,7 @@ class ApnsDeviceSubentryFlow(_DeviceSubentryFlow):
                 vol.Required(
                     CONF_ENVIRONMENT,
                     default=entry.data.get(CONF_ENVIRONMENT, ENV_PRODUCTION),
-                ): ENVIRONMENT_SELECTOR,
+                ): DEVICE_ENVIRONMENT_SELECTOR,
                 vol.Optional(CONF_TOPIC): str,
             }
         )

@@ -24,11 +24,16 @@ CONF_ENVIRONMENT: Final = "environment"
 ENV_PRODUCTION: Final = "production"
 ENV_SANDBOX: Final = "sandbox"
 ENVIRONMENTS: Final = (ENV_PRODUCTION, ENV_SANDBOX)
+# A device may also find its environment: where Apple accepts its token.
+ENV_AUTO: Final = "auto"
+DEVICE_ENVIRONMENTS: Final = (ENV_AUTO, *ENVIRONMENTS)
 
 # Device subentries (each kind's subentry type is in its backend module).
 CONF_NAME: Final = "name"
 CONF_TOKEN: Final = "token"  # noqa: S105
 CONF_ADMIN: Final = "admin"
+# Where an automatic device's token was last accepted.
+CONF_DETECTED_ENVIRONMENT: Final = "detected_environment"
 
 # Options.
 CONF_SOUND: Final = "sound"

@@ -13,6 +13,8 @@ from homeassistant.helpers.selector import (
     TextSelectorConfig,
 )
 
+from .import_files import read_text
+
 MULTILINE: Final = TextSelector(TextSelectorConfig(multiline=True))
 KEY_FILE_TYPES: Final = ".p8,.pem,.txt"
 CERTIFICATE_FILE_TYPES: Final = ".pem"
@@ -26,10 +28,11 @@ def file_selector(accept: str) -> FileSelector:
 def read_upload(hass: HomeAssistant, file_id: str) -> str:
     """Read an uploaded file. Runs in the executor; the upload is consumed.
 
-    Raises OSError or ValueError (an unknown file id, or not text).
+    Raises OSError or ValueError (an unknown file id; TextEncodingError: not
+    text in UTF-8, or UTF-16 with a byte order mark).
     """
     with process_uploaded_file(hass, file_id) as path:
-        return path.read_text(encoding="utf-8-sig")
+        return read_text(path)
 
 
 async def async_take_upload(

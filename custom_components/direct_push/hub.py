@@ -55,6 +55,29 @@ class Report:
         }
 
 
+def _entry_settings(
+    entry: ConfigEntry, device_data: Mapping[str, Mapping[str, Any]] | None = None
+) -> tuple[Any, ...]:
+    """Return what a hub is built from: its settings and its devices.
+
+    device_data: devices' new data, where it is about to change.
+    """
+    changed = device_data or {}
+    return (
+        entry.title,
+        dict(entry.data),
+        dict(entry.options),
+        {
+            subentry_id: (
+                subentry.subentry_type,
+                subentry.title,
+                dict(changed.get(subentry_id, subentry.data)),
+            )
+            for subentry_id, subentry in entry.subentries.items()
+        },
+    )
+
+
 def entity_unique_id(entry_id: str, key: str) -> str:
     """Return a notify entity's unique id (key: a device id, "admins" or "everyone")."""
     return f"{entry_id}_{key}"
@@ -84,6 +107,11 @@ class DirectPushHub:
             for subentry_id, subentry in entry.subentries.items()
             if subentry.subentry_type in backends
         }
+        self._settings = _entry_settings(entry)
+
+    def runs(self, entry: ConfigEntry) -> bool:
+        """Return True when the hub runs with the entry as it is: no reload needed."""
+        return _entry_settings(entry) == self._settings
 
     def is_inactive(self, device_id: str) -> bool:
         """Return True when the device was marked gone; its repair issue is the record."""
@@ -190,6 +218,8 @@ class DirectPushHub:
             delivery.outcome,
             f" ({delivery.reason})" if delivery.reason else "",
         )
+        if delivery.device_update:
+            self.async_update_device(device.device_id, delivery.device_update)
         if delivery.ok:
             async_delete_clock_issue(self.hass, device.kind)
         elif delivery.outcome is Outcome.DEVICE_GONE:
@@ -218,6 +248,27 @@ class DirectPushHub:
             await asyncio.gather(
                 *(self._async_deliver(device, message) for device in devices)
             )
+        )
+
+    @callback
+    def async_update_device(self, device_id: str, changes: Mapping[str, Any]) -> None:
+        """Store what a backend learned about a device, such as its environment.
+
+        The hub runs with it at once: the update listener then has nothing to
+        reload, so sends in flight carry on. A change made meanwhile by someone
+        else still reloads the hub.
+        """
+        if (subentry := self.entry.subentries.get(device_id)) is None:
+            return  # removed while the push was on its way
+        data = {**subentry.data, **changes}
+        if data == dict(subentry.data):
+            return
+        if self.runs(self.entry):
+            # First: the update listener starts within the update itself.
+            self._settings = _entry_settings(self.entry, {device_id: data})
+        self.hass.config_entries.async_update_subentry(self.entry, subentry, data=data)
+        self.devices[device_id] = replace(
+            self.devices[device_id], config=self.entry.subentries[device_id].data
         )
 
     async def async_close(self) -> None:

@@ -46,7 +46,9 @@ from .const import (
     LOGGER,
 )
 from .forms import CERTIFICATE_FILE_TYPES, KEY_FILE_TYPES, file_selector, read_upload
+from .import_files import TextEncodingError, expand_user
 from .importer import (
+    CERTIFICATE_NAME,
     CONFIG_NAME,
     YAML_SOURCE,
     AppleImportError,
@@ -54,7 +56,7 @@ from .importer import (
     ImportedDevice,
     ImportResult,
     default_folder,
-    expand_user,
+    encoding_error,
     parse_config,
     read_folder,
     read_yaml_config,
@@ -96,7 +98,19 @@ _SECRET_DATA: Final = frozenset({CONF_KEY, CONF_CERTIFICATE})
 # Every placeholder an import error's message may use. The frontend formats a
 # form's errors with the form's placeholders, so each import form passes all.
 _IMPORT_PLACEHOLDERS: Final = dict.fromkeys(
-    ("file", "folder", "field", "line", "column", "path", "name", "first"), ""
+    (
+        "file",
+        "folder",
+        "field",
+        "line",
+        "column",
+        "path",
+        "tried",
+        "encoding",
+        "name",
+        "first",
+    ),
+    "",
 )
 # The placeholders of an import error that hold a device's name.
 _NAMES: Final = frozenset({"name", "first"})
@@ -107,7 +121,15 @@ _IMPORT_ERROR_FIELDS: Final = {
     "invalid_key": CONF_KEY_FILE,
     "invalid_key_type": CONF_KEY_FILE,
     "unreadable_key_file": CONF_KEY_FILE,
+    "missing_key_upload": CONF_KEY_FILE,
     "invalid_certificate": CONF_CERTIFICATE_FILE,
+    "encrypted_certificate_key": CONF_CERTIFICATE_FILE,
+}
+# What each upload is, for the errors that name it.
+_UPLOAD_NAMES: Final = {
+    CONF_CONFIG_FILE: CONFIG_NAME,
+    CONF_KEY_FILE: "AuthKey.p8",
+    CONF_CERTIFICATE_FILE: CERTIFICATE_NAME,
 }
 _IMPORT_UPLOAD_SCHEMA: Final = vol.Schema(
     {
@@ -250,17 +272,17 @@ def _import_placeholders(
 ) -> dict[str, str]:
     """Describe an import for its summary: no key material, no device token."""
     credentials = result.credentials
-    notes = []
-    for note in result.notes:
-        # Names and file names from the folder: shown as Markdown, escaped.
-        placeholders = {k: escape_markdown(v) for k, v in note.placeholders.items()}
-        if environment := note.placeholders.get(CONF_ENVIRONMENT):
-            placeholders[CONF_ENVIRONMENT] = _text(
-                texts, f"selector.environment.options.{environment}"
-            )
-        notes.append(
-            f"- {_text(texts, f'selector.import_note.options.{note.key}', placeholders)}"
+    # A list of their own: the description sets them under their own heading.
+    # Names and file names from the folder: shown as Markdown, so escaped.
+    notes = [
+        "- "
+        + _text(
+            texts,
+            f"selector.import_note.options.{note.key}",
+            {key: escape_markdown(value) for key, value in note.placeholders.items()},
         )
+        for note in result.notes
+    ] or [_summary_text(texts, "none")]
     # The IDs and topic match Apple's formats: no Markdown in them.
     return {
         "source": escape_markdown(source),
@@ -398,7 +420,11 @@ class ImportFlow(ConfigFlow):
                     uploads[field] = await self.hass.async_add_executor_job(
                         read_upload, self.hass, file_id
                     )
-                except (OSError, ValueError):  # unknown file id, or not text
+                except TextEncodingError as err:
+                    error = encoding_error(err, _UPLOAD_NAMES[field])
+                    errors[field] = f"import_{error.key}"
+                    placeholders |= error.placeholders
+                except (OSError, ValueError):  # an unknown file id
                     errors[field] = "import_unreadable_upload"
             if not errors and CONF_CONFIG_FILE not in uploads:
                 errors[CONF_CONFIG_FILE] = "import_config_required"

@@ -45,13 +45,11 @@ class InactiveDeviceRepairFlow(RepairsFlow):
                 # The renewing field is pasted (a token, a subscription's
                 # JSON): the kind's own check refuses what it cannot use.
                 check_fields(user_input, multiline=(description.renew_field,))
-                changes = description.renew(
-                    self.hass, user_input, subentry.data, others
-                )
+                data = description.renew(self.hass, user_input, subentry.data, others)
             if not errors:
                 # The repairs manager deletes the issue once this flow ends.
                 self.hass.config_entries.async_update_subentry(
-                    entry, subentry, data={**subentry.data, **changes}
+                    entry, subentry, data=data
                 )
                 return self.async_create_entry(data={})
         return self.async_show_form(

@@ -461,7 +461,7 @@ def _renew(
         raise InputError(CONF_SUBSCRIPTION, "same_endpoint")
     if any(other.get(CONF_ENDPOINT) == endpoint for other in others):
         raise InputError(CONF_SUBSCRIPTION, "endpoint_in_use")
-    return subscription
+    return {**data, **subscription}
 
 
 async def _async_diagnostics(
