@@ -75,12 +75,6 @@ async def apns_server(
         yield server
 
 
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the backoff real but short."""
-    monkeypatch.setattr("custom_components.direct_push.backend.RETRY_BASE_DELAY", 0.01)
-
-
 def token_entry_data(credentials: ApnsTestCredentials) -> dict[str, Any]:
     """Return hub data for token (.p8) authentication."""
     return {

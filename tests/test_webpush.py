@@ -42,7 +42,9 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.direct_push import webpush
-from custom_components.direct_push.backend import RETRY_MAX_DELAY, Outcome
+from custom_components.direct_push.backend import Outcome
+
+RETRY_MAX_DELAY = 60.0
 from custom_components.direct_push.const import (
     CONF_ADMIN,
     CONF_AUTH,

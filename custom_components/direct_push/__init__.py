@@ -35,10 +35,11 @@ from .const import (
 )
 from .hub import DirectPushConfigEntry, DirectPushHub, async_delete_inactive_issues
 from .importer import CONF_DEVICES, YAML_SOURCE
+from .outbox import async_remove_outbox
 from .services import async_setup_services
 from .webpush import WebPushBackend, generate_vapid_key
 
-PLATFORMS: list[Platform] = [Platform.NOTIFY]
+PLATFORMS: list[Platform] = [Platform.NOTIFY, Platform.SENSOR]
 
 # `direct_push:` in configuration.yaml, imported once per start into the hub.
 YAML_APPLE_DEVICE_SCHEMA = vol.Schema(
@@ -130,14 +131,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) -
     if CONF_VAPID_PRIVATE_KEY in entry.data:
         backends[SUBENTRY_WEBPUSH] = await WebPushBackend.async_create(hass, entry.data)
     hub = entry.runtime_data = DirectPushHub(hass, entry, backends)
-    entry.async_on_unload(hub.async_close)
     # A removed device's repair issue would otherwise outlive it.
     async_delete_inactive_issues(hass, keep=entry.subentries)
+    await hub.async_load()
+    entry.async_on_unload(hub.async_close)
 
     async def _async_close_on_stop(_: Event) -> None:
-        await hub.async_close()
+        await hub.async_stop()
 
-    # Config entries are not unloaded when HA stops: close connections anyway.
+    # Config entries are not unloaded when HA stops: keep the pushes still to
+    # send for the next start, and close connections.
     # Not async_listen_once: removing a fired once-listener on unload logs an error.
     entry.async_on_unload(
         hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_close_on_stop)
@@ -172,8 +175,9 @@ async def async_unload_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) 
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) -> None:
-    """Delete the repair issues of the removed hub's devices."""
+    """Delete the repair issues and kept pushes of the removed hub's devices."""
     async_delete_inactive_issues(hass, keep=())
+    await async_remove_outbox(hass, entry.entry_id)
 
 
 async def async_migrate_entry(

@@ -278,8 +278,9 @@ class ApnsBackend:
     async def async_send(self, device: Device, message: Message) -> Delivery:
         """Send once; map Apple's answer to an outcome."""
         if self._closed:
-            # A retry that outlived its hub's reload: a new pool would leak.
-            return Delivery(Outcome.FAILED, "hub_closed")
+            # An attempt that outlived its hub's reload: a new pool would leak.
+            # The outbox keeps the push for the reloaded hub.
+            return Delivery(Outcome.FAILED, "hub_closed", retryable=True)
         try:
             payload, truncated = build_apns_payload(message)
         except PayloadTooLargeError:
@@ -287,6 +288,8 @@ class ApnsBackend:
         request = NotificationRequest(
             device_token=device.config[CONF_TOKEN],
             message=payload,
+            # The same apns-id on a resend lets the app drop a duplicate.
+            notification_id=message.message_id,
             time_to_live=message.ttl,
             priority=message.apns_priority,
             collapse_key=message.tag or None,  # an empty tag is no tag
@@ -307,7 +310,7 @@ class ApnsBackend:
             TimeoutError,
         ) as err:
             LOGGER.debug("APNs connection failed: %s", type(err).__name__)
-            return Delivery(Outcome.FAILED, "connection_error", retryable=True)
+            return Delivery(Outcome.UNREACHABLE, "connection_error", retryable=True)
         if result.is_successful:
             return Delivery(Outcome.DELIVERED, status=200, truncated=truncated)
         reason = result.description or "unknown"

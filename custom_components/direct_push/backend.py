@@ -1,22 +1,13 @@
-"""The interface every push backend implements, and the shared retry policy."""
+"""The interface every push backend implements, and what one attempt can yield."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-import random
-import time
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 from .message import Message
-
-RETRY_ATTEMPTS: Final = 3
-RETRY_BASE_DELAY: Final = 1.0
-# A service asking to wait longer than this gets no retry: the action would
-# hang that long.
-RETRY_MAX_DELAY: Final = 60.0
 
 
 class Outcome(StrEnum):
@@ -28,6 +19,8 @@ class Outcome(StrEnum):
     """The device no longer exists for the service: stop sending to it."""
     AUTH_FAILED = "auth_failed"
     """The hub's credentials were refused: a new key fixes it."""
+    UNREACHABLE = "unreachable"
+    """The service did not answer: connection, DNS or TLS failure, or a timeout."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,36 +56,10 @@ class PushBackend(Protocol):
     """Send a built message to one device. One instance per hub entry."""
 
     async def async_send(self, device: Device, message: Message) -> Delivery:
-        """Deliver once, without retrying; never raise for a delivery failure."""
+        """Deliver once, without retrying; never raise for a delivery failure.
+
+        The outbox retries, with message.message_id the same on every attempt.
+        """
 
     async def async_close(self) -> None:
         """Release connections."""
-
-
-async def async_send_with_retry(
-    send: Callable[[], Awaitable[Delivery]],
-    ttl: int,
-    *,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-) -> Delivery:
-    """Retry transient failures with exponential backoff and full jitter.
-
-    At most RETRY_ATTEMPTS retries. A retry never waits past the message's time
-    to live (the service would drop it anyway) nor longer than RETRY_MAX_DELAY.
-    """
-    deadline = time.monotonic() + ttl
-    delivery = await send()
-    # The policy is read here, not bound as defaults, so tests can shorten it.
-    for attempt in range(RETRY_ATTEMPTS):
-        if not delivery.retryable:
-            break
-        delay = (
-            delivery.retry_after
-            if delivery.retry_after is not None
-            else random.uniform(0, RETRY_BASE_DELAY * 2**attempt)  # noqa: S311 (jitter)
-        )
-        if delay > RETRY_MAX_DELAY or time.monotonic() + delay >= deadline:
-            break
-        await sleep(delay)
-        delivery = await send()
-    return delivery

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Container, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Final
 
 from homeassistant.config_entries import ConfigEntry
@@ -17,39 +16,26 @@ from homeassistant.helpers import (
     issue_registry as ir,
 )
 
-from .backend import Delivery, Device, Outcome, PushBackend, async_send_with_retry
+from .backend import Delivery, Device, Outcome, PushBackend
 from .const import (
     CONF_ADMIN,
     CONF_INTERRUPTION_LEVEL,
     CONF_SOUND,
     CONF_TITLE_FROM_DEVICE,
     CONF_TOKEN,
+    CONF_UNREACHABLE_DAYS,
     DEFAULT_SOUND,
+    DEFAULT_UNREACHABLE_DAYS,
     DOMAIN,
     LOGGER,
 )
+from .health import Health
+from .jobs import Sent
 from .message import InterruptionLevel, Message
+from .outbox import Outbox
 from .routing import Route, resolve
 
 type DirectPushConfigEntry = ConfigEntry[DirectPushHub]
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    """One row of a send's result."""
-
-    device: Device
-    delivery: Delivery
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the row as the action's response shows it."""
-        return {
-            "device": self.device.name,
-            "device_id": self.device.device_id,
-            "status": "delivered" if self.delivery.ok else "failed",
-            "reason": self.delivery.reason,
-            "truncated": self.delivery.truncated,
-        }
 
 
 def redact_token(token: str) -> str:
@@ -107,6 +93,20 @@ class DirectPushHub:
             for subentry_id, subentry in entry.subentries.items()
             if subentry.subentry_type in backends
         }
+        days = entry.options.get(CONF_UNREACHABLE_DAYS, DEFAULT_UNREACHABLE_DAYS)
+        self.health = Health(hass, entry.entry_id, days * 86400)
+        self.outbox = Outbox(
+            hass,
+            entry.entry_id,
+            backends,
+            self.health,
+            on_attempt=self._async_attempted,
+            is_inactive=self.is_inactive,
+        )
+
+    async def async_load(self) -> None:
+        """Resume the pushes a previous run kept."""
+        await self.outbox.async_load(self.devices)
 
     def is_inactive(self, device_id: str) -> bool:
         """Return True when the device was marked gone; its repair issue is the record."""
@@ -171,14 +171,9 @@ class DirectPushHub:
             changes["interruption_level"] = InterruptionLevel(level)
         return replace(message, **changes) if changes else message
 
-    async def _async_deliver(self, device: Device, message: Message) -> Report:
-        if self.is_inactive(device.device_id):
-            return Report(device, Delivery(Outcome.FAILED, "device_inactive"))
-        backend = self.backends[device.kind]
-        personal = self._personalise(device, message)
-        delivery = await async_send_with_retry(
-            lambda: backend.async_send(device, personal), message.ttl
-        )
+    @callback
+    def _async_attempted(self, device: Device, delivery: Delivery) -> None:
+        """Log an attempt; act on a gone device or refused credentials."""
         LOGGER.debug(
             "Push to %s (%s): %s%s",
             device.name,
@@ -190,20 +185,11 @@ class DirectPushHub:
             self._async_mark_inactive(device, delivery.reason or "")
         elif delivery.outcome is Outcome.AUTH_FAILED:
             self.entry.async_start_reauth(self.hass)
-        if not delivery.ok:
-            LOGGER.warning(
-                "Push to %s failed: %s", device.name, delivery.reason or "unknown"
-            )
-        return Report(device, delivery)
 
-    async def async_send(
-        self, devices: Iterable[Device], message: Message
-    ) -> list[Report]:
+    async def async_send(self, devices: Iterable[Device], message: Message) -> Sent:
         """Send to every device at once; one report per device, in order."""
-        return list(
-            await asyncio.gather(
-                *(self._async_deliver(device, message) for device in devices)
-            )
+        return await self.outbox.async_send(
+            (device, self._personalise(device, message)) for device in devices
         )
 
     @callback
@@ -223,6 +209,15 @@ class DirectPushHub:
         )
 
     async def async_close(self) -> None:
-        """Close every backend's connections."""
+        """Keep the pushes still to send, then close every backend's connections."""
+        await self.outbox.async_close()
+        await self._async_close_backends()
+
+    async def async_stop(self) -> None:
+        """Home Assistant stops: keep the pushes for the next start, then close."""
+        await self.outbox.async_stop()
+        await self._async_close_backends()
+
+    async def _async_close_backends(self) -> None:
         for backend in self.backends.values():
             await backend.async_close()

@@ -20,7 +20,7 @@ from homeassistant.util import slugify
 import voluptuous as vol
 
 from .const import DOMAIN
-from .entity import DirectPushEntity, async_behind_hub, hub_device_info
+from .entity import DirectPushEntity, async_device_info, hub_device_info
 from .hub import DirectPushConfigEntry
 from .routing import TARGET_ADMIN, TARGET_ALL
 from .services import (
@@ -47,18 +47,12 @@ async def async_setup_entry(
         ]
     )
     for device_id, device in entry.runtime_data.devices.items():
-        device_info = async_behind_hub(
-            hass,
-            entry,
-            DeviceInfo(
-                identifiers={(DOMAIN, device_id)},
-                name=device.name,
-                manufacturer="Direct Push",
-                model=device.kind,
-            ),
-        )
         async_add_entities(
-            [DirectPushDeviceEntity(entry, device_id, device_info)],
+            [
+                DirectPushDeviceEntity(
+                    entry, device_id, async_device_info(hass, entry, device)
+                )
+            ],
             config_subentry_id=device_id,
         )
 
@@ -77,10 +71,10 @@ class _DirectPushNotifyEntity(DirectPushEntity, NotifyEntity):
                 translation_key="no_devices",
                 translation_placeholders={"entity_id": self.entity_id},
             )
-        reports = await self.hub.async_send(
+        sent = await self.hub.async_send(
             devices, build_message({ATTR_MESSAGE: message, ATTR_TITLE: title})
         )
-        raise_if_all_failed(reports)
+        raise_if_all_failed(sent.reports)
 
 
 class DirectPushDeviceEntity(_DirectPushNotifyEntity):
@@ -145,8 +139,8 @@ class DirectPushNotificationService(BaseNotificationService):
         if (title := kwargs.get(ATTR_TITLE)) not in (None, ATTR_TITLE_DEFAULT):
             fields[ATTR_TITLE] = title
         hub = async_get_hub(self.hass)
-        reports = await hub.async_send(
+        sent = await hub.async_send(
             hub.resolve(kwargs.get(ATTR_TARGET)),
             build_message({**fields, ATTR_MESSAGE: message}),
         )
-        raise_if_all_failed(reports)
+        raise_if_all_failed(sent.reports)

@@ -17,7 +17,8 @@ from homeassistant.helpers import config_validation as cv
 import voluptuous as vol
 
 from .const import DOMAIN
-from .hub import DirectPushHub, Report
+from .hub import DirectPushHub
+from .jobs import Report
 from .message import (
     APNS_MAX_COLLAPSE_ID,
     DEFAULT_TTL,
@@ -130,15 +131,14 @@ def async_get_hub(hass: HomeAssistant) -> DirectPushHub:
 
 
 def raise_if_all_failed(reports: list[Report]) -> None:
-    """Raise when nothing was delivered, so a caller cannot miss it."""
-    if reports and not any(report.delivery.ok for report in reports):
+    """Raise when no device got the push and none is queued, so a caller cannot miss it."""
+    if reports and not any(report.reached for report in reports):
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="send_failed",
             translation_placeholders={
                 "failures": ", ".join(
-                    f"{report.device.name} ({report.delivery.reason})"
-                    for report in reports
+                    f"{report.device.name} ({report.reason})" for report in reports
                 )
             },
         )
@@ -148,10 +148,13 @@ async def _async_send(call: ServiceCall) -> ServiceResponse:
     hub = async_get_hub(call.hass)
     message = build_message(call.data)
     devices = hub.resolve(call.data.get(ATTR_TARGET))
-    reports = await hub.async_send(devices, message)
+    sent = await hub.async_send(devices, message)
     if not call.return_response:
-        raise_if_all_failed(reports)
-    return {"deliveries": [report.as_dict() for report in reports]}
+        raise_if_all_failed(sent.reports)
+    return {
+        "deliveries": [report.as_dict() for report in sent.reports],
+        "dropped": sent.dropped,
+    }
 
 
 @callback

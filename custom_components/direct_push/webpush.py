@@ -258,9 +258,12 @@ class WebPushBackend:
             ):
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
+        except aiohttp.ClientConnectorDNSError:
+            LOGGER.debug("Web Push service's host name did not resolve")
+            return Delivery(Outcome.UNREACHABLE, "dns_error", retryable=True)
         except (aiohttp.ClientError, TimeoutError) as err:
             LOGGER.debug("Web Push connection failed: %s", type(err).__name__)
-            return Delivery(Outcome.FAILED, "connection_error", retryable=True)
+            return Delivery(Outcome.UNREACHABLE, "connection_error", retryable=True)
         return _delivery(status, retry_after, truncated)
 
     async def async_close(self) -> None:
