@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+import time
 from typing import Any
 
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigSubentryData
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Event, HomeAssistant
 from homeassistant.setup import async_setup_component
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+    async_fire_time_changed,
+)
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
@@ -36,6 +43,7 @@ from custom_components.direct_push.const import (
     ENV_DEV_APNS_SERVER,
     ENV_DEV_CA_FILE,
     ENV_PRODUCTION,
+    EVENT_DELIVERY,
     SUBENTRY_APNS,
     SUBENTRY_WEBPUSH,
 )
@@ -43,6 +51,58 @@ from custom_components.direct_push.webpush import vapid_public_key
 
 from .apns_server import ApnsServer, ApnsTestCredentials, make_credentials
 from .webpush_server import Subscription, WebPushServer
+
+
+async def until(predicate: Callable[[], object], *, seconds: float = 10.0) -> None:
+    """Let the loop run until predicate holds; fail after seconds of real time.
+
+    Real time, whatever freezer did to the clock: the local servers answer over
+    real sockets, and background work (retries, later attempts) is not awaited
+    by hass.async_block_till_done.
+    """
+    loop = asyncio.get_running_loop()
+    for _ in range(int(seconds / 0.002)):
+        if predicate():
+            return
+        await loop.run_in_executor(None, time.sleep, 0.002)
+    pytest.fail("the condition never held")
+
+
+async def advance(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    seconds: float,
+    *,
+    step: float = 1.0,
+    settle: Callable[[], object] | None = None,
+) -> None:
+    """Let seconds pass on the frozen clock, a step at a time.
+
+    After each step the timers that came due run, and then the loop until
+    settle() holds (by default: until no push is being sent).
+    """
+    while seconds > 0:
+        freezer.tick(min(step, seconds))
+        seconds -= step
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done()
+        await until(settle or (lambda: not sending(hass)))
+
+
+def sending(hass: HomeAssistant) -> bool:
+    """Return True while any hub has a push in flight."""
+    return any(
+        lane.task is not None
+        for entry in hass.config_entries.async_loaded_entries(DOMAIN)
+        for lane in entry.runtime_data.outbox._lanes.values()
+    )
+
+
+@pytest.fixture
+def delivery_events(hass: HomeAssistant) -> list[Event]:
+    """The direct_push_delivery events fired during the test."""
+    return async_capture_events(hass, EVENT_DELIVERY)
+
 
 # One fixed VAPID identity for every test hub, so snapshots are stable.
 VAPID_KEY = "z86piRJIg2axaAs8qTG27C0IEx9Ii5oGOVUKYIo-hzs"

@@ -11,7 +11,7 @@ import tempfile
 import time
 from typing import Any, Final, override
 
-from aioapns.common import NotificationRequest, PushType
+from aioapns.common import NotificationRequest, NotificationResult, PushType
 from aioapns.connection import (
     APNsBaseClientProtocol,
     APNsBaseConnectionPool,
@@ -23,7 +23,7 @@ from aioapns.exceptions import (
     MaxAttemptsExceeded,
 )
 from cryptography.hazmat.primitives.asymmetric import ec
-from h2.exceptions import ProtocolError
+from h2.exceptions import NoAvailableStreamIDError, ProtocolError
 from homeassistant.core import HomeAssistant
 from homeassistant.util.hass_dict import HassKey
 from homeassistant.util.ssl import create_client_context
@@ -173,8 +173,6 @@ class _Pool(APNsBaseConnectionPool):
         super().__init__(
             topic=topic,
             use_sandbox=environment == ENV_SANDBOX,
-            # We retry ourselves, with backoff and within the message's TTL.
-            max_connection_attempts=1,
         )
         self.ssl_context = ssl_context
         self._topic = topic
@@ -198,6 +196,23 @@ class _Pool(APNsBaseConnectionPool):
             server_hostname=self.protocol_class.APNS_SERVER,
         )
         return protocol
+
+    @override
+    async def send_notification(
+        self, request: NotificationRequest
+    ) -> NotificationResult:
+        """Send once, on one connection: the outbox retries, with its own backoff.
+
+        aioapns would sleep a second after a failed connection before giving up,
+        holding the action that waits for this attempt.
+        """
+        connection = await self.acquire()
+        try:
+            return await connection.send_notification(request)
+        except NoAvailableStreamIDError:
+            # Every stream id of this connection is used: the next push needs a new one.
+            connection.close()
+            raise
 
 
 def _dev_server() -> tuple[str, int] | None:
