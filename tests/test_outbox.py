@@ -7,21 +7,27 @@ and what the direct_push_delivery events said later.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from datetime import datetime
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
 import logging
 from typing import Any
+from unittest.mock import _patch, patch
 
+from aiohttp import AsyncResolver
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import Event, HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
 )
 
-from custom_components.direct_push.const import DOMAIN
+from custom_components.direct_push.const import CONF_ENDPOINT, DOMAIN
+from custom_components.direct_push.message import webpush_topic
 
 from .apns_server import ApnsServer
 from .conftest import (
@@ -33,6 +39,7 @@ from .conftest import (
     until,
     webpush_device,
 )
+from .dns_server import DnsServer
 from .webpush_server import Subscription, WebPushServer
 
 TOKENS = {"Alice": ALICE_TOKEN, "Bob": BOB_TOKEN}
@@ -272,3 +279,329 @@ async def test_service_accepts_and_never_answers(
         rows[hung]["message_id"]: (hung, "delivered"),
         rows[other]["message_id"]: (other, "delivered"),
     }
+
+
+async def test_stream_reset(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    delivery_events: list[Event],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Apple resets the stream: no answer comes, the attempt times out, the resend arrives."""
+    apns_server.reset_next()
+    task = hass.async_create_task(send(hass, target="Alice", message="Door open"))
+    assert await run_clock_until_done(hass, freezer, task) <= 10
+    rows = task.result()
+    assert statuses(rows) == {"Alice": ("queued", "timeout")}
+
+    await advance(hass, freezer, 60, step=2)
+    message_id = rows["Alice"]["message_id"]
+    # Sent twice with one apns-id, so the app could drop a duplicate; accepted once.
+    assert apns_server.received == [(ALICE_TOKEN, message_id)] * 2
+    assert [push.apns_id for push in apns_server.pushes] == [message_id]
+    assert outcomes(delivery_events) == {message_id: ("Alice", "delivered")}
+
+
+async def test_goaway_in_the_middle_of_a_fan_out(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    webpush_server: WebPushServer,
+    subs: dict[str, Subscription],
+    delivery_events: list[Event],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Apple answers one push, then GOAWAY; a push service drops a connection.
+
+    Every push arrives exactly once; the resends carry the same apns-id and
+    Web Push Topic as the first try.
+    """
+    assert statuses(await send(hass, message="Warm up")) == dict.fromkeys(
+        ("Alice", "Bob", "Dana", "Erin"), ("delivered", None)
+    )
+    apns_server.received.clear()
+    webpush_server.received.clear()
+    apns_server.goaway_after(1)
+    webpush_server.drop_next()
+
+    rows = await send(hass, message="Burglar alarm", tag="alarm")
+    queued = {name for name, row in rows.items() if row["status"] == "queued"}
+    assert len(queued) == 2  # one Apple device, one Web Push device
+    assert {rows[name]["reason"] for name in queued} == {"connection_error"}
+    await advance(hass, freezer, 30)
+
+    pushes = [push for push in apns_server.pushes if push.collapse_id == "alarm"]
+    assert sorted(push.token for push in pushes) == sorted([ALICE_TOKEN, BOB_TOKEN])
+    # The Apple device that met the GOAWAY got the same apns-id twice.
+    ids = Counter(apns_id for _, apns_id in apns_server.received)
+    assert sorted(ids.values()) == [1, 2]
+    assert {rows[name]["message_id"] for name in ("Alice", "Bob")} == set(ids)
+    messages = [m for m in webpush_server.messages if m.json["message"] != "Warm up"]
+    assert sorted(m.subscription_id for m in messages) == sorted(
+        sub.id for sub in subs.values()
+    )
+    # The dropped Web Push request and its resend had the same Topic.
+    topics = Counter(webpush_server.received)
+    assert sorted(topics.values()) == [1, 2]
+    assert {topic for _, topic in topics} == {webpush_topic("alarm")}
+    assert outcomes(delivery_events) == {
+        rows[name]["message_id"]: (name, "delivered") for name in queued
+    }
+
+
+def _repoint(
+    hass: HomeAssistant, entry: MockConfigEntry, name: str, endpoint: str
+) -> None:
+    """Give a Web Push device another endpoint, as its Edit form would (a reload)."""
+    subentry = next(s for s in entry.subentries.values() if s.title == name)
+    hass.config_entries.async_update_subentry(
+        entry, subentry, data={**subentry.data, CONF_ENDPOINT: endpoint}
+    )
+
+
+@pytest.fixture
+async def dns(mock_zeroconf_resolver: _patch[Any]) -> AsyncIterator[DnsServer]:
+    """Home Assistant's resolver asks a local DNS server, which knows no name yet.
+
+    In place of the test harness's resolver, which refuses every name.
+    """
+    async with DnsServer() as server:
+        mock_zeroconf_resolver.stop()
+        resolver = AsyncResolver(nameservers=[f"127.0.0.1:{server.port}"])
+        resolver.real_close = resolver.close  # type: ignore[attr-defined]
+        with patch(
+            "homeassistant.helpers.aiohttp_client._async_make_resolver",
+            return_value=resolver,
+        ):
+            yield server
+        mock_zeroconf_resolver.start()
+
+
+@pytest.mark.parametrize("delivered_before", [False, True])
+async def test_host_that_does_not_resolve(
+    hass: HomeAssistant,
+    dns: DnsServer,
+    loaded_entry: MockConfigEntry,
+    webpush_server: WebPushServer,
+    subs: dict[str, Subscription],
+    delivery_events: list[Event],
+    freezer: FrozenDateTimeFactory,
+    delivered_before: bool,
+) -> None:
+    """A home distributor's name stops resolving: retried, a repair after 3 days, then fixed."""
+    if delivered_before:
+        assert statuses(await send(hass, target="Dana", message="Day -1")) == {
+            "Dana": ("delivered", None)
+        }
+    _repoint(
+        hass,
+        loaded_entry,
+        "Dana",
+        subs["Dana"].endpoint.replace("127.0.0.1", "ntfy.home.arpa"),
+    )
+    await hass.async_block_till_done()
+    dana = next(s for s in loaded_entry.subentries.values() if s.title == "Dana")
+    issue_id = f"device_unreachable_{dana.subentry_id}"
+    first_day = dt_util.now().strftime("%Y-%m-%d")
+    message_ids = []
+    for day in range(3):
+        rows = await send(hass, target="Dana", message=f"Day {day}", ttl=2 * 86400)
+        assert statuses(rows) == {"Dana": ("queued", "dns_error")}
+        message_ids.append(rows["Dana"]["message_id"])
+        assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+        await advance(hass, freezer, 86400, step=3600)
+    assert hass.states.get("sensor.dana_last_failure").state == "dns_error"
+
+    # Three days of failures: the repair names the device and its last delivery.
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_placeholders["device"] == "Dana"
+    if delivered_before:
+        assert issue.translation_key == "device_unreachable"
+        assert issue.translation_placeholders["last_delivery"] == first_day
+    else:
+        assert issue.translation_key == "device_unreachable_never"
+    # Day 0's and day 1's pushes outlived their two days; neither arrived late.
+    assert outcomes(delivery_events) == {
+        message_ids[0]: ("Dana", "expired"),
+        message_ids[1]: ("Dana", "expired"),
+    }
+    assert {event.data["reason"] for event in delivery_events} == {"dns_error"}
+
+    # The name resolves again: the pushes kept go out at the next attempt.
+    dns.records["ntfy.home.arpa"] = "127.0.0.1"
+    await advance(hass, freezer, 200, step=5)
+    assert web_bodies(webpush_server, subs["Dana"])[-1] == "Day 2"
+    assert "Day 0" not in web_bodies(webpush_server, subs["Dana"])
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    assert outcomes(delivery_events)[message_ids[2]] == ("Dana", "delivered")
+
+
+async def test_retry_after_is_honoured(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    webpush_server: WebPushServer,
+    subs: dict[str, Subscription],
+    delivery_events: list[Event],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """429 with Retry-After: 120: not a request before, delivered right after."""
+    webpush_server.script(subs["Dana"], 429, headers={"Retry-After": "120"}, times=1)
+    asked_at = dt_util.utcnow()
+    rows = await send(hass, target="Dana", message="Front door", tag="door")
+    assert statuses(rows) == {"Dana": ("queued", "too_many_requests")}
+    assert datetime.fromisoformat(rows["Dana"]["next_attempt"]) == asked_at + timedelta(
+        seconds=120
+    )
+    # A newer push with the same tag replaces the queued one, and waits too.
+    newer = await send(hass, target="Dana", message="Front door again", tag="door")
+    assert statuses(newer) == {"Dana": ("queued", "too_many_requests")}
+    await advance(hass, freezer, 119)
+    assert webpush_server.requests == 1
+
+    await advance(hass, freezer, 2)
+    assert web_bodies(webpush_server, subs["Dana"]) == ["Front door again"]
+    assert webpush_server.requests == 2
+    assert outcomes(delivery_events) == {
+        rows["Dana"]["message_id"]: ("Dana", "replaced"),
+        newer["Dana"]["message_id"]: ("Dana", "delivered"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "reason"),
+    [
+        ("Alice", 500, "InternalServerError"),
+        ("Alice", 503, "ServiceUnavailable"),
+        ("Dana", 500, "server_error_500"),
+        ("Dana", 503, "server_error_503"),
+    ],
+)
+async def test_server_error_storm_then_recovery(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    webpush_server: WebPushServer,
+    subs: dict[str, Subscription],
+    delivery_events: list[Event],
+    freezer: FrozenDateTimeFactory,
+    name: str,
+    status: int,
+    reason: str,
+) -> None:
+    """Ten minutes of 5xx answers: retried with growing waits, then delivered once."""
+    if name == "Alice":
+        apns_server.script(ALICE_TOKEN, status, reason)
+    else:
+        webpush_server.script(subs["Dana"], status)
+    rows = await send(hass, target=name, message="Freezer is warm")
+    assert statuses(rows) == {name: ("queued", reason)}
+    await advance(hass, freezer, 600, step=5)
+    refused = (
+        len(apns_server.rejections)
+        if name == "Alice"
+        else len(webpush_server.rejections)
+    )
+    # Backoff up to three minutes: some retries, no hammering.
+    assert 4 <= refused <= 60
+
+    apns_server.clear_scripts()
+    webpush_server.clear_scripts()
+    await advance(hass, freezer, 200, step=5)
+    if name == "Alice":
+        assert apple_bodies(apns_server, ALICE_TOKEN) == ["Freezer is warm"]
+    else:
+        assert web_bodies(webpush_server, subs["Dana"]) == ["Freezer is warm"]
+    [event] = delivery_events
+    assert event.data["outcome"] == "delivered"
+    # (An attempt may also have met aioapns closing an idle connection.)
+    assert event.data["attempts"] >= refused + 1
+
+
+async def test_ttl_ends_before_the_service_is_back(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    delivery_events: list[Event],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A push past its time to live is given up, never delivered late."""
+    await apns_server.go_down()
+    rows = await send(hass, target="Alice", message="Garage open", ttl=60)
+    assert statuses(rows) == {"Alice": ("queued", "connection_error")}
+    # "Now or never": ttl 0 is not kept.
+    now_or_never = await send(hass, target="Bob", message="Ring", ttl=0)
+    assert statuses(now_or_never) == {"Bob": ("expired", "connection_error")}
+    await advance(hass, freezer, 61)
+    assert outcomes(delivery_events) == {
+        rows["Alice"]["message_id"]: ("Alice", "expired")
+    }
+    assert delivery_events[0].data["reason"] == "connection_error"
+
+    await apns_server.come_up()
+    await advance(hass, freezer, 300, step=10)
+    assert apns_server.pushes == []
+    assert hass.states.get("sensor.direct_push_queued_pushes").state == "0"
+
+
+async def test_full_queue_drops_the_oldest_least_important(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    webpush_server: WebPushServer,
+    subs: dict[str, Subscription],
+    delivery_events: list[Event],
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At the bound, the oldest of the least important push goes, loudly."""
+    monkeypatch.setattr("custom_components.direct_push.jobs.MAX_JOBS_PER_DEVICE", 3)
+    webpush_server.script(subs["Erin"], 503, headers={"Retry-After": "600"}, times=1)
+    first = await send(
+        hass, target="Erin", message="Critical 1", interruption_level="critical"
+    )
+    passive = await send(
+        hass, target="Erin", message="Passive", interruption_level="passive"
+    )
+    active = await send(hass, target="Erin", message="Active")
+    assert {rows["Erin"]["status"] for rows in (first, passive, active)} == {"queued"}
+
+    response = await hass.services.async_call(
+        DOMAIN,
+        "send",
+        {"target": "Erin", "message": "Critical 2", "interruption_level": "critical"},
+        blocking=True,
+        return_response=True,
+    )
+    assert response is not None
+    assert response["dropped"] == 1
+    assert response["deliveries"][0]["status"] == "queued"
+    assert outcomes(delivery_events) == {
+        passive["Erin"]["message_id"]: ("Erin", "dropped")
+    }
+    assert "3 pushes wait for Erin, the most Direct Push keeps" in caplog.text
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.direct_push_dropped_pushes").state == "1"
+
+    # A passive push cannot push out more important ones: it is the one dropped.
+    response = await hass.services.async_call(
+        DOMAIN,
+        "send",
+        {"target": "Erin", "message": "Passive 2", "interruption_level": "passive"},
+        blocking=True,
+        return_response=True,
+    )
+    assert response is not None
+    assert response["dropped"] == 1
+    assert response["deliveries"][0]["status"] == "failed"
+    assert response["deliveries"][0]["reason"] == "queue_full"
+
+    await advance(hass, freezer, 601, step=10)
+    assert web_bodies(webpush_server, subs["Erin"]) == [
+        "Critical 1",
+        "Active",
+        "Critical 2",
+    ]
+    assert hass.states.get("sensor.direct_push_dropped_pushes").state == "2"
+    assert hass.states.get("sensor.direct_push_queued_pushes").state == "0"

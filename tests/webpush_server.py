@@ -400,7 +400,8 @@ class WebPushServer:
                 raise _RejectError(401, "missing VAPID authorization")
             return {}, ""
         token, key = credentials
-        claims = _verify_vapid_token(token, key, self.origin)
+        # The audience is the origin the client pushed to (a name of ours, or our IP).
+        claims = _verify_vapid_token(token, key, f"{request.scheme}://{request.host}")
         # Compare decoded points: padding may differ between encoders.
         wanted = sub.application_server_key
         if wanted is not None and b64url_decode(key) != b64url_decode(wanted):

@@ -147,10 +147,10 @@ def retry_at(job: Job, delivery: Delivery, now: float) -> float | None:
 class DeviceQueue:
     """One device's jobs, in the order they go out."""
 
-    def __init__(self, limit: int = MAX_JOBS_PER_DEVICE) -> None:
+    def __init__(self) -> None:
         """Start empty."""
         self._jobs: list[Job] = []
-        self._limit = limit
+        self.limit = MAX_JOBS_PER_DEVICE
         self.sending: Job | None = None
         """The job being sent now: it can be neither replaced nor dropped."""
 
@@ -178,7 +178,7 @@ class DeviceQueue:
             ]
             for old, _ in removed:
                 self._jobs.remove(old)
-        if len(self._jobs) >= self._limit:
+        if len(self._jobs) >= self.limit:
             candidates = [old for old in self._jobs if old is not self.sending]
             # min() keeps the first of equals: the oldest of the least important.
             victim = min([*candidates, job], key=lambda candidate: candidate.rank)

@@ -356,10 +356,10 @@ class Outbox:
         if status is Status.DROPPED:
             self.dropped += 1
             LOGGER.warning(
-                "%s has %s pushes waiting, the most Direct Push keeps: "
+                "%s pushes wait for %s, the most Direct Push keeps for a device: "
                 "dropped the oldest of the least important",
+                lane.queue.limit,
                 lane.device.name,
-                len(lane.queue),
             )
         if (waiter := self._waiters.pop(job.id, None)) is not None:
             # The caller knows only delivered, queued, failed and expired.
