@@ -10,32 +10,52 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
+import json
 import logging
+from types import MappingProxyType
 from typing import Any
 from unittest.mock import _patch, patch
 
 from aiohttp import AsyncResolver
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.config_entries import (
+    SOURCE_REAUTH,
+    ConfigSubentry,
+    ConfigSubentryData,
+    ConfigSubentryDataWithId,
+)
 from homeassistant.core import Event, HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.loader import DATA_CUSTOM_COMPONENTS
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
+    async_capture_events,
     async_fire_time_changed,
+    async_test_home_assistant,
 )
 
-from custom_components.direct_push.const import CONF_ENDPOINT, DOMAIN
+from custom_components.direct_push.const import (
+    CONF_ENDPOINT,
+    CONF_KEY,
+    DOMAIN,
+    EVENT_DELIVERY,
+    SUBENTRY_APNS,
+)
 from custom_components.direct_push.message import webpush_topic
 
-from .apns_server import ApnsServer
+from .apns_server import ApnsServer, ApnsTestCredentials
 from .conftest import (
     ALICE_TOKEN,
     BOB_TOKEN,
     VAPID_PUBLIC_KEY,
     advance,
     apns_device,
+    token_entry_data,
     until,
     webpush_device,
 )
@@ -605,3 +625,238 @@ async def test_full_queue_drops_the_oldest_least_important(
     ]
     assert hass.states.get("sensor.direct_push_dropped_pushes").state == "2"
     assert hass.states.get("sensor.direct_push_queued_pushes").state == "0"
+
+
+# Isolation.
+
+
+async def test_unexpected_error_fails_only_that_device(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    webpush_server: WebPushServer,
+    subs: dict[str, Subscription],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A device stored without its token (an old bug, a hand-edited file)."""
+    hass.config_entries.async_add_subentry(
+        loaded_entry,
+        ConfigSubentry(
+            data=MappingProxyType({"name": "Finn", "admin": False}),
+            subentry_type=SUBENTRY_APNS,
+            title="Finn",
+            unique_id=None,
+        ),
+    )
+    await hass.async_block_till_done()
+    rows = await send(hass, message="Fire")
+    assert statuses(rows) == {
+        "Alice": ("delivered", None),
+        "Bob": ("delivered", None),
+        "Dana": ("delivered", None),
+        "Erin": ("delivered", None),
+        "Finn": ("failed", "internal_error"),
+    }
+    [error] = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert error.getMessage() == "Unexpected error sending a push to Finn"
+    assert error.exc_info is not None
+    assert len(apns_server.pushes) + len(webpush_server.messages) == 4
+
+
+# Refused credentials.
+
+
+async def test_refused_credentials_hold_pushes_until_reauth(
+    hass: HomeAssistant,
+    apns_server: ApnsServer,
+    webpush_server: WebPushServer,
+    apns_credentials: ApnsTestCredentials,
+    devices: list[ConfigSubentryData],
+    delivery_events: list[Event],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Apple refuses the hub's key: Apple pushes wait, Web Push ones go; a new key sends them."""
+    unknown_key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        data=token_entry_data(apns_credentials) | {CONF_KEY: unknown_key.decode()},
+        subentries_data=devices,
+        minor_version=2,
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    rows = await send(hass, message="Alarm")
+    assert statuses(rows) == {
+        "Alice": ("queued", "InvalidProviderToken"),
+        "Bob": ("queued", "InvalidProviderToken"),
+        "Dana": ("delivered", None),
+        "Erin": ("delivered", None),
+    }
+    # No next attempt: they wait for a new key.
+    assert rows["Alice"]["next_attempt"] is None
+    refused = len(apns_server.rejections)
+    later = await send(hass, target="Alice", message="Alarm, still")
+    assert statuses(later) == {"Alice": ("queued", "InvalidProviderToken")}
+    await advance(hass, freezer, 3600, step=60)
+    # Held: Apple was not asked again, however long it took.
+    assert len(apns_server.rejections) == refused
+    assert apns_server.pushes == []
+
+    [flow] = entry.async_get_active_flows(hass, {SOURCE_REAUTH})
+    result = await hass.config_entries.flow.async_configure(
+        flow["flow_id"], {CONF_KEY: apns_credentials.key_pem}
+    )
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+    # The flow's probe push proved the key; then the held pushes went out.
+    await until(lambda: len(delivery_events) == 3)
+    assert apple_bodies(apns_server, ALICE_TOKEN) == ["Alarm", "Alarm, still"]
+    assert apple_bodies(apns_server, BOB_TOKEN) == ["Alarm"]
+    assert outcomes(delivery_events) == {
+        rows["Alice"]["message_id"]: ("Alice", "delivered"),
+        rows["Bob"]["message_id"]: ("Bob", "delivered"),
+        later["Alice"]["message_id"]: ("Alice", "delivered"),
+    }
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+# Reload, unload and stop.
+
+
+async def test_reload_with_100_sends_in_flight(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    webpush_server: WebPushServer,
+    subs: dict[str, Subscription],
+    delivery_events: list[Event],
+) -> None:
+    """Options change mid-burst: all 100 pushes arrive, each once."""
+    apns_server.response_delay = webpush_server.response_delay = 0.01
+    names = ["Alice", "Bob", "Dana", "Erin"]
+    tasks = [
+        hass.async_create_task(send(hass, target=names[n % 4], message=f"Push {n}"))
+        for n in range(100)
+    ]
+    await until(lambda: len(apns_server.pushes) + len(webpush_server.messages) >= 10)
+    assert await hass.config_entries.async_reload(loaded_entry.entry_id)
+    results = [await task for task in tasks]
+    queued = {
+        row["message_id"]
+        for rows in results
+        for row in rows.values()
+        if row["status"] == "queued"
+    }
+    assert queued  # some were in flight or waiting when the hub closed
+    assert {row["status"] for rows in results for row in rows.values()} <= {
+        "delivered",
+        "queued",
+    }
+    assert {rows[name]["reason"] for rows in results for name in rows} <= {
+        None,
+        "hub_closed",
+    }
+
+    await until(lambda: len(apns_server.pushes) + len(webpush_server.messages) == 100)
+    received = [push.payload["aps"]["alert"]["body"] for push in apns_server.pushes]
+    received += [push.json["message"] for push in webpush_server.messages]
+    assert sorted(received) == sorted(f"Push {n}" for n in range(100))
+    await until(lambda: len(delivery_events) == len(queued))
+    assert outcomes(delivery_events) == {
+        message_id: (outcomes(delivery_events)[message_id][0], "delivered")
+        for message_id in queued
+    }
+
+
+async def test_unloaded_hub_refuses_sends(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, apns_server: ApnsServer
+) -> None:
+    """An entity whose hub is gone raises a translated error, not a silent no-op."""
+    entity = hass.data["entity_components"]["notify"].get_entity("notify.alice")
+    assert entity is not None
+    await hass.config_entries.async_unload(loaded_entry.entry_id)
+    with pytest.raises(ServiceValidationError) as err:
+        await entity.async_send_message("Hi")
+    assert err.value.translation_key == "not_loaded"
+    assert apns_server.received == []
+
+
+async def test_stop_then_start_again(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    apns_server: ApnsServer,
+    webpush_server: WebPushServer,
+    subs: dict[str, Subscription],
+    config_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Pushes queued, and one in flight, when Home Assistant stops arrive after it starts."""
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    await apns_server.go_down()
+    await webpush_server.go_down(hang=True)
+    queued = await send(hass, target=["Alice", "Bob"], message="Queued")
+    assert statuses(queued) == dict.fromkeys(
+        ("Alice", "Bob"), ("queued", "connection_error")
+    )
+    in_flight = hass.async_create_task(send(hass, target="Dana", message="In flight"))
+    await until(lambda: webpush_server._blackhole.connections == 1)
+
+    await hass.async_stop()
+
+    # The caller heard "queued", not a raw error from a closed session.
+    assert statuses(await in_flight) == {"Dana": ("queued", "hub_closed")}
+    stored = hass_storage[f"{DOMAIN}.{config_entry.entry_id}.outbox"]["data"]
+    assert sorted(job["device_name"] for job in stored["jobs"]) == [
+        "Alice",
+        "Bob",
+        "Dana",
+    ]
+    # Jobs name devices by id: no token, endpoint or key is written.
+    written = json.dumps(stored)
+    for secret in (ALICE_TOKEN, BOB_TOKEN, subs["Dana"].endpoint, subs["Dana"].auth):
+        assert secret not in written
+    assert not [
+        record
+        for record in caplog.records
+        if record.exc_info
+        and record.name.startswith(("custom_components", "homeassistant"))
+    ]
+
+    await apns_server.come_up()
+    await webpush_server.come_up()
+    async with async_test_home_assistant() as restarted:
+        restarted.data.pop(DATA_CUSTOM_COMPONENTS)
+        events = async_capture_events(restarted, EVENT_DELIVERY)
+        entry = MockConfigEntry(
+            domain=DOMAIN,
+            entry_id=config_entry.entry_id,
+            data=config_entry.data,
+            subentries_data=[
+                ConfigSubentryDataWithId(
+                    data=subentry.data,
+                    subentry_id=subentry_id,
+                    subentry_type=subentry.subentry_type,
+                    title=subentry.title,
+                    unique_id=None,
+                )
+                for subentry_id, subentry in config_entry.subentries.items()
+            ],
+            minor_version=2,
+        )
+        entry.add_to_hass(restarted)
+        assert await restarted.config_entries.async_setup(entry.entry_id)
+        await until(lambda: len(events) == 3)
+        assert apple_bodies(apns_server, ALICE_TOKEN) == ["Queued"]
+        assert apple_bodies(apns_server, BOB_TOKEN) == ["Queued"]
+        assert web_bodies(webpush_server, subs["Dana"]) == ["In flight"]
+        assert {event.data["outcome"] for event in events} == {"delivered"}
+        assert await restarted.config_entries.async_unload(entry.entry_id)
+        await restarted.async_stop(force=True)
