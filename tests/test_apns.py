@@ -50,10 +50,18 @@ from custom_components.direct_push.const import (
     SUBENTRY_APNS,
 )
 from custom_components.direct_push.hub import DirectPushHub
+from custom_components.direct_push.jobs import Status
 from custom_components.direct_push.message import Message
 
 from .apns_server import TOKEN_MAX_AGE, ApnsServer, ApnsTestCredentials
-from .conftest import ALICE_TOKEN, BOB_TOKEN, CAROL_TOKEN, apns_device, token_entry_data
+from .conftest import (
+    ALICE_TOKEN,
+    BOB_TOKEN,
+    CAROL_TOKEN,
+    advance,
+    apns_device,
+    token_entry_data,
+)
 
 SECOND_TOPIC = "com.example.second"
 
@@ -164,16 +172,12 @@ async def test_token_survives_reconnects_for_hours(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,
     apns_server: ApnsServer,
-    monkeypatch: pytest.MonkeyPatch,
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """A doorbell every 5 minutes for 3 hours, each on a new connection.
 
     freezer comes last: time freezes once the server and hub are up.
     """
-    # A refused push must show, not be retried (and backoff cannot sleep on
-    # the frozen loop clock).
-    monkeypatch.setattr("custom_components.direct_push.backend.RETRY_ATTEMPTS", 0)
     sends = 0
     for minute in range(0, 181, 5):
         if sends:
@@ -328,8 +332,11 @@ async def test_certificate_authentication(
 # Connections.
 
 
-async def test_push_racing_a_goaway_is_retried(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, apns_server: ApnsServer
+async def test_push_racing_a_goaway_is_resent(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
     """Apple said GOAWAY; the connection is not gone from aioapns's pool yet."""
     assert await _send(hass, target="Alice", message="First") == {"Alice": "delivered"}
@@ -345,14 +352,17 @@ async def test_push_racing_a_goaway_is_retried(
     assert connection in hub.backends[SUBENTRY_APNS]._pools[ENV_PRODUCTION].connections  # type: ignore[attr-defined]
 
     alice = next(d for d in hub.devices.values() if d.name == "Alice")
-    [report] = await hub.async_send([alice], Message(message="Second"))
+    [report] = (await hub.async_send([alice], Message(message="Second"))).reports
     await closing
 
-    assert report.delivery.ok
+    # h2 refused to send on the closed connection: resent on a new one.
+    assert (report.status, report.reason) == (Status.QUEUED, "connection_error")
+    await advance(hass, freezer, 10)
     assert [push.payload["aps"]["alert"]["body"] for push in apns_server.pushes] == [
         "First",
         "Second",
     ]
+    assert apns_server.pushes[-1].apns_id == report.message_id
     assert apns_server.connections_made == 2
 
 
