@@ -1,0 +1,121 @@
+"""Sensors: the hub's queued and dropped pushes, each device's last delivery and failure."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
+from homeassistant.const import (
+    ATTR_DEVICE_CLASS,
+    ATTR_FRIENDLY_NAME,
+    ATTR_UNIT_OF_MEASUREMENT,
+    STATE_UNKNOWN,
+    EntityCategory,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.direct_push.const import DOMAIN
+
+from .apns_server import ApnsServer
+from .conftest import ALICE_TOKEN, advance
+
+
+async def send(hass: HomeAssistant, target: str, message: str) -> str:
+    """Send to one device; return its row's status."""
+    response = await hass.services.async_call(
+        DOMAIN,
+        "send",
+        {"target": target, "message": message},
+        blocking=True,
+        return_response=True,
+    )
+    assert response is not None
+    status: str = response["deliveries"][0]["status"]  # type: ignore[index,call-overload]
+    await hass.async_block_till_done()
+    return status
+
+
+def state(hass: HomeAssistant, entity_id: str) -> str:
+    """Return an entity's state."""
+    current = hass.states.get(entity_id)
+    assert current is not None, entity_id
+    return current.state
+
+
+async def test_entities(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    queued = hass.states.get("sensor.direct_push_queued_pushes")
+    assert queued is not None
+    assert queued.state == "0"
+    assert queued.attributes[ATTR_FRIENDLY_NAME] == "Direct Push Queued pushes"
+    assert queued.attributes[ATTR_UNIT_OF_MEASUREMENT] == "pushes"
+    assert queued.attributes["state_class"] == SensorStateClass.MEASUREMENT
+    dropped = hass.states.get("sensor.direct_push_dropped_pushes")
+    assert dropped is not None
+    assert dropped.state == "0"
+    assert dropped.attributes["state_class"] == SensorStateClass.TOTAL_INCREASING
+
+    alice = next(s for s in loaded_entry.subentries.values() if s.title == "Alice")
+    for key, name in (
+        ("last_delivery", "Last delivery"),
+        ("last_failure", "Last failure"),
+    ):
+        entity_id = f"sensor.alice_{key}"
+        entry = entity_registry.async_get(entity_id)
+        assert entry is not None
+        assert entry.entity_category is EntityCategory.DIAGNOSTIC
+        assert entry.config_subentry_id == alice.subentry_id
+        assert entry.unique_id == f"{loaded_entry.entry_id}_{alice.subentry_id}_{key}"
+        device = device_registry.async_get(entry.device_id or "")
+        assert device is not None
+        assert (DOMAIN, alice.subentry_id) in device.identifiers
+        current = hass.states.get(entity_id)
+        assert current is not None
+        assert current.state == STATE_UNKNOWN
+        assert current.attributes[ATTR_FRIENDLY_NAME] == f"Alice {name}"
+    last_delivery = hass.states.get("sensor.alice_last_delivery")
+    assert last_delivery is not None
+    assert last_delivery.attributes[ATTR_DEVICE_CLASS] == SensorDeviceClass.TIMESTAMP
+
+
+async def test_values_follow_the_pushes(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    sent_at = dt_util.utcnow().replace(microsecond=0)
+    freezer.move_to(sent_at)
+    assert await send(hass, "Alice", "One") == "delivered"
+    assert state(hass, "sensor.alice_last_delivery") == sent_at.isoformat()
+    assert state(hass, "sensor.alice_last_failure") == STATE_UNKNOWN
+    assert state(hass, "sensor.bob_last_delivery") == STATE_UNKNOWN
+
+    apns_server.script(ALICE_TOKEN, 503, "ServiceUnavailable", times=1)
+    assert await send(hass, "Alice", "Two") == "queued"
+    assert state(hass, "sensor.alice_last_failure") == "ServiceUnavailable"
+    assert state(hass, "sensor.direct_push_queued_pushes") == "1"
+
+    await advance(hass, freezer, 10)
+    assert state(hass, "sensor.direct_push_queued_pushes") == "0"
+    delivered_at = dt_util.parse_datetime(state(hass, "sensor.alice_last_delivery"))
+    assert delivered_at is not None
+    assert sent_at < delivered_at <= sent_at + timedelta(seconds=11)
+    # The last failure stays on show after a delivery.
+    assert state(hass, "sensor.alice_last_failure") == "ServiceUnavailable"
+
+    # Kept across a reload (and a restart: the same store).
+    assert await hass.config_entries.async_reload(loaded_entry.entry_id)
+    await hass.async_block_till_done()
+    assert state(hass, "sensor.alice_last_failure") == "ServiceUnavailable"
+    assert dt_util.parse_datetime(state(hass, "sensor.alice_last_delivery")) == (
+        delivered_at
+    )
