@@ -74,19 +74,18 @@ async def advance(
     seconds: float,
     *,
     step: float = 1.0,
-    settle: Callable[[], object] | None = None,
 ) -> None:
     """Let seconds pass on the frozen clock, a step at a time.
 
-    After each step the timers that came due run, and then the loop until
-    settle() holds (by default: until no push is being sent).
+    After each step the timers that came due run, and then the loop until no
+    push is being sent.
     """
     while seconds > 0:
         freezer.tick(min(step, seconds))
         seconds -= step
         async_fire_time_changed(hass)
         await hass.async_block_till_done()
-        await until(settle or (lambda: not sending(hass)))
+        await until(lambda: not sending(hass))
 
 
 def sending(hass: HomeAssistant) -> bool:

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
 )
 from freezegun.api import FrozenDateTimeFactory
-from h2.connection import ConnectionState
+from h2.connection import ConnectionState, H2Connection
 from homeassistant.config_entries import ConfigSubentryData
 from homeassistant.core import HomeAssistant
 import jwt
@@ -407,3 +407,25 @@ def test_push_certificate_refused(
     with pytest.raises(CredentialError) as err:
         parse_certificate(pem)
     assert err.value.key == "invalid_certificate"
+
+
+async def test_connection_out_of_stream_ids_is_replaced(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """After 2**30 pushes on one connection h2 has no stream id left: a new one takes over."""
+    assert await _send(hass, target="Alice", message="First") == {"Alice": "delivered"}
+    pool = _hub(loaded_entry).backends[SUBENTRY_APNS]._pools[ENV_PRODUCTION]  # type: ignore[attr-defined]
+    [connection] = pool.connections
+    connection.free_channels._stream_id = H2Connection.HIGHEST_ALLOWED_STREAM_ID
+    assert await _send(hass, target="Alice", message="Second") == {
+        "Alice": "connection_error"
+    }
+    await advance(hass, freezer, 10)
+    assert [push.payload["aps"]["alert"]["body"] for push in apns_server.pushes] == [
+        "First",
+        "Second",
+    ]
+    assert apns_server.connections_made == 2

@@ -26,6 +26,7 @@ from homeassistant.config_entries import (
     ConfigSubentryData,
     ConfigSubentryDataWithId,
 )
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
@@ -39,6 +40,7 @@ from pytest_homeassistant_custom_component.common import (
     async_test_home_assistant,
 )
 
+from custom_components.direct_push import outbox
 from custom_components.direct_push.const import (
     CONF_ENDPOINT,
     CONF_KEY,
@@ -808,16 +810,27 @@ async def test_stop_then_start_again(
     )
     in_flight = hass.async_create_task(send(hass, target="Dana", message="In flight"))
     await until(lambda: webpush_server._blackhole.connections == 1)
+    shutdown_rows: list[dict[str, dict[str, Any]]] = []
+
+    async def _notify_shutdown(_: Event) -> None:
+        # An automation triggered by the shutdown, after the hub stopped sending.
+        shutdown_rows.append(await send(hass, target="Erin", message="Stopping"))
+
+    hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _notify_shutdown)
 
     await hass.async_stop()
 
     # The caller heard "queued", not a raw error from a closed session.
     assert statuses(await in_flight) == {"Dana": ("queued", "hub_closed")}
+    assert [statuses(rows) for rows in shutdown_rows] == [
+        {"Erin": ("queued", "hub_closed")}
+    ]
     stored = hass_storage[f"{DOMAIN}.{config_entry.entry_id}.outbox"]["data"]
     assert sorted(job["device_name"] for job in stored["jobs"]) == [
         "Alice",
         "Bob",
         "Dana",
+        "Erin",
     ]
     # Jobs name devices by id: no token, endpoint or key is written.
     written = json.dumps(stored)
@@ -853,10 +866,139 @@ async def test_stop_then_start_again(
         )
         entry.add_to_hass(restarted)
         assert await restarted.config_entries.async_setup(entry.entry_id)
-        await until(lambda: len(events) == 3)
+        await until(lambda: len(events) == 4)
         assert apple_bodies(apns_server, ALICE_TOKEN) == ["Queued"]
         assert apple_bodies(apns_server, BOB_TOKEN) == ["Queued"]
         assert web_bodies(webpush_server, subs["Dana"]) == ["In flight"]
+        assert web_bodies(webpush_server, subs["Erin"]) == ["Stopping"]
         assert {event.data["outcome"] for event in events} == {"delivered"}
         assert await restarted.config_entries.async_unload(entry.entry_id)
         await restarted.async_stop(force=True)
+
+
+# Scheduling details.
+
+
+async def test_a_new_push_tries_a_backing_off_device_now(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    delivery_events: list[Event],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Our own backoff gives way to a new push; the order stays."""
+    apns_server.script(ALICE_TOKEN, 503, "ServiceUnavailable")
+    first = await send(hass, target="Alice", message="First")
+    assert statuses(first) == {"Alice": ("queued", "ServiceUnavailable")}
+    # No time passed: the new push makes the first one go again at once.
+    second = await send(hass, target="Alice", message="Second")
+    assert statuses(second) == {"Alice": ("queued", "ServiceUnavailable")}
+    assert len(apns_server.rejections) == 2
+
+    apns_server.clear_scripts()
+    await advance(hass, freezer, 30)
+    assert apple_bodies(apns_server, ALICE_TOKEN) == ["First", "Second"]
+    assert [event.data["message_id"] for event in delivery_events] == [
+        first["Alice"]["message_id"],
+        second["Alice"]["message_id"],
+    ]
+
+
+async def test_retry_after_holds_across_a_reload(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    webpush_server: WebPushServer,
+    subs: dict[str, Subscription],
+    delivery_events: list[Event],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    webpush_server.script(subs["Dana"], 503, headers={"Retry-After": "120"}, times=1)
+    rows = await send(hass, target="Dana", message="Boiler")
+    assert statuses(rows) == {"Dana": ("queued", "server_error_503")}
+    await advance(hass, freezer, 60)
+    assert await hass.config_entries.async_reload(loaded_entry.entry_id)
+    await advance(hass, freezer, 58)
+    assert webpush_server.requests == 1
+    await advance(hass, freezer, 3)
+    assert web_bodies(webpush_server, subs["Dana"]) == ["Boiler"]
+    assert outcomes(delivery_events) == {
+        rows["Dana"]["message_id"]: ("Dana", "delivered")
+    }
+
+
+async def test_the_action_returns_by_its_deadline(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    webpush_server: WebPushServer,
+    subs: dict[str, Subscription],
+    delivery_events: list[Event],
+    freezer: FrozenDateTimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whatever the attempt timeout, the caller waits no longer than the deadline."""
+    monkeypatch.setattr(outbox, "ACTION_DEADLINE", 2.0)
+    await webpush_server.go_down(hang=True)
+    task = hass.async_create_task(send(hass, target="Dana", message="Doorbell"))
+    assert await run_clock_until_done(hass, freezer, task) <= 3
+    rows = task.result()
+    assert statuses(rows) == {"Dana": ("queued", "in_progress")}
+
+    await webpush_server.come_up()
+    await advance(hass, freezer, 60)
+    assert web_bodies(webpush_server, subs["Dana"]) == ["Doorbell"]
+    assert outcomes(delivery_events) == {
+        rows["Dana"]["message_id"]: ("Dana", "delivered")
+    }
+
+
+async def test_a_newer_tag_replaces_a_push_still_waiting_its_turn(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    webpush_server: WebPushServer,
+    subs: dict[str, Subscription],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    await webpush_server.go_down(hang=True)
+    first = hass.async_create_task(send(hass, target="Dana", message="1", tag="a"))
+    await until(lambda: webpush_server._blackhole.connections == 1)
+    waiting = hass.async_create_task(send(hass, target="Dana", message="2", tag="b"))
+    newer = hass.async_create_task(send(hass, target="Dana", message="3", tag="b"))
+    await until(waiting.done)
+    assert statuses(waiting.result()) == {"Dana": ("failed", "replaced")}
+    await run_clock_until_done(hass, freezer, newer)
+    assert statuses(first.result()) == {"Dana": ("queued", "timeout")}
+    assert statuses(newer.result()) == {"Dana": ("queued", "timeout")}
+
+    await webpush_server.come_up()
+    await advance(hass, freezer, 60)
+    assert web_bodies(webpush_server, subs["Dana"]) == ["1", "3"]
+
+
+async def test_pushes_of_a_removed_or_inactive_device_end_with_an_event(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    delivery_events: list[Event],
+) -> None:
+    await apns_server.go_down()
+    rows = await send(hass, target=["Alice", "Bob"], message="Kept")
+    assert {row["status"] for row in rows.values()} == {"queued"}
+    hub = loaded_entry.runtime_data
+    alice = next(d for d in hub.devices.values() if d.name == "Alice")
+    # Marked gone (by another hub's answer, say) while its push waited.
+    hub._async_mark_inactive(alice, "Unregistered")
+    bob = next(s for s in loaded_entry.subentries.values() if s.title == "Bob")
+    assert hass.config_entries.async_remove_subentry(loaded_entry, bob.subentry_id)
+    await hass.async_block_till_done()
+
+    assert outcomes(delivery_events) == {
+        rows["Alice"]["message_id"]: ("Alice", "failed"),
+        rows["Bob"]["message_id"]: ("Bob", "failed"),
+    }
+    assert {
+        event.data["device"]: event.data["reason"] for event in delivery_events
+    } == {
+        "Alice": "device_inactive",
+        "Bob": "device_removed",
+    }
+    await apns_server.come_up()

@@ -1128,6 +1128,7 @@ async def test_diagnostics_redact_web_push_secrets(
             "kind": SUBENTRY_WEBPUSH,
             "admin": name == "Dana",
             "inactive": False,
+            "queued": 0,
             "config": {
                 CONF_NAME: name,
                 CONF_ENDPOINT: "**REDACTED**",

@@ -216,9 +216,7 @@ class Outbox:
 
     @callback
     def _start(self, lane: _Lane) -> None:
-        """Run the lane's sender, unless it runs or Home Assistant stops."""
-        if lane.task is not None or self._state is not _State.RUNNING:
-            return
+        """Run the lane's sender (never while it runs: its timer is set only once it stops)."""
         if lane.timer is not None:
             lane.timer()
             lane.timer = None
@@ -255,8 +253,6 @@ class Outbox:
         wakes = [job.deadline for job in lane.queue]
         if not held:
             wakes.append(lane.not_before)
-        if lane.timer is not None:
-            lane.timer()
         lane.timer = async_call_later(
             self._hass,
             max(0.0, min(wakes) - now),
@@ -336,10 +332,9 @@ class Outbox:
         """Tell the caller the push is kept; from now on its outcome is an event."""
         job.reported = True
         self.queued += 1
-        if (waiter := self._waiters.pop(job.id, None)) is not None:
-            waiter.set_result(
-                Report(lane.device, Status.QUEUED, reason, job.id, next_attempt)
-            )
+        self._waiters.pop(job.id).set_result(
+            Report(lane.device, Status.QUEUED, reason, job.id, next_attempt)
+        )
         self._async_changed()
 
     @callback
@@ -441,8 +436,6 @@ class Outbox:
 
     async def async_close(self) -> None:
         """Unload: let attempts in flight finish or take them back, then save."""
-        if self._state is _State.CLOSED:
-            return
         stopping = self._state is _State.STOPPING
         self._state = _State.CLOSED
         await self._async_halt(CLOSE_GRACE)
@@ -453,8 +446,6 @@ class Outbox:
 
     async def async_stop(self) -> None:
         """Home Assistant stops: keep every job for the next start."""
-        if self._state is not _State.RUNNING:
-            return
         self._state = _State.STOPPING
         # Home Assistant cancelled the attempts in flight already.
         await self._async_halt(0)
