@@ -81,7 +81,8 @@ async def main(count: int) -> None:
 
             async def direct() -> None:
                 delivery = await backend.async_send(
-                    device, Message(message=message.message, message_id=str(uuid.uuid4()))
+                    device,
+                    Message(message=message.message, message_id=str(uuid.uuid4())),
                 )
                 assert delivery.outcome is Outcome.DELIVERED
 
@@ -102,8 +103,12 @@ async def main(count: int) -> None:
             await backend.async_close()
         await hass.async_stop()
 
-    medians = {name: statistics.median(values) * 1000 for name, values in timings.items()}
-    print(f"pushes per way: {count}, one warm HTTP/2 connection to the local APNs server")
+    medians = {
+        name: statistics.median(values) * 1000 for name, values in timings.items()
+    }
+    print(
+        f"pushes per way: {count}, one warm HTTP/2 connection to the local APNs server"
+    )
     for name, values in timings.items():
         print(
             f"{name:>7}: p50 {medians[name]:.3f} ms, "
