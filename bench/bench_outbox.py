@@ -11,6 +11,7 @@ allows at most 1 ms) and their ratio.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 import ssl
 import statistics
@@ -81,8 +82,7 @@ async def main(count: int) -> None:
 
             async def direct() -> None:
                 delivery = await backend.async_send(
-                    device,
-                    Message(message=message.message, message_id=str(uuid.uuid4())),
+                    device, replace(message, message_id=str(uuid.uuid4()))
                 )
                 assert delivery.outcome is Outcome.DELIVERED
 
