@@ -423,6 +423,8 @@ async def test_connection_out_of_stream_ids_is_replaced(
     assert await _send(hass, target="Alice", message="Second") == {
         "Alice": "connection_error"
     }
+    # Out of the pool at once: the retry cannot pick it again.
+    assert connection not in pool.connections
     await advance(hass, freezer, 10)
     assert [push.payload["aps"]["alert"]["body"] for push in apns_server.pushes] == [
         "First",

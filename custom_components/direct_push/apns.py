@@ -211,8 +211,16 @@ class _Pool(APNsBaseConnectionPool):
             return await connection.send_notification(request)
         except NoAvailableStreamIDError:
             # Every stream id of this connection is used: the next push needs a new one.
+            self.discard_connection(connection)
             connection.close()
             raise
+
+    @override
+    def discard_connection(self, connection: APNsBaseClientProtocol) -> None:
+        # Called again once the connection is lost, after send_notification
+        # may have dropped it already.
+        if connection in self.connections:
+            super().discard_connection(connection)
 
 
 def _dev_server() -> tuple[str, int] | None:
