@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
+from unittest.mock import PropertyMock, patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
@@ -16,6 +18,7 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.util import dt as dt_util
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.direct_push.const import DOMAIN
@@ -39,6 +42,17 @@ async def send(hass: HomeAssistant, target: str, message: str) -> str:
     return status
 
 
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Iterator[None]:
+    """Enable the entities that are disabled by default (as in HA core's tests)."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        new_callable=PropertyMock,
+        return_value=True,
+    ):
+        yield
+
+
 def state(hass: HomeAssistant, entity_id: str) -> str:
     """Return an entity's state."""
     current = hass.states.get(entity_id)
@@ -48,6 +62,7 @@ def state(hass: HomeAssistant, entity_id: str) -> str:
 
 async def test_entities(
     hass: HomeAssistant,
+    entity_registry_enabled_by_default: None,
     loaded_entry: MockConfigEntry,
     entity_registry: er.EntityRegistry,
     device_registry: dr.DeviceRegistry,
@@ -72,6 +87,7 @@ async def test_entities(
         entry = entity_registry.async_get(entity_id)
         assert entry is not None
         assert entry.entity_category is EntityCategory.DIAGNOSTIC
+        assert entry.disabled_by is None  # as the fixture enabled every entity
         assert entry.config_subentry_id == alice.subentry_id
         assert entry.unique_id == f"{loaded_entry.entry_id}_{alice.subentry_id}_{key}"
         device = device_registry.async_get(entry.device_id or "")
@@ -88,6 +104,7 @@ async def test_entities(
 
 async def test_values_follow_the_pushes(
     hass: HomeAssistant,
+    entity_registry_enabled_by_default: None,
     loaded_entry: MockConfigEntry,
     apns_server: ApnsServer,
     freezer: FrozenDateTimeFactory,
@@ -119,3 +136,14 @@ async def test_values_follow_the_pushes(
     assert dt_util.parse_datetime(state(hass, "sensor.alice_last_delivery")) == (
         delivered_at
     )
+
+
+async def test_last_delivery_is_disabled_by_default(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    entry = entity_registry.async_get("sensor.alice_last_delivery")
+    assert entry is not None
+    assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    assert hass.states.get("sensor.alice_last_failure") is not None

@@ -63,6 +63,8 @@ DEVICE_SENSORS: tuple[DeviceSensorDescription, ...] = (
         translation_key="last_delivery",
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
+        # It changes with every push.
+        entity_registry_enabled_default=False,
         value_fn=lambda health: (
             None
             if health.last_delivery is None
