@@ -15,10 +15,11 @@ import tempfile
 import time
 
 from custom_components.direct_push.apns import (
+    SUBENTRY_APNS,
     ApnsBackend,
     SharedTokenProvider,
-    parse_signing_key,
 )
+from custom_components.direct_push.apple_credentials import load_signing_key
 from custom_components.direct_push.backend import Device
 from custom_components.direct_push.message import Message
 from tests.apns_server import ApnsServer, make_credentials
@@ -29,7 +30,7 @@ def _devices(count: int) -> list[Device]:
         Device(
             device_id=str(index),
             name=f"Phone {index}",
-            kind="apns_device",
+            kind=SUBENTRY_APNS,
             admin=False,
             config={"token": f"{index:064x}", "environment": "production"},
         )
@@ -46,7 +47,7 @@ async def main(count: int, delay: float) -> None:
         async with ApnsServer(credentials) as server:
             server.response_delay = delay
             auth = SharedTokenProvider(
-                parse_signing_key(credentials.key_pem),
+                load_signing_key(credentials.key_pem),
                 credentials.key_id,
                 credentials.team_id,
             )

@@ -73,11 +73,12 @@ async def main(count: int) -> None:
                 hass,
                 "bench",
                 {device.kind: backend},
-                Health(hass, "bench", 3 * 86400),
+                {device.device_id: device},
+                Health(hass, "bench", 3),
                 on_attempt=lambda _device, _delivery: None,
                 is_inactive=lambda _device_id: False,
             )
-            await outbox.async_load({device.device_id: device})
+            await outbox.async_load()
             message = Message(message="Washing machine finished", title="Laundry")
 
             async def direct() -> None:

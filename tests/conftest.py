@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import base64
+from collections.abc import AsyncIterator, Callable, Iterator
+from http import HTTPStatus
+import json
+import logging
 from pathlib import Path
+import socket
 import time
 from typing import Any
+from unittest.mock import patch
 
 from aiohttp import FormData
+from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestClient
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.config_entries import SOURCE_USER, ConfigSubentryData
 from homeassistant.core import Event, HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import (
+    device_registry as dr,
+    entity_registry as er,
+    issue_registry as ir,
+)
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -24,6 +39,7 @@ from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotEx
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
 
+from custom_components.direct_push.apns import SUBENTRY_APNS
 from custom_components.direct_push.const import (
     AUTH_TOKEN,
     CONF_ADMIN,
@@ -35,6 +51,7 @@ from custom_components.direct_push.const import (
     CONF_KEY_ID,
     CONF_NAME,
     CONF_P256DH,
+    CONF_SUBSCRIPTION,
     CONF_TEAM_ID,
     CONF_TOKEN,
     CONF_TOPIC,
@@ -44,64 +61,11 @@ from custom_components.direct_push.const import (
     ENV_DEV_CA_FILE,
     ENV_PRODUCTION,
     EVENT_DELIVERY,
-    SUBENTRY_APNS,
-    SUBENTRY_WEBPUSH,
 )
-from custom_components.direct_push.webpush import vapid_public_key
+from custom_components.direct_push.webpush import SUBENTRY_WEBPUSH, vapid_public_key
 
 from .apns_server import ApnsServer, ApnsTestCredentials, make_credentials
-from .webpush_server import Subscription, WebPushServer
-
-
-async def until(predicate: Callable[[], object], *, seconds: float = 10.0) -> None:
-    """Let the loop run until predicate holds; fail after seconds of real time.
-
-    Real time, whatever freezer did to the clock: the local servers answer over
-    real sockets, and background work (retries, later attempts) is not awaited
-    by hass.async_block_till_done.
-    """
-    loop = asyncio.get_running_loop()
-    for _ in range(int(seconds / 0.002)):
-        if predicate():
-            return
-        await loop.run_in_executor(None, time.sleep, 0.002)
-    pytest.fail("the condition never held")
-
-
-async def advance(
-    hass: HomeAssistant,
-    freezer: FrozenDateTimeFactory,
-    seconds: float,
-    *,
-    step: float = 1.0,
-) -> None:
-    """Let seconds pass on the frozen clock, a step at a time.
-
-    After each step the timers that came due run, and then the loop until no
-    push is being sent.
-    """
-    while seconds > 0:
-        freezer.tick(min(step, seconds))
-        seconds -= step
-        async_fire_time_changed(hass)
-        await hass.async_block_till_done()
-        await until(lambda: not sending(hass))
-
-
-def sending(hass: HomeAssistant) -> bool:
-    """Return True while any hub has a push in flight."""
-    return any(
-        lane.task is not None
-        for entry in hass.config_entries.async_loaded_entries(DOMAIN)
-        for lane in entry.runtime_data.outbox._lanes.values()
-    )
-
-
-@pytest.fixture
-def delivery_events(hass: HomeAssistant) -> list[Event]:
-    """The direct_push_delivery events fired during the test."""
-    return async_capture_events(hass, EVENT_DELIVERY)
-
+from .webpush_server import ReceivedPush, Subscription, WebPushServer
 
 # One fixed VAPID identity for every test hub, so snapshots are stable.
 VAPID_KEY = "z86piRJIg2axaAs8qTG27C0IEx9Ii5oGOVUKYIo-hzs"
@@ -220,16 +184,22 @@ async def webpush_server(socket_enabled: None) -> AsyncIterator[WebPushServer]:
 
 
 def webpush_device(
-    name: str, subscription: Subscription, *, admin: bool = False
+    name: str,
+    subscription: Subscription,
+    *,
+    admin: bool = False,
+    endpoint: str | None = None,
+    **extra: Any,
 ) -> ConfigSubentryData:
     """Return a Web Push device subentry for a receiver's subscription."""
     return ConfigSubentryData(
         data={
             CONF_NAME: name,
-            CONF_ENDPOINT: subscription.endpoint,
+            CONF_ENDPOINT: subscription.endpoint if endpoint is None else endpoint,
             CONF_P256DH: subscription.p256dh,
             CONF_AUTH: subscription.auth,
             CONF_ADMIN: admin,
+            **extra,
         },
         subentry_type=SUBENTRY_WEBPUSH,
         title=name,
@@ -237,10 +207,64 @@ def webpush_device(
     )
 
 
-async def upload(client: TestClient[Any, Any], name: str, content: str) -> str:
-    """Upload a file through the frontend's endpoint; return its file id."""
+class StaticResolver(AbstractResolver):
+    """DNS for tests: answers from a table that a test may change.
+
+    Installed as Home Assistant's resolver (see the `dns` fixture) or wrapped
+    directly; an unknown name fails as NXDOMAIN does, with an OSError.
+    """
+
+    def __init__(self, table: dict[str, list[str]] | None = None) -> None:
+        """Answer from table: name -> addresses."""
+        self.table = {} if table is None else table
+        self.closed = False
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        """Return the table's addresses for host."""
+        if host not in self.table:
+            raise OSError(f"no address for {host}")
+        return [
+            ResolveResult(
+                hostname=host,
+                host=address,
+                port=port,
+                family=socket.AF_INET6 if ":" in address else socket.AF_INET,
+                proto=0,
+                flags=0,
+            )
+            for address in self.table[host]
+        ]
+
+    async def close(self) -> None:
+        """Note the close."""
+        self.closed = True
+
+    # Home Assistant closes its shared resolver with this, when it stops.
+    real_close = close
+
+
+@pytest.fixture
+def dns() -> Iterator[StaticResolver]:
+    """Home Assistant's DNS resolver, answering from a table.
+
+    Request it before `hass`'s other users: Home Assistant makes its resolver
+    once, with its first client session.
+    """
+    resolver = StaticResolver()
+    with patch(
+        "homeassistant.helpers.aiohttp_client._async_make_resolver",
+        return_value=resolver,
+    ):
+        yield resolver
+
+
+async def upload(client: TestClient[Any, Any], name: str, content: str | bytes) -> str:
+    """Upload a file (text as UTF-8) through the frontend's endpoint; return its id."""
     form = FormData()
-    form.add_field("file", content.encode(), filename=name)
+    data = content.encode() if isinstance(content, str) else content
+    form.add_field("file", data, filename=name)
     response = await client.post("/api/file_upload", data=form)
     assert response.status == 200
     file_id: str = (await response.json())["file_id"]
@@ -259,3 +283,286 @@ async def upload_client(
         assert await async_setup_component(hass, component, {})
     client: TestClient[Any, Any] = await hass_client()
     return client
+
+
+# Web Push tests: Alice and Bob on iPhones, Dana and Erin on Web Push.
+
+type Subscribe = Callable[..., Subscription]
+
+
+def b64url(data: bytes) -> str:
+    """Encode as unpadded base64url, as subscriptions carry keys."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def p256_point(*, compressed: bool = False) -> str:
+    """Return a P-256 public key as base64url; fixed, so test ids are stable."""
+    key = ec.derive_private_key(0x5EED, ec.SECP256R1()).public_key()
+    form = (
+        PublicFormat.CompressedPoint if compressed else PublicFormat.UncompressedPoint
+    )
+    return b64url(key.public_bytes(Encoding.X962, form))
+
+
+P256DH = p256_point()
+AUTH = b64url(bytes(range(16)))
+
+
+@pytest.fixture
+def log_secrets() -> list[str]:
+    """Secrets that must never reach the log; see secrets_stay_out_of_logs."""
+    return [VAPID_KEY]
+
+
+@pytest.fixture
+def secrets_stay_out_of_logs(
+    caplog: pytest.LogCaptureFixture, log_secrets: list[str]
+) -> Iterator[None]:
+    """Prove that no subscription secret is logged (Web Push tests use it throughout).
+
+    An endpoint is a capability (whoever has it can push), and its path is the
+    secret part: the subscription id. Only the test receiver may log it.
+    """
+    caplog.set_level(logging.DEBUG)
+    yield
+    formatter = logging.Formatter()
+    logged = "\n".join(
+        formatter.format(record)  # with any traceback
+        for record in caplog.get_records("call")
+        if not record.name.startswith("tests.")
+    )
+    for secret in log_secrets:
+        assert secret not in logged
+
+
+@pytest.fixture
+def subscribe(webpush_server: WebPushServer, log_secrets: list[str]) -> Subscribe:
+    """Subscribe as an app does, by default with the test hub's VAPID key."""
+
+    def _subscribe(name: str, *, key: str | None = VAPID_PUBLIC_KEY) -> Subscription:
+        sub = webpush_server.subscribe(name, application_server_key=key)
+        log_secrets.extend((sub.id, sub.p256dh, sub.auth))
+        return sub
+
+    return _subscribe
+
+
+@pytest.fixture
+def subs(subscribe: Subscribe) -> dict[str, Subscription]:
+    """Dana's and Erin's subscriptions."""
+    return {"Dana": subscribe("Dana"), "Erin": subscribe("Erin")}
+
+
+@pytest.fixture
+def mixed_devices(subs: dict[str, Subscription]) -> list[ConfigSubentryData]:
+    """Alice (Apple, admin), Bob (Apple), Dana (Web Push, admin), Erin (Web Push)."""
+    return [
+        apns_device("Alice", ALICE_TOKEN, admin=True),
+        apns_device("Bob", BOB_TOKEN),
+        webpush_device("Dana", subs["Dana"], admin=True),
+        webpush_device("Erin", subs["Erin"]),
+    ]
+
+
+async def send_rows(hass: HomeAssistant, **fields: Any) -> list[dict[str, Any]]:
+    """Call direct_push.send and return its delivery rows."""
+    response = await hass.services.async_call(
+        DOMAIN, "send", fields, blocking=True, return_response=True
+    )
+    assert response is not None
+    rows: list[dict[str, Any]] = response["deliveries"]  # type: ignore[assignment]
+    return rows
+
+
+def delivery_statuses(
+    rows: list[dict[str, Any]],
+) -> dict[str, tuple[str, str | None]]:
+    """Return each device's status and reason."""
+    return {row["device"]: (row["status"], row["reason"]) for row in rows}
+
+
+def subentry_id(entry: MockConfigEntry, name: str) -> str:
+    """Return a device's subentry id, by its name."""
+    subentry_id: str = next(
+        sid for sid, sub in entry.subentries.items() if sub.title == name
+    )
+    return subentry_id
+
+
+def inactive_issue(
+    hass: HomeAssistant, entry: MockConfigEntry, name: str
+) -> ir.IssueEntry | None:
+    """Return the repair issue that marks a device inactive, if there is one."""
+    return ir.async_get(hass).async_get_issue(
+        DOMAIN, f"device_inactive_{subentry_id(entry, name)}"
+    )
+
+
+async def send_one(
+    hass: HomeAssistant, server: WebPushServer, sub: Subscription, **fields: Any
+) -> ReceivedPush:
+    """Send to one Web Push device by name; return what its app received."""
+    fields.setdefault("message", "Hello")
+    assert delivery_statuses(await send_rows(hass, target=sub.name, **fields)) == {
+        sub.name: ("delivered", None)
+    }
+    return server.messages_for(sub)[-1]
+
+
+async def add_webpush_device(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    name: str,
+    sub: Subscription,
+    *,
+    admin: bool = False,
+) -> str:
+    """Add a Web Push device through the form, pasting its subscription; return its id."""
+    result = await hass.config_entries.subentries.async_init(
+        (entry.entry_id, SUBENTRY_WEBPUSH), context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {
+            CONF_NAME: name,
+            CONF_SUBSCRIPTION: json.dumps(sub.as_json()),
+            CONF_ADMIN: admin,
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    return subentry_id(entry, name)
+
+
+# Time, and what happens after an action returned.
+
+
+async def until(predicate: Callable[[], object], *, seconds: float = 10.0) -> None:
+    """Let the loop run until predicate holds; fail after seconds of real time.
+
+    Real time, whatever freezer did to the clock: the local servers answer over
+    real sockets, and background work (retries, later attempts) is not awaited
+    by hass.async_block_till_done.
+    """
+    loop = asyncio.get_running_loop()
+    for _ in range(int(seconds / 0.002)):
+        if predicate():
+            return
+        await loop.run_in_executor(None, time.sleep, 0.002)
+    pytest.fail("the condition never held")
+
+
+def sending(hass: HomeAssistant) -> bool:
+    """Return True while any hub has a push in flight."""
+    return any(
+        lane.task is not None
+        for entry in hass.config_entries.async_loaded_entries(DOMAIN)
+        for lane in entry.runtime_data.outbox._lanes.values()
+    )
+
+
+async def advance(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    seconds: float,
+    *,
+    step: float = 1.0,
+) -> None:
+    """Let seconds pass on the frozen clock, a step at a time.
+
+    After each step the timers that came due run, and then the loop until no
+    push is being sent.
+    """
+    while seconds > 0:
+        freezer.tick(min(step, seconds))
+        seconds -= step
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done()
+        await until(lambda: not sending(hass))
+
+
+@pytest.fixture
+def delivery_events(hass: HomeAssistant) -> list[Event]:
+    """The direct_push_delivery events fired during the test."""
+    return async_capture_events(hass, EVENT_DELIVERY)
+
+
+# Repairs, as the frontend drives them.
+
+REPAIR_FIX_URL = "/api/repairs/issues/fix"
+
+
+async def start_repair(client: TestClient[Any, Any], issue_id: str) -> dict[str, Any]:
+    """Start an issue's fix flow as the frontend does; return its first step."""
+    response = await client.post(
+        REPAIR_FIX_URL, json={"handler": DOMAIN, "issue_id": issue_id}
+    )
+    assert response.status == HTTPStatus.OK
+    result: dict[str, Any] = await response.json()
+    return result
+
+
+# Snapshots of a platform's entities.
+
+# The registry entry's fields that every supported HA version stores alike.
+_ENTITY_FIELDS = (
+    "entity_id",
+    "unique_id",
+    "platform",
+    "has_entity_name",
+    "name",
+    "original_name",
+    "translation_key",
+    "icon",
+    "original_icon",
+    "device_class",
+    "original_device_class",
+    "entity_category",
+    "disabled_by",
+    "hidden_by",
+    "supported_features",
+    "capabilities",
+)
+_DEVICE_FIELDS = ("name", "manufacturer", "model", "entry_type")
+
+
+async def snapshot_platform(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    snapshot: SnapshotAssertion,
+    config_entry_id: str,
+) -> None:
+    """Snapshot each entity of a config entry: its registry entry, device and state.
+
+    As the snapshot_platform of HA's test helpers, which snapshots the whole
+    registry entry and state: their form changes between HA versions (aliases
+    became a list, object_id_base is new, attribute names became enum members),
+    and one snapshot must pass at both ends of the supported range. So only
+    what does not change is taken, and with it the entity's device, whose model
+    each backend kind describes.
+    """
+    entries = er.async_entries_for_config_entry(entity_registry, config_entry_id)
+    assert entries
+    assert len({entry.domain for entry in entries}) == 1, "one platform at a time"
+    devices = dr.async_get(hass)
+    for entry in entries:
+        assert entry.disabled_by is None, "enable every entity"
+        device = devices.async_get(entry.device_id) if entry.device_id else None
+        assert device is not None
+        fields = {field: getattr(entry, field) for field in _ENTITY_FIELDS}
+        if fields["capabilities"]:
+            # Capability names are enum members on newer versions too.
+            fields["capabilities"] = {
+                str(key): value for key, value in fields["capabilities"].items()
+            }
+        assert {
+            **fields,
+            "device": {field: getattr(device, field) for field in _DEVICE_FIELDS},
+        } == snapshot(name=f"{entry.entity_id}-entry")
+        state = hass.states.get(entry.entity_id)
+        assert state, f"no state for {entry.entity_id}"
+        # Attribute names are enum members on newer versions: compare their text.
+        assert {
+            "state": state.state,
+            "attributes": {str(key): value for key, value in state.attributes.items()},
+        } == snapshot(name=f"{entry.entity_id}-state")

@@ -9,7 +9,7 @@ nothing arrived when nothing should.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 import logging
 from pathlib import Path
@@ -263,10 +263,11 @@ async def test_blueprint_loads(
         for section in meta["input"].values()
         for key, spec in section["input"].items()
     }
+    # The recipients, passed to direct_push.send as the selectors give them.
+    assert inputs["targets"]["selector"]["select"]["multiple"] is True
     assert [o["value"] for o in inputs["targets"]["selector"]["select"]["options"]] == [
         "admin",
-        "all",
-        "chosen",
+        "everyone",
     ]
     assert inputs["target_devices"]["selector"]["device"] == {
         "multiple": True,
@@ -294,52 +295,6 @@ async def test_blueprint_loads(
         )
     ]
     assert not problems, [record.getMessage() for record in problems]
-
-
-# --- Recipients (the same template in every blueprint) -----------------------
-
-
-@pytest.mark.parametrize(
-    ("targets", "chosen", "expected"),
-    [
-        ("all", [], EVERYONE),
-        ("admin", [], ADMINS),
-        ("chosen", ["Bob"], {BOB_TOKEN}),
-        ("chosen", ["Alice", "Bob"], EVERYONE),
-        # The hub's own device is offered by the selector but has no phone;
-        # with nothing else chosen, the admins get the push rather than everyone.
-        ("chosen", ["hub"], ADMINS),
-        ("chosen", [], ADMINS),
-    ],
-)
-async def test_recipients(
-    hass: HomeAssistant,
-    loaded_entry: MockConfigEntry,
-    apns_server: ApnsServer,
-    targets: str,
-    chosen: list[str],
-    expected: set[str],
-) -> None:
-    device_ids = [
-        hub_device_id(hass, loaded_entry)
-        if name == "hub"
-        else ha_device_id(hass, loaded_entry, name)
-        for name in chosen
-    ]
-    hass.states.async_set("binary_sensor.bell", "off")
-    await setup_blueprint(
-        hass,
-        "doorbell",
-        {
-            "doorbell_sensors": ["binary_sensor.bell"],
-            "targets": targets,
-            "target_devices": device_ids,
-        },
-    )
-    hass.states.async_set("binary_sensor.bell", "on")
-    await hass.async_block_till_done()
-    assert receivers(apns_server) == expected
-    assert len(apns_server.pushes) == len(expected)
 
 
 # --- Doorbell -----------------------------------------------------------------
@@ -466,7 +421,7 @@ async def test_doorbell_camera(
             "doorbell_sensors": ["binary_sensor.bell"],
             "camera": "camera.front",
             "base_url": base_url,
-            "targets": "admin",
+            "targets": ["admin"],
         },
     )
     hass.states.async_set("binary_sensor.bell", "on")
@@ -492,7 +447,7 @@ async def test_doorbell_cooldown(
         {
             "doorbell_sensors": ["binary_sensor.bell"],
             "cooldown": 30,
-            "targets": "admin",
+            "targets": ["admin"],
         },
     )
 
@@ -647,7 +602,7 @@ async def motion_away(hass: HomeAssistant, **inputs: Any) -> None:
     await setup_blueprint(
         hass,
         "motion_away",
-        {"motion_sensors": [HALL, GARAGE], "targets": "admin", **inputs},
+        {"motion_sensors": [HALL, GARAGE], "targets": ["admin"], **inputs},
     )
 
 
@@ -816,7 +771,7 @@ async def test_safety_sensors(
     await setup_blueprint(
         hass,
         "alarm_safety",
-        {"safety_sensors": list(sensors), "targets": "admin"},
+        {"safety_sensors": list(sensors), "targets": ["admin"]},
     )
     for entity_id, (device_class, _) in sensors.items():
         hass.states.async_set(entity_id, "on", {"device_class": device_class})
@@ -1063,3 +1018,152 @@ async def test_blueprints_reach_web_push_devices_too(
     assert android.json["tag"] == apple.collapse_id == "doorbell"
     assert android.urgency == "high"
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+# --- Recipients, in every blueprint -------------------------------------------
+
+
+async def fire_doorbell(hass: HomeAssistant, clock: Clock, inputs: Inputs) -> None:
+    """A doorbell sensor rings."""
+    hass.states.async_set("binary_sensor.bell", "off")
+    await setup_blueprint(
+        hass, "doorbell", {"doorbell_sensors": ["binary_sensor.bell"], **inputs}
+    )
+    hass.states.async_set("binary_sensor.bell", "on")
+    await hass.async_block_till_done()
+
+
+async def fire_appliance(hass: HomeAssistant, clock: Clock, inputs: Inputs) -> None:
+    """A one-minute washing cycle."""
+    power = await washer(hass, min_run=1, finish_delay=1, **inputs)
+    await start_cycle(hass, clock, power, 500, minutes=1)
+    power(0)
+    await clock.advance(minutes=1)
+
+
+async def fire_motion(hass: HomeAssistant, clock: Clock, inputs: Inputs) -> None:
+    """Motion in the hall while nobody is home."""
+    hass.states.async_set("person.alice", "not_home")
+    hass.states.async_set(HALL, "off", {"device_class": "motion"})
+    await setup_blueprint(
+        hass, "motion_away", {"motion_sensors": [HALL], "cooldown": 0, **inputs}
+    )
+    hass.states.async_set(HALL, "on", {"device_class": "motion"})
+    await hass.async_block_till_done()
+
+
+async def fire_alarm(hass: HomeAssistant, clock: Clock, inputs: Inputs) -> None:
+    """The alarm goes off."""
+    panel = "alarm_control_panel.home"
+    hass.states.async_set(panel, "armed_away")
+    await setup_blueprint(hass, "alarm_safety", {"alarm_panels": [panel], **inputs})
+    hass.states.async_set(panel, "triggered")
+    await hass.async_block_till_done()
+
+
+async def fire_missing(hass: HomeAssistant, clock: Clock, inputs: Inputs) -> None:
+    """The fridge is unavailable for a minute."""
+    hass.states.async_set(FRIDGE, "4.2")
+    await setup_blueprint(
+        hass, "device_missing", {"watched_entities": [FRIDGE], "minutes": 1, **inputs}
+    )
+    hass.states.async_set(FRIDGE, "unavailable")
+    await clock.advance(minutes=1)
+
+
+async def fire_health(hass: HomeAssistant, clock: Clock, inputs: Inputs) -> None:
+    """The processor is busy."""
+    cpu = "sensor.processor_use"
+    hass.states.async_set(cpu, "12", {"unit_of_measurement": "%"})
+    await setup_blueprint(
+        hass,
+        "ha_health",
+        {"resource_sensors": [cpu], "resource_minutes": 0, **inputs},
+    )
+    hass.states.async_set(cpu, "97", {"unit_of_measurement": "%"})
+    await hass.async_block_till_done()
+
+
+type Inputs = dict[str, Any]
+type Fire = Callable[[HomeAssistant, Clock, Inputs], Awaitable[None]]
+# Each blueprint, how to make it push once, and whom it tells by default.
+FIRE: dict[str, tuple[Fire, set[str]]] = {
+    "doorbell": (fire_doorbell, EVERYONE),
+    "appliance_finished": (fire_appliance, EVERYONE),
+    "motion_away": (fire_motion, EVERYONE),
+    "alarm_safety": (fire_alarm, EVERYONE),
+    "device_missing": (fire_missing, ADMINS),
+    "ha_health": (fire_health, ADMINS),
+}
+DEFAULT = object()
+
+
+def test_every_blueprint_is_tested() -> None:
+    """A new blueprint is loaded and has its recipients tested like the others."""
+    assert {path.stem for path in BLUEPRINTS.glob("*.yaml")} == set(NAMES) == set(FIRE)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(
+    ("targets", "chosen", "expected"),
+    [
+        (DEFAULT, [], None),
+        (["admin"], [], ADMINS),
+        (["everyone"], [], EVERYONE),
+        # Only the chosen devices.
+        ([], ["Bob"], {BOB_TOKEN}),
+        # A group and a device.
+        (["admin"], ["Bob"], EVERYONE),
+        # The hub's own device is offered by the selector but is no phone:
+        # nothing chosen, so everyone hears, as with no target at all.
+        ([], ["hub"], EVERYONE),
+    ],
+    ids=["default", "admins", "everyone", "devices", "admins-and-bob", "hub"],
+)
+async def test_recipients(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    clock: Clock,
+    name: str,
+    targets: Any,
+    chosen: list[str],
+    expected: set[str] | None,
+) -> None:
+    """The recipient inputs go to direct_push.send as they are, in every blueprint."""
+    fire, default = FIRE[name]
+    inputs: Inputs = {}
+    if targets is not DEFAULT:
+        inputs["targets"] = targets
+    if chosen:
+        inputs["target_devices"] = [
+            hub_device_id(hass, loaded_entry)
+            if device == "hub"
+            else ha_device_id(hass, loaded_entry, device)
+            for device in chosen
+        ]
+    await fire(hass, clock, inputs)
+    assert receivers(apns_server) == (default if expected is None else expected)
+    assert len(apns_server.pushes) == len(receivers(apns_server))
+
+
+@pytest.mark.parametrize(
+    ("targets", "expected"),
+    [
+        # As automations made from the first blueprints stored them.
+        ("all", EVERYONE),
+        ("admin", ADMINS),
+        # Nothing chosen at all, as the selectors give it.
+        ([], EVERYONE),
+    ],
+)
+async def test_recipients_as_stored_before(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    clock: Clock,
+    targets: Any,
+    expected: set[str],
+) -> None:
+    await fire_doorbell(hass, clock, {"targets": targets, "target_devices": []})
+    assert receivers(apns_server) == expected

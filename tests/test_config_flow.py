@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import partial
 import logging
 import socket
 from typing import Any
@@ -35,7 +36,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.direct_push.apns import PROBE_TOKEN
+from custom_components.direct_push.apns import PROBE_TOKEN, SUBENTRY_APNS
 from custom_components.direct_push.const import (
     AUTH_CERTIFICATE,
     AUTH_TOKEN,
@@ -56,14 +57,15 @@ from custom_components.direct_push.const import (
     CONF_UNREACHABLE_DAYS,
     CONF_VAPID_PRIVATE_KEY,
     DOMAIN,
+    ENV_AUTO,
     ENV_DEV_APNS_SERVER,
     ENV_PRODUCTION,
     ENV_SANDBOX,
-    SUBENTRY_APNS,
 )
-from custom_components.direct_push.hub import entity_unique_id, inactive_issue_id
+from custom_components.direct_push.hub import entity_unique_id
+from custom_components.direct_push.issues import inactive_issue_id
 
-from .apns_server import ApnsServer, ApnsTestCredentials
+from .apns_server import ApnsServer, ApnsTestCredentials, issue_push_certificate
 from .conftest import (
     ALICE_TOKEN,
     BOB_TOKEN,
@@ -106,6 +108,18 @@ UNKNOWN_KEY_PEM = _pem(ec.generate_private_key(ec.SECP256R1()))
 RSA_KEY_PEM = _pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
 P384_KEY_PEM = _pem(ec.generate_private_key(ec.SECP384R1()))
 NO_UID_CERT_PEM = _certificate_without_uid()
+# Push certificates that parse, yet cannot work.
+PEM_CHANGES: dict[str, dict[str, Any]] = {
+    "encrypted": {"password": b"secret"},
+    "expired": {
+        "not_before": datetime(2020, 1, 1, tzinfo=UTC),
+        "not_after": datetime(2021, 1, 1, tzinfo=UTC),
+    },
+    "early": {
+        "not_before": datetime(2090, 1, 1, tzinfo=UTC),
+        "not_after": datetime(2091, 1, 1, tzinfo=UTC),
+    },
+}
 
 
 @pytest.fixture
@@ -400,7 +414,9 @@ async def test_token_errors_then_recovery(
     ("answer", "error"),
     [
         ((400, "MissingTopic"), "missing_topic"),
-        ((403, "ExpiredProviderToken"), "invalid_provider_token"),
+        ((403, "MissingProviderToken"), "missing_provider_token"),
+        ((403, "UnrelatedKeyIdInToken"), "unrelated_key_id"),
+        ((403, "BadEnvironmentKeyIdInToken"), "bad_environment_key_id"),
         ((403, "BadCertificate"), "bad_certificate"),
         ((403, "BadCertificateEnvironment"), "bad_certificate"),
         ((500, "InternalServerError"), "apns_error"),
@@ -427,6 +443,28 @@ async def test_token_apple_refuses_probe(
     assert not hass.config_entries.async_entries(DOMAIN)
 
     server.clear_scripts()
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, token_input(apns_credentials)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+
+
+async def test_token_probe_clock_wrong(
+    hass: HomeAssistant, server: ApnsServer, apns_credentials: ApnsTestCredentials
+) -> None:
+    """Apple calls the token expired, even renewed: the clock is wrong, not the key."""
+    server.clock_offset = 2 * 3600
+    flow_id = await start_flow(hass, AUTH_TOKEN)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, token_input(apns_credentials)
+    )
+    assert result["errors"] == {"base": "clock_wrong"}
+    # The token was signed for this probe: retried once, not signed again.
+    assert probes(server) == ["ExpiredProviderToken"] * 2
+    assert len(set(server.tokens_expired)) == 1
+
+    server.clock_offset = 0
     result = await hass.config_entries.flow.async_configure(
         flow_id, token_input(apns_credentials)
     )
@@ -545,6 +583,17 @@ async def test_certificate_creates_entry(
         ),
         ({CONF_CERTIFICATE: "cert_only"}, {CONF_CERTIFICATE: "invalid_certificate"}),
         ({CONF_CERTIFICATE: "wrong_key"}, {CONF_CERTIFICATE: "invalid_certificate"}),
+        (
+            {CONF_CERTIFICATE: "encrypted"},
+            {CONF_CERTIFICATE: "encrypted_certificate_key"},
+        ),
+        # Refused before any probe: Apple would end the TLS handshake, which
+        # looks like no internet connection.
+        ({CONF_CERTIFICATE: "expired"}, {CONF_CERTIFICATE: "certificate_expired"}),
+        (
+            {CONF_CERTIFICATE: "early"},
+            {CONF_CERTIFICATE: "certificate_not_yet_valid"},
+        ),
         ({CONF_CERTIFICATE: NO_UID_CERT_PEM}, {CONF_TOPIC: "missing_topic"}),
         ({CONF_TOPIC: "not a topic"}, {CONF_TOPIC: "invalid_topic"}),
         ({CONF_TOPIC: OTHER_TOPIC}, {"base": "topic_disallowed"}),
@@ -559,6 +608,11 @@ async def test_certificate_errors_then_recovery(
 ) -> None:
     certificate = certificate_only(apns_credentials)
     pems = {"cert_only": certificate, "wrong_key": certificate + UNKNOWN_KEY_PEM}
+    issue = partial(issue_push_certificate, apns_credentials)
+    if (value := changes.get(CONF_CERTIFICATE)) in PEM_CHANGES:
+        pems[value] = await hass.async_add_executor_job(
+            partial(issue, **PEM_CHANGES[value])
+        )
     user_input = {
         CONF_CERTIFICATE: apns_credentials.cert_pem,
         CONF_ENVIRONMENT: ENV_SANDBOX,
@@ -571,6 +625,8 @@ async def test_certificate_errors_then_recovery(
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == errors
     assert not hass.config_entries.async_entries(DOMAIN)
+    if errors.get(CONF_CERTIFICATE):
+        assert (server.pushes, server.rejections) == ([], [])
 
     result = await hass.config_entries.flow.async_configure(
         flow_id,
@@ -578,6 +634,31 @@ async def test_certificate_errors_then_recovery(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
+
+
+async def test_certificate_in_another_order(
+    hass: HomeAssistant, server: ApnsServer, apns_credentials: ApnsTestCredentials
+) -> None:
+    """Key first, Apple's intermediate before it all: found, and it signs in."""
+    pem = await hass.async_add_executor_job(
+        partial(
+            issue_push_certificate,
+            apns_credentials,
+            kind="universal",
+            key_first=True,
+            chain=True,
+        )
+    )
+    flow_id = await start_flow(hass, AUTH_CERTIFICATE)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_CERTIFICATE: pem, CONF_ENVIRONMENT: ENV_PRODUCTION}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    [entry] = hass.config_entries.async_entries(DOMAIN)
+    assert entry.state is ConfigEntryState.LOADED
+    [probe] = server.pushes
+    assert (probe.auth, probe.environment) == ("certificate", ENV_PRODUCTION)
 
 
 # Reauthentication.
@@ -854,6 +935,31 @@ async def test_add_device(
     assert CAROL_TOKEN not in integration_log(caplog)
 
 
+async def test_add_device_with_automatic_environment(
+    hass: HomeAssistant, server: ApnsServer, loaded_entry: MockConfigEntry
+) -> None:
+    """Offered next to production and sandbox; the hub's default stays preselected."""
+    result = await hass.config_entries.subentries.async_init(
+        (loaded_entry.entry_id, SUBENTRY_APNS), context={"source": SOURCE_USER}
+    )
+    assert result["data_schema"] is not None
+    schema = result["data_schema"].schema
+    [field] = [key for key in schema if key == CONF_ENVIRONMENT]
+    assert field.default() == ENV_PRODUCTION
+    assert schema[field].config["options"] == [ENV_AUTO, ENV_PRODUCTION, ENV_SANDBOX]
+
+    server.register(CAROL_TOKEN, ENV_SANDBOX)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        device_input("Carol", CAROL_TOKEN, **{CONF_ENVIRONMENT: ENV_AUTO}),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    [delivery] = await send(hass, message="Hi", target="Carol")
+    assert delivery["status"] == "delivered"
+    assert [push.environment for push in server.pushes] == [ENV_SANDBOX]
+
+
 @pytest.mark.parametrize(
     "token",
     [
@@ -1064,7 +1170,7 @@ async def test_options_cleared_sound_is_silent(
     assert push.payload["aps"] == {"alert": {"body": "Shh"}}
 
 
-@pytest.mark.parametrize("name", ["admin", "All", " ALL "])
+@pytest.mark.parametrize("name", ["admin", "All", " ALL ", "Admins", "everyone"])
 async def test_device_name_cannot_be_a_routing_word(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, name: str
 ) -> None:

@@ -11,6 +11,7 @@ from custom_components.direct_push import jobs
 from custom_components.direct_push.backend import Delivery, Device, Outcome
 from custom_components.direct_push.jobs import (
     BACKOFF_CAP,
+    BACKOFF_FLOOR,
     FIRST_ATTEMPT_GRACE,
     MAX_JOBS_PER_DEVICE,
     DeviceQueue,
@@ -44,7 +45,9 @@ def job(name: str = "a", *, ttl: int = 3600, **fields: Any) -> Job:
 @pytest.mark.parametrize("attempts", [1, 2, 3, 5, 8, 40])
 def test_backoff_is_full_jitter_with_a_cap(attempts: int) -> None:
     ceiling = min(BACKOFF_CAP, jobs.BACKOFF_BASE * 2 ** (attempts - 1))
-    assert backoff(attempts, draw=lambda: 0.0) == 0.0
+    # Never a retry within a blink.
+    assert backoff(attempts, draw=lambda: 0.0) == BACKOFF_FLOOR == 0.5
+    assert backoff(attempts, draw=lambda: 0.5) == ceiling / 2
     assert backoff(attempts, draw=lambda: 0.999999) == pytest.approx(ceiling, rel=1e-5)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from typing import Any
 
 import pytest
@@ -18,6 +20,8 @@ from custom_components.direct_push.message import (
     fit_body,
     json_size,
     safe_cut,
+    webpush_topic,
+    webpush_urgency,
 )
 
 FAMILY = "👨\u200d👩\u200d👧\u200d👦"
@@ -216,3 +220,55 @@ def test_fit_body_with_any_builder() -> None:
     )
     with pytest.raises(PayloadTooLargeError):
         fit_body(Message(message="hello world"), build, 14)
+
+
+# Web Push headers.
+
+_TOPIC_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
+@pytest.mark.parametrize(
+    ("tag", "topic"),
+    [
+        ("door", "ZG9vcg"),
+        (
+            "x" * 24,
+            base64.urlsafe_b64encode(b"x" * 24).decode().rstrip("="),
+        ),  # 32 characters: still as it is
+    ],
+)
+def test_webpush_topic_short(tag: str, topic: str) -> None:
+    assert webpush_topic(tag) == topic
+
+
+@pytest.mark.parametrize("tag", ["x" * 25, "camera.front_door_" * 3, "Tür 🚪" * 10])
+def test_webpush_topic_long(tag: str) -> None:
+    topic = webpush_topic(tag)
+    assert _TOPIC_RE.fullmatch(topic)
+    assert topic == webpush_topic(tag)
+    assert topic != webpush_topic(tag + "!")
+
+
+@pytest.mark.parametrize(
+    ("fields", "urgency"),
+    [
+        ({}, "normal"),
+        ({"interruption_level": InterruptionLevel.CRITICAL}, "high"),
+        ({"interruption_level": InterruptionLevel.TIME_SENSITIVE}, "high"),
+        ({"interruption_level": InterruptionLevel.ACTIVE}, "normal"),
+        ({"interruption_level": InterruptionLevel.PASSIVE}, "low"),
+        ({"priority": 5}, "low"),
+        ({"priority": 10}, "normal"),
+        ({"interruption_level": InterruptionLevel.CRITICAL, "priority": 5}, "high"),
+        ({"push_type": PushKind.BACKGROUND}, "low"),
+        (
+            {
+                "push_type": PushKind.BACKGROUND,
+                "interruption_level": InterruptionLevel.TIME_SENSITIVE,
+            },
+            "low",
+        ),
+    ],
+)
+def test_webpush_urgency(fields: dict[str, Any], urgency: str) -> None:
+    assert webpush_urgency(Message(message="Hi", **fields)) == urgency

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.notify import ATTR_TITLE_DEFAULT, NotifyEntityFeature
@@ -12,6 +13,7 @@ from homeassistant.const import (
     ATTR_FRIENDLY_NAME,
     ATTR_SUPPORTED_FEATURES,
     STATE_UNKNOWN,
+    Platform,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -19,11 +21,21 @@ from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.direct_push.const import DOMAIN
 
-from .apns_server import ApnsServer
-from .conftest import ALICE_TOKEN, BOB_TOKEN, apns_device
+from .apns_server import ApnsServer, ApnsTestCredentials
+from .conftest import (
+    ALICE_TOKEN,
+    BOB_TOKEN,
+    VAPID_PUBLIC_KEY,
+    apns_device,
+    snapshot_platform,
+    token_entry_data,
+    webpush_device,
+)
+from .webpush_server import WebPushServer
 
 GROUPS = {
     "notify.direct_push_admins": "Admins",
@@ -71,6 +83,7 @@ async def test_entities(
     }
     hub = ha_devices[loaded_entry.entry_id]
     assert hub.entry_type is dr.DeviceEntryType.SERVICE
+    assert (hub.manufacturer, hub.model) == ("Direct Push", "Push hub")
     for name in ("Alice", "Bob"):
         device_id = subentry_id(loaded_entry, name)
         entity_id = f"notify.{name.lower()}"
@@ -87,6 +100,7 @@ async def test_entities(
         assert entity.device_id == device.id
         assert device.identifiers == {(DOMAIN, device_id)}
         assert device.name == name
+        assert device.model == "Apple push (APNs)"
         assert device.via_device_id == hub.id
     for entity_id, name in GROUPS.items():
         state = hass.states.get(entity_id)
@@ -97,6 +111,37 @@ async def test_entities(
         assert entity is not None
         assert entity.device_id == hub.id
         assert entity.config_subentry_id is None
+
+
+async def test_notify_platform(
+    hass: HomeAssistant,
+    apns_server: ApnsServer,
+    apns_credentials: ApnsTestCredentials,
+    webpush_server: WebPushServer,
+    entity_registry: er.EntityRegistry,
+    snapshot: SnapshotAssertion,
+) -> None:
+    """Every notify entity of a hub with both kinds of device, as core's ntfy does."""
+    pixel = webpush_server.subscribe("Pixel", application_server_key=VAPID_PUBLIC_KEY)
+    # Fixed ids: they are part of the unique ids in the snapshot.
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Direct Push",
+        entry_id="01DIRECTPUSHHUB00000000000",
+        data=token_entry_data(apns_credentials),
+        subentries_data=[
+            {**apns_device("Alice", ALICE_TOKEN, admin=True), "subentry_id": "alice"},
+            {**webpush_device("Pixel", pixel), "subentry_id": "pixel"},
+        ],
+        minor_version=2,
+    )
+    entry.add_to_hass(hass)
+    with patch("custom_components.direct_push.PLATFORMS", [Platform.NOTIFY]):
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+
+    await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
+    await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_device_entity_sends_and_records_time(

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 import json
 import logging
 from types import MappingProxyType
 from typing import Any
-from unittest.mock import _patch, patch
 
-from aiohttp import AsyncResolver
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from freezegun.api import FrozenDateTimeFactory
@@ -41,85 +38,55 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.direct_push import outbox
+from custom_components.direct_push.apns import SUBENTRY_APNS
 from custom_components.direct_push.const import (
     CONF_ENDPOINT,
     CONF_KEY,
     DOMAIN,
     EVENT_DELIVERY,
-    SUBENTRY_APNS,
 )
+from custom_components.direct_push.issues import async_create_inactive_issue
 from custom_components.direct_push.message import webpush_topic
 
 from .apns_server import ApnsServer, ApnsTestCredentials
 from .conftest import (
     ALICE_TOKEN,
     BOB_TOKEN,
-    VAPID_PUBLIC_KEY,
+    VAPID_KEY,
+    StaticResolver,
     advance,
-    apns_device,
+    delivery_statuses,
+    send_rows,
+    subentry_id,
     token_entry_data,
     until,
-    webpush_device,
 )
-from .dns_server import DnsServer
 from .webpush_server import Subscription, WebPushServer
 
-TOKENS = {"Alice": ALICE_TOKEN, "Bob": BOB_TOKEN}
+# Every test here also proves that no device token, endpoint or key is logged.
+pytestmark = pytest.mark.usefixtures("secrets_stay_out_of_logs")
 
 
 @pytest.fixture
-def subs(webpush_server: WebPushServer) -> dict[str, Subscription]:
-    """Dana's and Erin's subscriptions, made with the hub's key."""
-    return {
-        name: webpush_server.subscribe(name, application_server_key=VAPID_PUBLIC_KEY)
-        for name in ("Dana", "Erin")
-    }
+def log_secrets() -> list[str]:
+    """The hub's key and the Apple tokens; subscribing adds each subscription's."""
+    return [VAPID_KEY, ALICE_TOKEN, BOB_TOKEN]
 
 
 @pytest.fixture
-def devices(subs: dict[str, Subscription]) -> list[ConfigSubentryData]:
+def devices(mixed_devices: list[ConfigSubentryData]) -> list[ConfigSubentryData]:
     """Alice and Bob on iPhones, Dana and Erin on Web Push."""
-    return [
-        apns_device("Alice", ALICE_TOKEN, admin=True),
-        apns_device("Bob", BOB_TOKEN),
-        webpush_device("Dana", subs["Dana"], admin=True),
-        webpush_device("Erin", subs["Erin"]),
-    ]
-
-
-@pytest.fixture(autouse=True)
-def secrets_stay_out_of_logs(
-    caplog: pytest.LogCaptureFixture, subs: dict[str, Subscription]
-) -> Iterator[None]:
-    """No test here logs a device token, an endpoint or a subscription key."""
-    caplog.set_level(logging.DEBUG)
-    yield
-    formatter = logging.Formatter()
-    logged = "\n".join(
-        formatter.format(record)
-        for record in caplog.get_records("call")
-        if not record.name.startswith("tests.")
-    )
-    secrets = [*TOKENS.values()]
-    for sub in subs.values():
-        secrets += [sub.id, sub.p256dh, sub.auth]
-    for secret in secrets:
-        assert secret not in logged
+    return mixed_devices
 
 
 async def send(hass: HomeAssistant, **fields: Any) -> dict[str, dict[str, Any]]:
     """Call direct_push.send; return its rows by device name."""
-    response = await hass.services.async_call(
-        DOMAIN, "send", fields, blocking=True, return_response=True
-    )
-    assert response is not None
-    rows: list[dict[str, Any]] = response["deliveries"]  # type: ignore[assignment]
-    return {row["device"]: row for row in rows}
+    return {row["device"]: row for row in await send_rows(hass, **fields)}
 
 
 def statuses(rows: dict[str, dict[str, Any]]) -> dict[str, tuple[str, str | None]]:
     """Return each row's status and reason."""
-    return {name: (row["status"], row["reason"]) for name, row in rows.items()}
+    return delivery_statuses(list(rows.values()))
 
 
 def outcomes(events: list[Event]) -> dict[str, tuple[str, str]]:
@@ -382,28 +349,10 @@ def _repoint(
     )
 
 
-@pytest.fixture
-async def dns(mock_zeroconf_resolver: _patch[Any]) -> AsyncIterator[DnsServer]:
-    """Home Assistant's resolver asks a local DNS server, which knows no name yet.
-
-    In place of the test harness's resolver, which refuses every name.
-    """
-    async with DnsServer() as server:
-        mock_zeroconf_resolver.stop()
-        resolver = AsyncResolver(nameservers=[f"127.0.0.1:{server.port}"])
-        resolver.real_close = resolver.close  # type: ignore[attr-defined]
-        with patch(
-            "homeassistant.helpers.aiohttp_client._async_make_resolver",
-            return_value=resolver,
-        ):
-            yield server
-        mock_zeroconf_resolver.start()
-
-
 @pytest.mark.parametrize("delivered_before", [False, True])
 async def test_host_that_does_not_resolve(
     hass: HomeAssistant,
-    dns: DnsServer,
+    dns: StaticResolver,
     loaded_entry: MockConfigEntry,
     webpush_server: WebPushServer,
     subs: dict[str, Subscription],
@@ -452,7 +401,7 @@ async def test_host_that_does_not_resolve(
     assert {event.data["reason"] for event in delivery_events} == {"dns_error"}
 
     # The name resolves again: the pushes kept go out at the next attempt.
-    dns.records["ntfy.home.arpa"] = "127.0.0.1"
+    dns.table["ntfy.home.arpa"] = ["127.0.0.1"]
     await advance(hass, freezer, 200, step=5)
     assert web_bodies(webpush_server, subs["Dana"])[-1] == "Day 2"
     assert "Day 0" not in web_bodies(webpush_server, subs["Dana"])
@@ -983,10 +932,14 @@ async def test_pushes_of_a_removed_or_inactive_device_end_with_an_event(
     await apns_server.go_down()
     rows = await send(hass, target=["Alice", "Bob"], message="Kept")
     assert {row["status"] for row in rows.values()} == {"queued"}
-    hub = loaded_entry.runtime_data
-    alice = next(d for d in hub.devices.values() if d.name == "Alice")
-    # Marked gone (by another hub's answer, say) while its push waited.
-    hub._async_mark_inactive(alice, "Unregistered")
+    # Marked gone (a push of an earlier run met Unregistered, say) while this one waited.
+    async_create_inactive_issue(
+        hass,
+        loaded_entry.entry_id,
+        subentry_id(loaded_entry, "Alice"),
+        "Alice",
+        "Unregistered",
+    )
     bob = next(s for s in loaded_entry.subentries.values() if s.title == "Bob")
     assert hass.config_entries.async_remove_subentry(loaded_entry, bob.subentry_id)
     await hass.async_block_till_done()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from http import HTTPStatus
-import json
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentry
@@ -16,25 +15,17 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.direct_push.const import (
+    CONF_DETECTED_ENVIRONMENT,
     CONF_ENVIRONMENT,
-    CONF_SUBSCRIPTION,
     CONF_TOKEN,
     DOMAIN,
+    ENV_AUTO,
+    ENV_PRODUCTION,
     ENV_SANDBOX,
 )
 
-from .apns_server import ApnsServer, ApnsTestCredentials
-from .conftest import (
-    ALICE_TOKEN,
-    BOB_TOKEN,
-    CAROL_TOKEN,
-    VAPID_PUBLIC_KEY,
-    token_entry_data,
-    webpush_device,
-)
-from .webpush_server import WebPushServer
-
-FIX_URL = "/api/repairs/issues/fix"
+from .apns_server import ApnsServer
+from .conftest import ALICE_TOKEN, BOB_TOKEN, CAROL_TOKEN, REPAIR_FIX_URL, start_repair
 
 
 async def send(hass: HomeAssistant, target: str) -> list[dict[str, Any]]:
@@ -70,19 +61,13 @@ async def bob_gone(
     return f"device_inactive_{bob_id(loaded_entry)}"
 
 
-async def start_fix(client: Any, issue_id: str) -> dict[str, Any]:
-    """Start the fix flow as the frontend does."""
+async def submit(
+    client: Any, flow_id: str, token: str, **fields: str
+) -> dict[str, Any]:
+    """Submit the token form (and its other fields, such as the environment)."""
     response = await client.post(
-        FIX_URL, json={"handler": DOMAIN, "issue_id": issue_id}
+        f"{REPAIR_FIX_URL}/{flow_id}", json={CONF_TOKEN: token, **fields}
     )
-    assert response.status == HTTPStatus.OK
-    result: dict[str, Any] = await response.json()
-    return result
-
-
-async def submit(client: Any, flow_id: str, token: str) -> dict[str, Any]:
-    """Submit the token form."""
-    response = await client.post(f"{FIX_URL}/{flow_id}", json={CONF_TOKEN: token})
     assert response.status == HTTPStatus.OK
     result: dict[str, Any] = await response.json()
     return result
@@ -129,7 +114,7 @@ async def test_fix_with_new_token(
     bob_gone: str,
 ) -> None:
     client = await hass_client()
-    result = await start_fix(client, bob_gone)
+    result = await start_repair(client, bob_gone)
     assert result["type"] == "form"
     assert result["step_id"] == "init"
     assert result["description_placeholders"] == {"device": "Bob"}
@@ -140,6 +125,8 @@ async def test_fix_with_new_token(
     # The refused token, even pasted in capitals with spaces around it.
     result = await submit(client, flow_id, f" {BOB_TOKEN.upper()} ")
     assert result["errors"] == {CONF_TOKEN: "same_device_token"}
+    result = await submit(client, flow_id, ALICE_TOKEN)
+    assert result["errors"] == {CONF_TOKEN: "device_token_in_use"}
     assert issue_registry.async_get_issue(DOMAIN, bob_gone) is not None
 
     old_hub = loaded_entry.runtime_data
@@ -166,17 +153,54 @@ async def test_fix_with_the_other_environment(
 ) -> None:
     # A sandbox token sent to production: the token stays, the environment changes.
     client = await hass_client()
-    flow_id = (await start_fix(client, bob_gone))["flow_id"]
-    response = await client.post(
-        f"{FIX_URL}/{flow_id}",
-        json={CONF_TOKEN: BOB_TOKEN, CONF_ENVIRONMENT: ENV_SANDBOX},
-    )
-    assert (await response.json())["type"] == "create_entry"
+    flow_id = (await start_repair(client, bob_gone))["flow_id"]
+    result = await submit(client, flow_id, BOB_TOKEN, environment=ENV_SANDBOX)
+    assert result["type"] == "create_entry"
     await hass.async_block_till_done()
     [delivery] = await send(hass, "Bob")
     assert delivery["status"] == "delivered"
     [push] = apns_server.pushes
     assert (push.token, push.environment) == (BOB_TOKEN, "sandbox")
+
+
+async def test_fix_with_automatic_environment(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    bob_gone: str,
+) -> None:
+    """Automatic is offered; a new token forgets where the old one was found."""
+    hass.config_entries.async_update_subentry(
+        loaded_entry,
+        loaded_entry.subentries[bob_id(loaded_entry)],
+        data={
+            **loaded_entry.subentries[bob_id(loaded_entry)].data,
+            CONF_ENVIRONMENT: ENV_AUTO,
+            CONF_DETECTED_ENVIRONMENT: ENV_SANDBOX,
+        },
+    )
+    await hass.async_block_till_done()
+    client = await hass_client()
+    result = await start_repair(client, bob_gone)
+    [field] = [f for f in result["data_schema"] if f["name"] == CONF_ENVIRONMENT]
+    assert field["default"] == ENV_AUTO
+    assert field["selector"]["select"]["options"] == [
+        ENV_AUTO,
+        ENV_PRODUCTION,
+        ENV_SANDBOX,
+    ]
+    result = await submit(client, result["flow_id"], CAROL_TOKEN, environment=ENV_AUTO)
+    assert result["type"] == "create_entry"
+    await hass.async_block_till_done()
+    data = loaded_entry.subentries[bob_id(loaded_entry)].data
+    assert (data[CONF_TOKEN], data[CONF_ENVIRONMENT]) == (CAROL_TOKEN, ENV_AUTO)
+    assert CONF_DETECTED_ENVIRONMENT not in data
+    # Production first again.
+    [delivery] = await send(hass, "Bob")
+    assert delivery["status"] == "delivered"
+    [push] = apns_server.pushes
+    assert (push.token, push.environment) == (CAROL_TOKEN, ENV_PRODUCTION)
 
 
 async def test_fix_aborts_when_device_removed(
@@ -187,7 +211,7 @@ async def test_fix_aborts_when_device_removed(
     bob_gone: str,
 ) -> None:
     client = await hass_client()
-    result = await start_fix(client, bob_gone)
+    result = await start_repair(client, bob_gone)
     assert result["type"] == "form"
 
     assert hass.config_entries.async_remove_subentry(loaded_entry, bob_id(loaded_entry))
@@ -217,62 +241,3 @@ async def test_removing_the_hub_deletes_its_issues(
     assert await hass.config_entries.async_remove(config_entry.entry_id)
     await hass.async_block_till_done()
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
-
-
-async def test_web_push_device_repair_takes_a_new_subscription(
-    hass: HomeAssistant,
-    hass_client: ClientSessionGenerator,
-    apns_credentials: ApnsTestCredentials,
-    apns_server: ApnsServer,
-    webpush_server: WebPushServer,
-    issue_registry: ir.IssueRegistry,
-) -> None:
-    assert await async_setup_component(hass, "repairs", {})
-    old = webpush_server.subscribe("Pixel", application_server_key=VAPID_PUBLIC_KEY)
-    other = webpush_server.subscribe("Tab", application_server_key=VAPID_PUBLIC_KEY)
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        data=token_entry_data(apns_credentials),
-        subentries_data=[webpush_device("Pixel", old), webpush_device("Tab", other)],
-        minor_version=2,
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    webpush_server.script(old, 410, times=1)
-    [delivery] = await send(hass, "Pixel")
-    assert delivery["reason"] == "endpoint_gone_410"
-    pixel_id = next(
-        s.subentry_id for s in entry.subentries.values() if s.title == "Pixel"
-    )
-    issue_id = f"device_inactive_{pixel_id}"
-    assert issue_registry.async_get_issue(DOMAIN, issue_id)
-
-    client = await hass_client()
-    flow = await start_fix(client, issue_id)
-    assert flow["data_schema"][0]["name"] == CONF_SUBSCRIPTION
-
-    async def answer(value: str) -> dict[str, Any]:
-        response = await client.post(
-            f"{FIX_URL}/{flow['flow_id']}", json={CONF_SUBSCRIPTION: value}
-        )
-        result: dict[str, Any] = await response.json()
-        return result
-
-    assert (await answer("not json"))["errors"] == {
-        CONF_SUBSCRIPTION: "invalid_subscription"
-    }
-    assert (await answer(json.dumps(old.as_json())))["errors"] == {
-        CONF_SUBSCRIPTION: "same_endpoint"
-    }
-    assert (await answer(json.dumps(other.as_json())))["errors"] == {
-        CONF_SUBSCRIPTION: "endpoint_in_use"
-    }
-    new = webpush_server.subscribe("Pixel", application_server_key=VAPID_PUBLIC_KEY)
-    assert (await answer(json.dumps(new.as_json())))["type"] == "create_entry"
-    await hass.async_block_till_done()
-    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
-    [delivery] = await send(hass, "Pixel")
-    assert delivery["status"] == "delivered"
-    assert [m.subscription_id for m in webpush_server.messages] == [new.id]
-    await hass.config_entries.async_unload(entry.entry_id)

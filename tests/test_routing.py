@@ -20,6 +20,9 @@ ROUTES = (
         ([], ("01ALICE", "01BOB", "01CAROL")),
         (["all"], ("01ALICE", "01BOB", "01CAROL")),
         (["admin"], ("01ALICE", "01CAROL")),
+        # The groups' other words, as their notify entities are called.
+        (["everyone"], ("01ALICE", "01BOB", "01CAROL")),
+        (["Admins"], ("01ALICE", "01CAROL")),
         ([" ADMIN "], ("01ALICE", "01CAROL")),
         (["bob"], ("01BOB",)),
         (["BOB"], ("01BOB",)),
@@ -56,3 +59,31 @@ def test_no_devices(targets: list[str] | None) -> None:
 
 def test_admin_with_no_admins() -> None:
     assert resolve(["admin"], ROUTES[1:2]) == Resolution(device_ids=(), unknown=())
+
+
+@pytest.mark.parametrize(
+    ("targets", "expected"),
+    [
+        # Blank targets name no one: with nothing else, everyone.
+        (["", "  "], ("01ALICE", "01BOB", "01CAROL")),
+        (["", "bob"], ("01BOB",)),
+        # The hub's own ids are no device: the same.
+        (["hub-device"], ("01ALICE", "01BOB", "01CAROL")),
+        (["HUB-DEVICE", "d2"], ("01BOB",)),
+        # Other names of the groups.
+        (["notify.direct_push_admins"], ("01ALICE", "01CAROL")),
+        (["notify.direct_push_everyone", "bob"], ("01ALICE", "01BOB", "01CAROL")),
+    ],
+)
+def test_blanks_hub_and_group_aliases(
+    targets: list[str], expected: tuple[str, ...]
+) -> None:
+    assert resolve(
+        targets,
+        ROUTES,
+        groups={
+            "notify.direct_push_admins": "admin",
+            "notify.direct_push_everyone": "all",
+        },
+        hub=("hub-device",),
+    ) == Resolution(device_ids=expected, unknown=())

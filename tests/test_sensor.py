@@ -7,24 +7,27 @@ from datetime import timedelta
 from unittest.mock import PropertyMock, patch
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
-from homeassistant.const import (
-    ATTR_DEVICE_CLASS,
-    ATTR_FRIENDLY_NAME,
-    ATTR_UNIT_OF_MEASUREMENT,
-    STATE_UNKNOWN,
-    EntityCategory,
-)
+from homeassistant.const import STATE_UNKNOWN, Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.direct_push.const import DOMAIN
 
-from .apns_server import ApnsServer
-from .conftest import ALICE_TOKEN, advance
+from .apns_server import ApnsServer, ApnsTestCredentials
+from .conftest import (
+    ALICE_TOKEN,
+    VAPID_PUBLIC_KEY,
+    advance,
+    apns_device,
+    snapshot_platform,
+    token_entry_data,
+    webpush_device,
+)
+from .webpush_server import WebPushServer
 
 
 async def send(hass: HomeAssistant, target: str, message: str) -> str:
@@ -60,46 +63,40 @@ def state(hass: HomeAssistant, entity_id: str) -> str:
     return current.state
 
 
-async def test_entities(
+async def test_sensor_platform(
     hass: HomeAssistant,
     entity_registry_enabled_by_default: None,
-    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    apns_credentials: ApnsTestCredentials,
+    webpush_server: WebPushServer,
     entity_registry: er.EntityRegistry,
-    device_registry: dr.DeviceRegistry,
+    snapshot: SnapshotAssertion,
 ) -> None:
-    queued = hass.states.get("sensor.direct_push_queued_pushes")
-    assert queued is not None
-    assert queued.state == "0"
-    assert queued.attributes[ATTR_FRIENDLY_NAME] == "Direct Push Queued pushes"
-    assert queued.attributes[ATTR_UNIT_OF_MEASUREMENT] == "pushes"
-    assert queued.attributes["state_class"] == SensorStateClass.MEASUREMENT
-    dropped = hass.states.get("sensor.direct_push_dropped_pushes")
-    assert dropped is not None
-    assert dropped.state == "0"
-    assert dropped.attributes["state_class"] == SensorStateClass.TOTAL_INCREASING
+    """The hub's two counts and each device's diagnostic sensors."""
+    pixel = webpush_server.subscribe("Pixel", application_server_key=VAPID_PUBLIC_KEY)
+    # Fixed ids: they are part of the unique ids in the snapshot.
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Direct Push",
+        entry_id="01DIRECTPUSHHUB00000000000",
+        data=token_entry_data(apns_credentials),
+        subentries_data=[
+            {**apns_device("Alice", ALICE_TOKEN, admin=True), "subentry_id": "alice"},
+            {**webpush_device("Pixel", pixel), "subentry_id": "pixel"},
+        ],
+        minor_version=2,
+    )
+    entry.add_to_hass(hass)
+    with patch("custom_components.direct_push.PLATFORMS", [Platform.SENSOR]):
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
 
-    alice = next(s for s in loaded_entry.subentries.values() if s.title == "Alice")
-    for key, name in (
-        ("last_delivery", "Last delivery"),
-        ("last_failure", "Last failure"),
-    ):
-        entity_id = f"sensor.alice_{key}"
-        entry = entity_registry.async_get(entity_id)
-        assert entry is not None
-        assert entry.entity_category is EntityCategory.DIAGNOSTIC
-        assert entry.disabled_by is None  # as the fixture enabled every entity
-        assert entry.config_subentry_id == alice.subentry_id
-        assert entry.unique_id == f"{loaded_entry.entry_id}_{alice.subentry_id}_{key}"
-        device = device_registry.async_get(entry.device_id or "")
-        assert device is not None
-        assert (DOMAIN, alice.subentry_id) in device.identifiers
-        current = hass.states.get(entity_id)
-        assert current is not None
-        assert current.state == STATE_UNKNOWN
-        assert current.attributes[ATTR_FRIENDLY_NAME] == f"Alice {name}"
-    last_delivery = hass.states.get("sensor.alice_last_delivery")
-    assert last_delivery is not None
-    assert last_delivery.attributes[ATTR_DEVICE_CLASS] == SensorDeviceClass.TIMESTAMP
+    await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
+    for key in ("last_delivery", "last_failure"):
+        sensor = entity_registry.async_get(f"sensor.alice_{key}")
+        assert sensor is not None
+        assert sensor.config_subentry_id == "alice"
+    await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def test_values_follow_the_pushes(

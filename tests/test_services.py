@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 import json
 import logging
+from pathlib import Path
 import time
 from typing import Any
 
@@ -17,7 +18,9 @@ from homeassistant.helpers import (
     device_registry as dr,
     entity_registry as er,
     issue_registry as ir,
+    selector,
 )
+from homeassistant.util.yaml import load_yaml_dict
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import voluptuous as vol
@@ -44,6 +47,10 @@ from .conftest import (
     advance,
     apns_device,
     token_entry_data,
+)
+
+SERVICES_YAML = (
+    Path(__file__).parent.parent / "custom_components" / DOMAIN / "services.yaml"
 )
 
 TOKENS = {"Alice": ALICE_TOKEN, "Bob": BOB_TOKEN, "Carol": CAROL_TOKEN}
@@ -293,6 +300,9 @@ async def test_tag_of_64_bytes_is_accepted(
         {"interruption_level": "loud"},
         {"push_type": "voip"},
         {"ttl": -5},
+        # A target is text, or lists of text.
+        {"target": {"device_id": "abc"}},
+        {"target": ["Alice", {"entity_id": "notify.alice"}]},
     ],
 )
 async def test_schema_rejects(
@@ -391,29 +401,57 @@ def _entity_id(hass: HomeAssistant, entry: MockConfigEntry, name: str) -> str:
         ("entity:Bob", {"Bob"}),
         (["admin", "Bob", "bob", "entity:Alice"], {"Alice", "Bob"}),
         (["device:Bob", "entity:Carol"], {"Bob", "Carol"}),
+        ("everyone", {"Alice", "Bob", "Carol"}),
+        ("Admins", {"Alice"}),
+        # The groups' notify entities.
+        ("group:admins", {"Alice"}),
+        ("group:everyone", {"Alice", "Bob", "Carol"}),
+        # As blueprints pass their inputs: lists of lists, unset ones blank.
+        ([["admin"], ["device:Bob"]], {"Alice", "Bob"}),
+        ([[], ["device:Carol", ""]], {"Carol"}),
+        (["admin", None], {"Alice"}),
+        # Naming no one is naming no target: everyone.
+        ([[], []], {"Alice", "Bob", "Carol"}),
+        ("", {"Alice", "Bob", "Carol"}),
+        # The hub's own device is no phone.
+        ("hub", {"Alice", "Bob", "Carol"}),
+        ([[], ["hub", "device:Bob"]], {"Bob"}),
     ],
 )
 async def test_targets(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,
     apns_server: ApnsServer,
-    target: str | list[str] | None,
+    target: Any,
     expected: set[str],
 ) -> None:
-    def real(word: str) -> str:
+    def real(word: Any) -> Any:
         # HA ids are only known once the entry is set up.
-        kind, _, name = word.partition(":")
+        if isinstance(word, list):
+            return [real(item) for item in word]
+        kind, _, name = str(word).partition(":")
         if kind == "device":
             return _device_id(hass, loaded_entry, name)
         if kind == "entity":
             return _entity_id(hass, loaded_entry, name)
+        if kind == "group":
+            return er.async_get(hass).async_get_entity_id(
+                Platform.NOTIFY, DOMAIN, f"{loaded_entry.entry_id}_{name}"
+            )
+        if kind == "hub":
+            [hub] = [
+                device.id
+                for device in dr.async_entries_for_config_entry(
+                    dr.async_get(hass), loaded_entry.entry_id
+                )
+                if (DOMAIN, loaded_entry.entry_id) in device.identifiers
+            ]
+            return hub
         return word
 
     fields: dict[str, Any] = {"message": "Hi"}
-    if isinstance(target, str):
+    if target is not None:
         fields["target"] = real(target)
-    elif target is not None:
-        fields["target"] = [real(word) for word in target]
     rows = await _send(hass, **fields)
     assert {row["device"] for row in rows} == expected
     # Each device once, however many words named it.
@@ -504,7 +542,15 @@ async def test_gone_device_is_marked_inactive(
     assert f"Push to Bob (…{BOB_TOKEN[-4:]}): delivered" in logged
 
 
-@pytest.mark.parametrize("reason", ["InvalidProviderToken", "ExpiredProviderToken"])
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "InvalidProviderToken",
+        "MissingProviderToken",
+        "UnrelatedKeyIdInToken",
+        "BadEnvironmentKeyIdInToken",
+    ],
+)
 async def test_refused_credentials_start_reauth(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,
@@ -700,3 +746,18 @@ async def test_no_push_after_the_hub_closed(
     assert (delivery.outcome, delivery.reason) == (Outcome.FAILED, "hub_closed")
     assert delivery.retryable
     assert apns_server.connections_made == 0
+
+
+async def test_target_field_offers_the_group_words(hass: HomeAssistant) -> None:
+    """The action editor offers admin and everyone, and takes any other text."""
+    services = await hass.async_add_executor_job(load_yaml_dict, str(SERVICES_YAML))
+    field = services["send"]["fields"]["target"]
+    select = selector.validate_selector(field["selector"])["select"]
+    assert select["options"] == ["admin", "everyone"]
+    assert select["multiple"] is True
+    assert select["custom_value"] is True
+    # What the selector gives is what the action takes.
+    assert selector.selector(field["selector"])(["everyone", "Alice"]) == [
+        "everyone",
+        "Alice",
+    ]

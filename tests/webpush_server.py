@@ -149,8 +149,13 @@ class _RejectError(Exception):
 class WebPushServer:
     """Push service on 127.0.0.1 that receives and decrypts Web Push messages."""
 
-    def __init__(self) -> None:
-        """Set up an unstarted server."""
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        """Set up an unstarted server.
+
+        `host` is the name its endpoints and VAPID audience use, as a push
+        service's DNS name; it always listens on 127.0.0.1.
+        """
+        self.host = host
         self.messages: list[ReceivedPush] = []
         self.rejections: list[tuple[str, int]] = []
         # Every request received, pushes or not.
@@ -161,6 +166,9 @@ class WebPushServer:
         # Real push services may take unauthenticated pushes to unrestricted
         # subscriptions; the integration always signs, so demand it by default.
         self.require_vapid = True
+        # False closes every connection after its answer, so each push opens
+        # (and resolves) a new one.
+        self.keep_alive = True
         self._subscriptions: dict[str, Subscription] = {}
         self._scripts: dict[str, list[_Script]] = {}
         self._runner: web.AppRunner | None = None
@@ -182,13 +190,14 @@ class WebPushServer:
     @property
     def origin(self) -> str:
         """Return the origin, which is also the VAPID audience."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     async def start(self) -> None:
         """Bind 127.0.0.1 on a free port (or the port it had) and serve."""
         app = web.Application()
         app.router.add_post("/push/{sub_id}", self._handle_push)
         app.router.add_route("*", "/{tail:.*}", self._handle_other)
+        app.on_response_prepare.append(self._on_response_prepare)
         # Short shutdown: a delayed handler must not hold up stop().
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
@@ -305,6 +314,12 @@ class WebPushServer:
         """Return the accepted pushes for one subscription."""
         sub_id = _sub_id(sub)
         return [msg for msg in self.messages if msg.subscription_id == sub_id]
+
+    async def _on_response_prepare(
+        self, _request: web.Request, response: web.StreamResponse
+    ) -> None:
+        if not self.keep_alive:
+            response.force_close()
 
     async def _delay(self) -> None:
         """Sleep response_delay, or less if the server stops."""

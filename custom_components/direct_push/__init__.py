@@ -13,12 +13,10 @@ from homeassistant.helpers import config_validation as cv, discovery
 from homeassistant.helpers.typing import ConfigType
 import voluptuous as vol
 
-from .apns import ApnsBackend, CredentialError
-from .backend import PushBackend
-from .config_flow import async_yaml_import_failed
+from .backend import CredentialError, PushBackend
+from .backends import BACKENDS
 from .const import (
     CONF_ADMIN,
-    CONF_AUTH_METHOD,
     CONF_ENVIRONMENT,
     CONF_KEY,
     CONF_KEY_FILE,
@@ -30,14 +28,13 @@ from .const import (
     DOMAIN,
     ENV_PRODUCTION,
     ENVIRONMENTS,
-    SUBENTRY_APNS,
-    SUBENTRY_WEBPUSH,
 )
-from .hub import DirectPushConfigEntry, DirectPushHub, async_delete_inactive_issues
+from .hub import DirectPushConfigEntry, DirectPushHub
 from .importer import CONF_DEVICES, YAML_SOURCE
+from .issues import async_create_yaml_import_failed, async_delete_inactive_issues
 from .outbox import async_remove_outbox
 from .services import async_setup_services
-from .webpush import WebPushBackend, generate_vapid_key
+from .webpush import generate_vapid_key
 
 PLATFORMS: list[Platform] = [Platform.NOTIFY, Platform.SENSOR]
 
@@ -103,7 +100,7 @@ def async_import_yaml(hass: HomeAssistant, conf: ConfigType) -> None:
         data = YAML_SCHEMA(conf)
     except vol.Invalid as err:
         # The message names the setting; no validator here echoes a key or token.
-        async_yaml_import_failed(hass, f"{YAML_SOURCE}: {err}")
+        async_create_yaml_import_failed(hass, f"{YAML_SOURCE}: {err}")
         return
     hass.async_create_task(
         hass.config_entries.flow.async_init(
@@ -121,15 +118,15 @@ async def async_setup_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) -
         # Hubs made before imports could add to them have no unique ID yet.
         hass.config_entries.async_update_entry(entry, unique_id=DOMAIN)
     backends: dict[str, PushBackend] = {}
-    if CONF_AUTH_METHOD in entry.data:
+    for description in BACKENDS.values():
         try:
-            backends[SUBENTRY_APNS] = await ApnsBackend.async_create(hass, entry.data)
+            backend = await description.async_create(hass, entry.data, entry.options)
         except CredentialError as err:
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN, translation_key=err.key
             ) from err
-    if CONF_VAPID_PRIVATE_KEY in entry.data:
-        backends[SUBENTRY_WEBPUSH] = await WebPushBackend.async_create(hass, entry.data)
+        if backend is not None:
+            backends[description.kind] = backend
     hub = entry.runtime_data = DirectPushHub(hass, entry, backends)
     # A removed device's repair issue would otherwise outlive it.
     async_delete_inactive_issues(hass, keep=entry.subentries)
@@ -165,8 +162,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) -
 async def _async_update_listener(
     hass: HomeAssistant, entry: DirectPushConfigEntry
 ) -> None:
-    """Reload when devices, options or credentials change."""
-    await hass.config_entries.async_reload(entry.entry_id)
+    """Reload when devices, options or credentials change.
+
+    Not when the hub stored what it learned about a device itself: it already
+    runs with that, and a reload would cut the sends in flight.
+    """
+    if not entry.runtime_data.runs(entry):
+        await hass.config_entries.async_reload(entry.entry_id)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) -> bool:

@@ -6,6 +6,7 @@ import logging
 from typing import Final
 
 DOMAIN: Final = "direct_push"
+TITLE: Final = "Direct Push"
 LOGGER = logging.getLogger(__package__)
 
 # Hub entry data (APNs credentials; each backend's credentials are optional).
@@ -23,12 +24,16 @@ CONF_ENVIRONMENT: Final = "environment"
 ENV_PRODUCTION: Final = "production"
 ENV_SANDBOX: Final = "sandbox"
 ENVIRONMENTS: Final = (ENV_PRODUCTION, ENV_SANDBOX)
+# A device may also find its environment: where Apple accepts its token.
+ENV_AUTO: Final = "auto"
+DEVICE_ENVIRONMENTS: Final = (ENV_AUTO, *ENVIRONMENTS)
 
-# Device subentries.
-SUBENTRY_APNS: Final = "apns_device"
+# Device subentries (each kind's subentry type is in its backend module).
 CONF_NAME: Final = "name"
 CONF_TOKEN: Final = "token"  # noqa: S105
 CONF_ADMIN: Final = "admin"
+# Where an automatic device's token was last accepted.
+CONF_DETECTED_ENVIRONMENT: Final = "detected_environment"
 
 # Options.
 CONF_SOUND: Final = "sound"
@@ -46,9 +51,12 @@ ENV_DEV_APNS_SERVER: Final = "DIRECT_PUSH_DEV_APNS_SERVER"
 ENV_DEV_CA_FILE: Final = "DIRECT_PUSH_DEV_CA_FILE"
 
 # Web Push (UnifiedPush and browsers).
-SUBENTRY_WEBPUSH: Final = "webpush_device"
 CONF_VAPID_PRIVATE_KEY: Final = "vapid_private_key"
 CONF_SUBSCRIPTION: Final = "subscription"
 CONF_ENDPOINT: Final = "endpoint"
 CONF_P256DH: Final = "p256dh"
 CONF_AUTH: Final = "auth"
+# Who added a Web Push device (endpoint_policy.Trust); absent: an admin.
+CONF_TRUST: Final = "trust"
+# Hub option: self-registered devices may use push services on the local network.
+CONF_ALLOW_LOCAL_PUSH_SERVICES: Final = "allow_local_push_services"

@@ -10,6 +10,7 @@ from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity
 
 from .backend import Device
+from .backends import BACKENDS
 from .const import DOMAIN
 from .hub import DirectPushConfigEntry, DirectPushHub, entity_unique_id
 
@@ -24,6 +25,7 @@ def hub_device_info(entry: DirectPushConfigEntry) -> DeviceInfo:
         entry_type=DeviceEntryType.SERVICE,
         identifiers={(DOMAIN, entry.entry_id)},
         manufacturer="Direct Push",
+        model="Push hub",
         name=entry.title,
     )
 
@@ -56,7 +58,7 @@ def async_device_info(
             identifiers={(DOMAIN, device.device_id)},
             name=device.name,
             manufacturer="Direct Push",
-            model=device.kind,
+            model=BACKENDS[device.kind].model,
         ),
     )
 

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Final
+from typing import Any
 
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.util import dt as dt_util
 
 from .backend import Delivery, Device, Outcome
 from .const import DOMAIN, LOGGER
-
-_UNREACHABLE_ISSUE_PREFIX: Final = "device_unreachable_"
-
-
-def unreachable_issue_id(device_id: str) -> str:
-    """Return the repair issue id that says a device's push service stays away."""
-    return f"{_UNREACHABLE_ISSUE_PREFIX}{device_id}"
+from .issues import async_create_unreachable_issue, async_delete_unreachable_issue
 
 
 def signal_device(entry_id: str, device_id: str) -> str:
@@ -48,12 +42,12 @@ class Health:
     """The delivery records of one hub's devices."""
 
     def __init__(
-        self, hass: HomeAssistant, entry_id: str, unreachable_after: float
+        self, hass: HomeAssistant, entry_id: str, unreachable_days: int
     ) -> None:
-        """Raise a repair once a device is unreachable for unreachable_after seconds."""
+        """Raise a repair once a device has been unreachable for unreachable_days."""
         self._hass = hass
         self._entry_id = entry_id
-        self._unreachable_after = unreachable_after
+        self._unreachable_days = unreachable_days
         self._records: dict[str, DeviceHealth] = {}
 
     def get(self, device_id: str) -> DeviceHealth:
@@ -61,15 +55,13 @@ class Health:
         return self._records.get(device_id) or DeviceHealth()
 
     @callback
-    def async_load(self, data: dict[str, Any], devices: dict[str, Device]) -> None:
+    def async_load(self, data: dict[str, Any], devices: Mapping[str, Device]) -> None:
         """Restore the records; forget removed devices and their repairs."""
         for device_id, record in data.items():
             if device_id in devices:
                 self._records[device_id] = DeviceHealth(**record)
             else:
-                ir.async_delete_issue(
-                    self._hass, DOMAIN, unreachable_issue_id(device_id)
-                )
+                async_delete_unreachable_issue(self._hass, device_id)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the records as stored."""
@@ -86,13 +78,12 @@ class Health:
                 LOGGER.info("%s receives pushes again", device.name)
             record.last_delivery = now
             record.unreachable_since = None
-            ir.async_delete_issue(
-                self._hass, DOMAIN, unreachable_issue_id(device.device_id)
-            )
+            async_delete_unreachable_issue(self._hass, device.device_id)
         else:
             if not record.failing:
                 LOGGER.warning(
-                    "Pushes to %s fail (%s); each is kept and retried within its time to live",
+                    "Pushes to %s fail (%s); those worth retrying are kept and "
+                    "retried within their time to live",
                     device.name,
                     delivery.reason,
                 )
@@ -104,33 +95,18 @@ class Health:
             else:
                 if record.unreachable_since is None:
                     record.unreachable_since = now
-                if now - record.unreachable_since >= self._unreachable_after:
-                    self._async_raise_unreachable(device, record)
+                if now - record.unreachable_since >= self._unreachable_days * 86400:
+                    async_create_unreachable_issue(
+                        self._hass,
+                        device.device_id,
+                        device.name,
+                        self._unreachable_days,
+                        None
+                        if record.last_delivery is None
+                        else dt_util.as_local(
+                            dt_util.utc_from_timestamp(record.last_delivery)
+                        ).strftime("%Y-%m-%d"),
+                    )
         async_dispatcher_send(
             self._hass, signal_device(self._entry_id, device.device_id)
-        )
-
-    @callback
-    def _async_raise_unreachable(self, device: Device, record: DeviceHealth) -> None:
-        placeholders = {
-            "device": device.name,
-            "days": str(round(self._unreachable_after / 86400)),
-        }
-        if record.last_delivery is None:
-            key = "device_unreachable_never"
-        else:
-            key = "device_unreachable"
-            placeholders["last_delivery"] = dt_util.as_local(
-                dt_util.utc_from_timestamp(record.last_delivery)
-            ).strftime("%Y-%m-%d")
-        ir.async_create_issue(
-            self._hass,
-            DOMAIN,
-            unreachable_issue_id(device.device_id),
-            is_fixable=False,
-            # Kept until a push gets through or the device is removed.
-            is_persistent=True,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key=key,
-            translation_placeholders=placeholders,
         )

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from typing import Any, Final
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers import (
-    device_registry as dr,
-    entity_registry as er,
-    issue_registry as ir,
-)
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 
 from .backend import Delivery, Device, Outcome, PushBackend
+from .backends import BACKENDS
 from .const import (
     CONF_ADMIN,
     CONF_INTERRUPTION_LEVEL,
     CONF_SOUND,
     CONF_TITLE_FROM_DEVICE,
-    CONF_TOKEN,
     CONF_UNREACHABLE_DAYS,
     DEFAULT_SOUND,
     DEFAULT_UNREACHABLE_DAYS,
@@ -30,38 +26,41 @@ from .const import (
     LOGGER,
 )
 from .health import Health
+from .issues import (
+    async_create_clock_issue,
+    async_create_inactive_issue,
+    async_delete_clock_issue,
+    async_is_inactive,
+)
 from .jobs import Sent
-from .message import InterruptionLevel, Message
+from .message import InterruptionLevel, Message, MessageError
 from .outbox import Outbox
-from .routing import Route, resolve
+from .routing import GROUPS, Route, resolve
 
 type DirectPushConfigEntry = ConfigEntry[DirectPushHub]
 
 
-def redact_token(token: str) -> str:
-    """Show only enough of a device token to tell devices apart in a log."""
-    return f"…{token[-4:]}" if len(token) > 8 else "…"
+def _entry_settings(
+    entry: ConfigEntry, device_data: Mapping[str, Mapping[str, Any]] | None = None
+) -> tuple[Any, ...]:
+    """Return what a hub is built from: its settings and its devices.
 
-
-_INACTIVE_ISSUE_PREFIX: Final = "device_inactive_"
-
-
-def inactive_issue_id(device_id: str) -> str:
-    """Return the repair issue id that marks a device inactive."""
-    return f"{_INACTIVE_ISSUE_PREFIX}{device_id}"
-
-
-@callback
-def async_delete_inactive_issues(hass: HomeAssistant, keep: Container[str]) -> None:
-    """Delete the inactive-device issues of every device not in keep."""
-    registry = ir.async_get(hass)
-    for domain, issue_id in list(registry.issues):
-        if (
-            domain == DOMAIN
-            and issue_id.startswith(_INACTIVE_ISSUE_PREFIX)
-            and issue_id.removeprefix(_INACTIVE_ISSUE_PREFIX) not in keep
-        ):
-            ir.async_delete_issue(hass, DOMAIN, issue_id)
+    device_data: devices' new data, where it is about to change.
+    """
+    changed = device_data or {}
+    return (
+        entry.title,
+        dict(entry.data),
+        dict(entry.options),
+        {
+            subentry_id: (
+                subentry.subentry_type,
+                subentry.title,
+                dict(changed.get(subentry_id, subentry.data)),
+            )
+            for subentry_id, subentry in entry.subentries.items()
+        },
+    )
 
 
 def entity_unique_id(entry_id: str, key: str) -> str:
@@ -93,12 +92,14 @@ class DirectPushHub:
             for subentry_id, subentry in entry.subentries.items()
             if subentry.subentry_type in backends
         }
+        self._settings = _entry_settings(entry)
         days = entry.options.get(CONF_UNREACHABLE_DAYS, DEFAULT_UNREACHABLE_DAYS)
-        self.health = Health(hass, entry.entry_id, days * 86400)
+        self.health = Health(hass, entry.entry_id, days)
         self.outbox = Outbox(
             hass,
             entry.entry_id,
             backends,
+            self.devices,
             self.health,
             on_attempt=self._async_attempted,
             is_inactive=self.is_inactive,
@@ -106,17 +107,24 @@ class DirectPushHub:
 
     async def async_load(self) -> None:
         """Resume the pushes a previous run kept."""
-        await self.outbox.async_load(self.devices)
+        await self.outbox.async_load()
+
+    def runs(self, entry: ConfigEntry) -> bool:
+        """Return True when the hub runs with the entry as it is: no reload needed."""
+        return _entry_settings(entry) == self._settings
 
     def is_inactive(self, device_id: str) -> bool:
         """Return True when the device was marked gone; its repair issue is the record."""
-        issue = ir.async_get(self.hass).async_get_issue(
-            DOMAIN, inactive_issue_id(device_id)
-        )
-        return issue is not None
+        return async_is_inactive(self.hass, device_id)
 
     @callback
-    def _routes(self) -> list[Route]:
+    def resolve(self, targets: Iterable[str] | None) -> list[Device]:
+        """Return the devices that targets name; unknown targets are an error.
+
+        Besides names and words, a target may be a device's or the hub's HA
+        device id, or a device's or group's notify entity id: what device and
+        entity selectors give.
+        """
         # This entry's HA devices by our identifier (a device lookup by
         # identifiers alone is deprecated: they are unique per entry only).
         ha_device_ids = {
@@ -128,26 +136,37 @@ class DirectPushHub:
             if domain == DOMAIN
         }
         entities = er.async_get(self.hass)
-        routes = []
-        for device in self.devices.values():
-            aliases = set()
-            if ha_device_id := ha_device_ids.get(device.device_id):
-                aliases.add(ha_device_id)
-            if entity_id := entities.async_get_entity_id(
-                Platform.NOTIFY,
-                DOMAIN,
-                entity_unique_id(self.entry.entry_id, device.device_id),
-            ):
-                aliases.add(entity_id)
-            routes.append(
-                Route(device.device_id, device.name, device.admin, frozenset(aliases))
-            )
-        return routes
 
-    @callback
-    def resolve(self, targets: Iterable[str] | None) -> list[Device]:
-        """Return the devices that targets name; unknown targets are an error."""
-        resolution = resolve(targets, self._routes())
+        def entity_id(key: str) -> str | None:
+            return entities.async_get_entity_id(
+                Platform.NOTIFY, DOMAIN, entity_unique_id(self.entry.entry_id, key)
+            )
+
+        routes = [
+            Route(
+                device.device_id,
+                device.name,
+                device.admin,
+                frozenset(
+                    alias
+                    for alias in (
+                        ha_device_ids.get(device.device_id),
+                        entity_id(device.device_id),
+                    )
+                    if alias
+                ),
+            )
+            for device in self.devices.values()
+        ]
+        groups = {
+            alias: group
+            for key, group in GROUPS.items()
+            if (alias := entity_id(key)) is not None
+        }
+        hub = ha_device_ids.get(self.entry.entry_id)
+        resolution = resolve(
+            targets, routes, groups=groups, hub=() if hub is None else (hub,)
+        )
         if resolution.unknown:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
@@ -155,6 +174,23 @@ class DirectPushHub:
                 translation_placeholders={"targets": ", ".join(resolution.unknown)},
             )
         return [self.devices[device_id] for device_id in resolution.device_ids]
+
+    def check(self, message: Message, devices: Iterable[Device]) -> None:
+        """Refuse a message that the push service of any of its devices would refuse.
+
+        Each kind has its own limits: a message for Web Push devices only may
+        carry a tag too long for Apple, say.
+        """
+        kinds = {device.kind for device in devices}
+        try:
+            for kind in sorted(kinds):
+                BACKENDS[kind].check_message(message)
+        except MessageError as err:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key=err.key,
+                translation_placeholders=err.placeholders or None,
+            ) from err
 
     def _personalise(self, device: Device, message: Message) -> Message:
         """Apply the entry's options to a message for one device."""
@@ -173,18 +209,30 @@ class DirectPushHub:
 
     @callback
     def _async_attempted(self, device: Device, delivery: Delivery) -> None:
-        """Log an attempt; act on a gone device or refused credentials."""
+        """Log an attempt; act on what it says about the device or the credentials."""
         LOGGER.debug(
             "Push to %s (%s): %s%s",
             device.name,
-            redact_token(str(device.config.get(CONF_TOKEN, ""))),
+            BACKENDS[device.kind].log_id(device.config),
             delivery.outcome,
             f" ({delivery.reason})" if delivery.reason else "",
         )
-        if delivery.outcome is Outcome.DEVICE_GONE:
-            self._async_mark_inactive(device, delivery.reason or "")
+        if delivery.device_update:
+            self.async_update_device(device.device_id, delivery.device_update)
+        if delivery.ok:
+            async_delete_clock_issue(self.hass, device.kind)
+        elif delivery.outcome is Outcome.DEVICE_GONE:
+            async_create_inactive_issue(
+                self.hass,
+                self.entry.entry_id,
+                device.device_id,
+                device.name,
+                delivery.reason or "",
+            )
         elif delivery.outcome is Outcome.AUTH_FAILED:
             self.entry.async_start_reauth(self.hass)
+        elif delivery.outcome is Outcome.CLOCK_WRONG:
+            async_create_clock_issue(self.hass, device.kind, delivery.reason or "")
 
     async def async_send(self, devices: Iterable[Device], message: Message) -> Sent:
         """Send to every device at once; one report per device, in order."""
@@ -193,19 +241,24 @@ class DirectPushHub:
         )
 
     @callback
-    def _async_mark_inactive(self, device: Device, reason: str) -> None:
-        """Stop sending to a device until the user gives it a new token."""
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            inactive_issue_id(device.device_id),
-            is_fixable=True,
-            # The issue is the record that the device is inactive: keep it across restarts.
-            is_persistent=True,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key="device_inactive",
-            translation_placeholders={"device": device.name, "reason": reason},
-            data={"entry_id": self.entry.entry_id, "device_id": device.device_id},
+    def async_update_device(self, device_id: str, changes: Mapping[str, Any]) -> None:
+        """Store what a backend learned about a device, such as its environment.
+
+        The hub runs with it at once: the update listener then has nothing to
+        reload, so sends in flight carry on. A change made meanwhile by someone
+        else still reloads the hub.
+        """
+        if (subentry := self.entry.subentries.get(device_id)) is None:
+            return  # removed while the push was on its way
+        data = {**subentry.data, **changes}
+        if data == dict(subentry.data):
+            return
+        if self.runs(self.entry):
+            # First: the update listener starts within the update itself.
+            self._settings = _entry_settings(self.entry, {device_id: data})
+        self.hass.config_entries.async_update_subentry(self.entry, subentry, data=data)
+        self.devices[device_id] = replace(
+            self.devices[device_id], config=self.entry.subentries[device_id].data
         )
 
     async def async_close(self) -> None:

@@ -5,6 +5,10 @@ dmt-system kept its Apple push setup in `~/.dmt/user/access_tokens/apple_push/`:
 `AuthKey.p8` signing key it points to and, in some folders, a development push
 certificate `notify-development-push.pem`.
 
+dmt-system itself read only the key, its IDs, the topic and the devices, and
+always sent to production: imported devices start there (see the README,
+"Coming from an apple_push setup", for every rule).
+
 Plain Python without Home Assistant, so it runs in the executor and is easy to
 test; all file I/O here is blocking. Nothing raised, noted or logged here holds
 key material or a whole device token.
@@ -14,22 +18,29 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 import json
 import logging
 from pathlib import Path
 import re
 from typing import Any, Final
 
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    PublicFormat,
-    load_pem_private_key,
+from .apple_credentials import (
+    AppleCredentialError,
+    CertificateExpiredError,
+    CertificateNotYetValidError,
+    PushCertificate,
+    check_key_id,
+    check_team_id,
+    check_topic,
+    clean_device_token,
+    load_signing_key,
+    normalise_pem,
+    read_push_certificate,
+    valid_device_token,
 )
-from cryptography.x509.oid import NameOID
-
+from .backend import redact_token
 from .const import (
     AUTH_CERTIFICATE,
     AUTH_TOKEN,
@@ -44,9 +55,18 @@ from .const import (
     CONF_TEAM_ID,
     CONF_TOKEN,
     CONF_TOPIC,
+    ENV_AUTO,
     ENV_PRODUCTION,
-    ENV_SANDBOX,
 )
+from .import_files import (
+    KeyFileNotFoundError,
+    TextEncodingError,
+    expand_user,
+    find_key_file,
+    looks_like_key_text,
+    read_text,
+)
+from .names import NAME_IN_USE, DeviceNames, is_reserved
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -55,12 +75,6 @@ CERTIFICATE_NAME: Final = "notify-development-push.pem"
 YAML_SOURCE: Final = "configuration.yaml"
 CONF_DEVICES: Final = "devices"
 
-# The same rules as the config flow's forms.
-APPLE_ID_RE: Final = re.compile(r"^[A-Z0-9]{10}$")
-TOPIC_RE: Final = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
-DEVICE_TOKEN_RE: Final = re.compile(r"^[0-9a-f]+$")
-DEVICE_TOKEN_LENGTH: Final = range(64, 201)
-
 # The one non-JSON form dmt-system's own example has:
 #   "topic": "com.uniqpath.notify" (change this to match your app)
 _STRING: Final = r'"(?:[^"\\]|\\.)*"'
@@ -68,10 +82,7 @@ _REMARK_RE: Final = re.compile(
     rf"^(?P<value>\s*(?:{_STRING}\s*:\s*)?{_STRING})\s*(?P<comma1>,?)"
     r"\s*\([^()]*\)\s*(?P<comma2>,?)\s*$"
 )
-# Part of a key's base64 pasted in place of its path: no file is named so.
-_KEY_TEXT_RE: Final = re.compile(r"[A-Za-z0-9+=]{40,}")
-# Xcode prints tokens as `<abcd ef01 ...>`; people paste them with spaces.
-_TOKEN_JUNK_RE: Final = re.compile(r"[\s<>]+")
+_PEM_HEADER: Final = "-----BEGIN"
 _TRUE: Final = frozenset({"true", "yes", "on", "1"})
 _FALSE: Final = frozenset({"false", "no", "off", "0", ""})
 
@@ -176,12 +187,21 @@ def default_folder() -> Path:
     return Path.home() / ".dmt/user/access_tokens/apple_push"
 
 
-def expand_user(path: Path) -> Path:
-    """Expand `~`; an unknown `~user` stays as typed, and so is reported missing."""
+def _read_text(path: Path, source: str, unreadable: str) -> str:
+    """Read a text file; raise AppleImportError naming it."""
     try:
-        return path.expanduser()
-    except RuntimeError:
-        return path
+        return read_text(path)
+    except TextEncodingError as err:
+        raise encoding_error(err, source) from None
+    except (OSError, ValueError):  # ValueError: a NUL byte in the path
+        raise AppleImportError(unreadable, {"file": source}) from None
+
+
+def encoding_error(err: TextEncodingError, source: str) -> AppleImportError:
+    """Return the import error that names a file and its encoding."""
+    if err.encoding is None:
+        return AppleImportError("not_utf8", {"file": source})
+    return AppleImportError("text_encoding", {"file": source, "encoding": err.encoding})
 
 
 def read_folder(folder: Path) -> ImportResult:
@@ -192,20 +212,14 @@ def read_folder(folder: Path) -> ImportResult:
     config_file = folder / CONFIG_NAME
     if not config_file.is_file():
         raise AppleImportError("missing_config", {"folder": str(folder)})
-    try:
-        text = config_file.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise AppleImportError("unreadable_config", {"file": CONFIG_NAME}) from err
+    text = _read_text(config_file, CONFIG_NAME, "unreadable_config")
     certificate: str | None = None
-    with contextlib.suppress(OSError, UnicodeDecodeError):
-        certificate = (folder / CERTIFICATE_NAME).read_text(encoding="utf-8-sig")
+    with contextlib.suppress(OSError, ValueError):  # a key may not need it
+        certificate = read_text(folder / CERTIFICATE_NAME)
 
     def read_key(path: str) -> str:
-        # Like dmt-system: relative to the folder; an absolute path wins.
-        try:
-            return (folder / expand_user(Path(path))).read_text(encoding="utf-8-sig")
-        except ValueError as err:  # a NUL byte in the path
-            raise OSError(str(err)) from err
+        place = find_key_file(folder, path)
+        return _read_text(place, place.name, "unreadable_key_file")
 
     return parse_config(
         text, source=CONFIG_NAME, read_file=read_key, certificate=certificate
@@ -223,8 +237,9 @@ def parse_config(
     """Import a dmt-system `config.json`. Blocking (key parsing, `read_file`).
 
     `read_file` returns the text of the key file that `server_auth.token.key`
-    names, raising OSError (FileNotFoundError if it is missing); for an upload
-    it returns the uploaded key. `certificate` is the text of a push
+    names, raising KeyFileNotFoundError if it is nowhere, AppleImportError if
+    it cannot be read; for an upload it returns the uploaded key, and None
+    means no key was uploaded. `certificate` is the text of a push
     certificate found beside the config, if any.
     """
     notes: list[ImportNote] = []
@@ -234,7 +249,7 @@ def parse_config(
     cert = _Certificate.parse(certificate, certificate_source)
 
     credentials = _credentials(data, source, read_file, cert, notes)
-    devices = _devices(data, source, credentials.environment, notes)
+    devices = _devices(data, source, notes)
     if not devices:
         notes.append(ImportNote("no_devices"))
     _LOGGER.debug(
@@ -248,77 +263,14 @@ def parse_config(
     return ImportResult(credentials, tuple(devices), tuple(notes))
 
 
-class AppleCredentialError(ValueError):
-    """A key or certificate Apple would not take; `key` is the translation key."""
-
-    def __init__(self, key: str) -> None:
-        """Keep the translation key."""
-        super().__init__(key)
-        self.key = key
-
-
-def load_signing_key(pem: str) -> ec.EllipticCurvePrivateKey:
-    """Parse an Apple .p8 key: an EC P-256 private key in PEM. Blocking (CPU)."""
-    if "-----BEGIN" not in pem:
-        raise AppleCredentialError("invalid_key")
-    try:
-        key = load_pem_private_key(pem.strip().encode(), password=None)
-    except (ValueError, TypeError):
-        # Never chain: the parser's message could quote the key.
-        raise AppleCredentialError("invalid_key") from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(
-        key.curve, ec.SECP256R1
-    ):
-        raise AppleCredentialError("invalid_key_type")
-    return key
-
-
-def load_push_certificate(pem: str) -> x509.Certificate:
-    """Check a push certificate PEM holds a certificate and its own key. Blocking."""
-    try:
-        cert = x509.load_pem_x509_certificate(pem.encode())
-        key = load_pem_private_key(pem.encode(), password=None)
-    except (ValueError, TypeError):
-        raise AppleCredentialError("invalid_certificate") from None
-    spki = (Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    if cert.public_key().public_bytes(*spki) != key.public_key().public_bytes(*spki):
-        raise AppleCredentialError("invalid_certificate")
-    return cert
-
-
-def certificate_topic(cert: x509.Certificate) -> str | None:
-    """Return the topic (bundle id) a push certificate names in its UID, if any."""
-    uids = cert.subject.get_attributes_for_oid(NameOID.USER_ID)
-    return str(uids[0].value) if uids else None
-
-
 def check_signing_key(pem: str, source: str) -> str:
     """Check an Apple .p8 key (EC P-256 in PEM); return it normalised."""
-    pem = _normalise_pem(pem)
+    pem = normalise_pem(pem)
     try:
         load_signing_key(pem)
     except AppleCredentialError as err:
         raise AppleImportError(err.key, {"file": source}) from None
     return pem
-
-
-def valid_device_token(token: str) -> bool:
-    """Return True for a lowercase hex APNs device token of a plausible length."""
-    return (
-        bool(DEVICE_TOKEN_RE.match(token))
-        and len(token) % 2 == 0
-        and len(token) in DEVICE_TOKEN_LENGTH
-    )
-
-
-def clean_device_token(value: str) -> str:
-    """Lowercase a token and drop the spaces and `<>` Xcode prints around it."""
-    return _TOKEN_JUNK_RE.sub("", value).lower()
-
-
-def redact_token(token: str) -> str:
-    """Show only the last four characters of a token."""
-    return f"…{token[-4:]}" if len(token) >= 8 else "…"
 
 
 def read_yaml_config(conf: Mapping[str, Any], config_dir: Path) -> ImportResult:
@@ -334,18 +286,19 @@ def read_yaml_config(conf: Mapping[str, Any], config_dir: Path) -> ImportResult:
         path = expand_user(Path(conf[CONF_KEY_FILE]))
         path = path if path.is_absolute() else config_dir / path
         try:
-            text = path.read_text(encoding="utf-8-sig")
+            text = read_text(path)
         except FileNotFoundError:
             raise AppleImportError(
-                "missing_key_file", {"file": YAML_SOURCE, "path": str(path)}
+                "missing_key_file",
+                {"file": YAML_SOURCE, "path": str(path), "tried": str(path)},
             ) from None
-        except (OSError, UnicodeDecodeError, ValueError):
+        except TextEncodingError as err:
+            raise encoding_error(err, path.name) from None
+        except (OSError, ValueError):
             raise AppleImportError("unreadable_key_file", {"file": path.name}) from None
         key = check_signing_key(text, path.name)
-    key_id = _apple_id(conf[CONF_KEY_ID], YAML_SOURCE, CONF_KEY_ID, "invalid_key_id")
-    team_id = _apple_id(
-        conf[CONF_TEAM_ID], YAML_SOURCE, CONF_TEAM_ID, "invalid_team_id"
-    )
+    key_id = _apple_id(conf[CONF_KEY_ID], YAML_SOURCE, CONF_KEY_ID, check_key_id)
+    team_id = _apple_id(conf[CONF_TEAM_ID], YAML_SOURCE, CONF_TEAM_ID, check_team_id)
     topic = _check_topic(
         _string(conf[CONF_TOPIC], YAML_SOURCE, CONF_TOPIC), YAML_SOURCE
     )
@@ -353,7 +306,7 @@ def read_yaml_config(conf: Mapping[str, Any], config_dir: Path) -> ImportResult:
 
     devices: list[ImportedDevice] = []
     first_by_token: dict[str, str] = {}
-    names: set[str] = set()
+    names = DeviceNames()
     for item in conf.get(CONF_DEVICES, ()):
         name = str(item[CONF_NAME]).strip()
         token = clean_device_token(str(item[CONF_TOKEN]))
@@ -366,11 +319,14 @@ def read_yaml_config(conf: Mapping[str, Any], config_dir: Path) -> ImportResult:
                 "duplicate_device_token",
                 {"file": YAML_SOURCE, "name": name, "first": first},
             )
-        if name.casefold() in names:
+        # The YAML is read at every start: a rename would never match it, so
+        # a name it cannot have is an error, as every other mistake in it.
+        if problem := names.problem(name):
             raise AppleImportError(
-                "duplicate_device_name", {"file": YAML_SOURCE, "name": name}
+                "duplicate_device_name" if problem == NAME_IN_USE else problem,
+                {"file": YAML_SOURCE, "name": name},
             )
-        names.add(name.casefold())
+        names.take(name)
         first_by_token[token] = name
         devices.append(
             ImportedDevice(
@@ -394,71 +350,58 @@ def read_yaml_config(conf: Mapping[str, Any], config_dir: Path) -> ImportResult:
 
 @dataclass(frozen=True, slots=True)
 class _Certificate:
-    """A push certificate beside the config, and whether it is usable."""
+    """A push certificate beside the config: usable, or why not."""
 
     source: str
-    pem: str | None = field(default=None, repr=False)
-    topic: str | None = None
-    sandbox: bool = False
+    push: PushCertificate | None = field(default=None, repr=False)
+    error: str = "invalid_certificate"
 
     @classmethod
     def parse(cls, text: str | None, source: str) -> _Certificate | None:
         """Parse a certificate PEM holding the certificate and its key."""
         if text is None:
             return None
-        pem = _normalise_pem(text)
         try:
-            cert = load_push_certificate(pem)
-        except AppleCredentialError:
-            return cls(source)
-        names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        return cls(
-            source,
-            pem,
-            topic=certificate_topic(cert),
-            sandbox=bool(names) and "Development" in str(names[0].value),
-        )
+            return cls(source, read_push_certificate(normalise_pem(text)))
+        except AppleCredentialError as err:
+            return cls(source, error=err.key)
 
     @property
-    def environment(self) -> str:
-        """Return the environment the certificate works in."""
-        return ENV_SANDBOX if self.sandbox else ENV_PRODUCTION
-
-
-def _normalise_pem(text: str) -> str:
-    return text.lstrip("\ufeff").replace("\r\n", "\n").strip() + "\n"
+    def telling(self) -> bool:
+        """Return True if its error says more than that a .p8 is missing."""
+        return self.push is not None or self.error != "invalid_certificate"
 
 
 def _load_json(text: str, source: str, notes: list[ImportNote]) -> Any:
-    """Parse JSON, stripping `"value" (a remark)` like dmt-system's example."""
-    text = text.removeprefix("\ufeff")
-    for _ in range(text.count("\n") + 1):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as err:
-            # Split as json counts lines: on "\n" only.
-            lines = text.split("\n")
-            line = lines[err.lineno - 1]
-            body = line.removesuffix("\r")
-            if (match := _REMARK_RE.match(body)) is None or (
-                match["comma1"] and match["comma2"]
-            ):
-                raise AppleImportError(
-                    "invalid_json",
-                    {"file": source, "line": str(err.lineno), "column": str(err.colno)},
-                ) from None
-            lines[err.lineno - 1] = (
-                match["value"] + match["comma1"] + match["comma2"] + line[len(body) :]
+    """Parse JSON, stripping `"value" (a remark)` like dmt-system's example.
+
+    One pass: a line that ends in such a remark is never valid JSON, so each
+    is fixed where it stands, and line numbers stay those of the file.
+    """
+    lines = text.removeprefix("\ufeff").split("\n")  # as json counts lines
+    for index, line in enumerate(lines):
+        if "(" not in line:
+            continue
+        body = line.removesuffix("\r")
+        if (match := _REMARK_RE.match(body)) is None or (
+            match["comma1"] and match["comma2"]
+        ):
+            continue
+        lines[index] = (
+            match["value"] + match["comma1"] + match["comma2"] + line[len(body) :]
+        )
+        notes.append(
+            ImportNote(
+                "recovered_parenthetical", {"file": source, "line": str(index + 1)}
             )
-            text = "\n".join(lines)
-            notes.append(
-                ImportNote(
-                    "recovered_parenthetical", {"file": source, "line": str(err.lineno)}
-                )
-            )
-    raise AssertionError(
-        "unreachable: every round removes one remark"
-    )  # pragma: no cover
+        )
+    try:
+        return json.loads("\n".join(lines))
+    except json.JSONDecodeError as err:
+        raise AppleImportError(
+            "invalid_json",
+            {"file": source, "line": str(err.lineno), "column": str(err.colno)},
+        ) from None
 
 
 def _object(value: Any, source: str, path: str) -> dict[str, Any] | None:
@@ -510,71 +453,71 @@ def _credentials(
         raise AppleImportError(
             "missing_field", {"file": source, "field": "server_auth.token.key"}
         )
-    if "-----BEGIN" in key_ref:
+    if _PEM_HEADER in key_ref:
         # node-apn also takes the key's text in place of its path.
         key_source, key_text = source, key_ref
-    elif "\n" in key_ref or "-----" in key_ref or _KEY_TEXT_RE.search(key_ref):
-        # Key text missing its BEGIN line: never echo it as a path.
-        raise AppleImportError("invalid_key", {"file": source})
     else:
         key_source = Path(key_ref).name or key_ref
         try:
-            key_text = _read_key_file(read_file, key_ref)
+            key_text = _read_key(read_file, key_ref)
         except FileNotFoundError as err:
-            if cert is not None and cert.pem is not None:
+            if cert is not None and cert.telling:
                 return _certificate_credentials(
                     cert, topic, source, notes, "missing_key_file"
                 )
-            path = str(err.filename) if err.filename else key_ref
-            raise AppleImportError(
-                "missing_key_file", {"file": source, "path": path}
-            ) from None
-        except (OSError, UnicodeDecodeError):
-            raise AppleImportError(
-                "unreadable_key_file", {"file": key_source}
-            ) from None
+            raise _missing_key(err, key_ref, source) from None
 
     key_id = _apple_id(
-        token.get("keyId"), source, "server_auth.token.keyId", "invalid_key_id"
+        token.get("keyId"), source, "server_auth.token.keyId", check_key_id
     )
     team_id = _apple_id(
-        token.get("teamId"), source, "server_auth.token.teamId", "invalid_team_id"
+        token.get("teamId"), source, "server_auth.token.teamId", check_team_id
     )
-    if topic is None and cert is not None:
-        topic = cert.topic
+    if topic is None and cert is not None and cert.push is not None:
+        topic = cert.push.topic
     topic = _check_topic(topic, source)
     pem = check_signing_key(key_text, key_source)
 
-    environment = ENV_PRODUCTION
-    if cert is not None and cert.pem is not None:
-        # A development certificate beside the key: the app is built from
-        # Xcode, so its devices have sandbox tokens.
-        environment = cert.environment
+    notes.append(ImportNote("token_production", {"key_file": key_source}))
+    if cert is not None:
+        # dmt-system never read it: its devices' tokens are production's.
         notes.append(
             ImportNote(
-                "token_auth_used_certificate_hint",
-                {
-                    "key_file": key_source,
-                    "certificate_file": cert.source,
-                    "environment": environment,
-                },
+                "certificate_ignored",
+                {"certificate_file": cert.source, "key_file": key_source},
             )
         )
     return ImportedCredentials(
         auth_method=AUTH_TOKEN,
         topic=topic,
-        environment=environment,
+        environment=ENV_PRODUCTION,
         key=pem,
         key_id=key_id,
         team_id=team_id,
     )
 
 
-def _read_key_file(read_file: Callable[[str], str] | None, path: str) -> str:
+def _read_key(read_file: Callable[[str], str] | None, path: str) -> str:
     """Read the key file; without a reader (nothing uploaded) it is missing."""
     if read_file is None:
         raise FileNotFoundError(path)
     return read_file(path)
+
+
+def _missing_key(err: FileNotFoundError, key_ref: str, source: str) -> AppleImportError:
+    """Say the key is missing, and where it was looked for; never echo key text."""
+    if looks_like_key_text(key_ref):
+        return AppleImportError("invalid_key", {"file": source})
+    if isinstance(err, KeyFileNotFoundError):
+        return AppleImportError(
+            "missing_key_file",
+            {
+                "file": source,
+                "path": key_ref,
+                "tried": ", ".join(str(place) for place in err.tried),
+            },
+        )
+    return AppleImportError("missing_key_upload", {"file": source, "path": key_ref})
 
 
 def _certificate_credentials(
@@ -587,30 +530,40 @@ def _certificate_credentials(
     """Fall back to the push certificate when there is no signing key."""
     if cert is None:
         raise AppleImportError(error, {"file": source})
-    if cert.pem is None:
-        raise AppleImportError("invalid_certificate", {"file": cert.source})
-    topic = _check_topic(topic or cert.topic, source)
+    if (push := cert.push) is None:
+        raise AppleImportError(cert.error, {"file": cert.source})
+    topic = _check_topic(topic or push.topic, source)
+    # Its kind (subject and extensions) says where Apple accepts it.
     notes.append(
-        ImportNote(
-            "certificate_used",
-            {"certificate_file": cert.source, "environment": cert.environment},
-        )
+        ImportNote(f"certificate_used_{push.kind}", {"certificate_file": cert.source})
     )
+    dates = {
+        "certificate_file": cert.source,
+        "valid_from": push.valid_from.date().isoformat(),
+        "valid_until": push.valid_until.date().isoformat(),
+    }
+    try:
+        push.check_dates(datetime.now(UTC))
+    except CertificateExpiredError:
+        notes.append(ImportNote("certificate_expired", dates))
+    except CertificateNotYetValidError:
+        notes.append(ImportNote("certificate_not_yet_valid", dates))
     return ImportedCredentials(
         auth_method=AUTH_CERTIFICATE,
         topic=topic,
-        environment=cert.environment,
-        certificate=cert.pem,
+        environment=push.environments[0],
+        certificate=push.pem,
     )
 
 
-def _apple_id(value: Any, source: str, path: str, error: str) -> str:
-    """Return a key or team ID: 10 letters and digits."""
+def _apple_id(value: Any, source: str, path: str, check: Callable[[str], str]) -> str:
+    """Return a key or team ID (10 letters and digits), upper case."""
     if (text := _string(value, source, path)) is None:
         raise AppleImportError("missing_field", {"file": source, "field": path})
-    if not APPLE_ID_RE.match(text := text.upper()):
-        raise AppleImportError(error, {"file": source})
-    return text
+    try:
+        return check(text.upper())
+    except AppleCredentialError as err:
+        raise AppleImportError(err.key, {"file": source}) from None
 
 
 def _check_topic(topic: str | None, source: str) -> str:
@@ -618,9 +571,10 @@ def _check_topic(topic: str | None, source: str) -> str:
         raise AppleImportError(
             "missing_field", {"file": source, "field": "server_auth.topic"}
         )
-    if not TOPIC_RE.match(topic):
-        raise AppleImportError("invalid_topic", {"file": source})
-    return topic
+    try:
+        return check_topic(topic)
+    except AppleCredentialError as err:
+        raise AppleImportError(err.key, {"file": source}) from None
 
 
 def _flag(value: Any, default: bool) -> bool:
@@ -639,9 +593,14 @@ def _flag(value: Any, default: bool) -> bool:
 
 
 def _devices(
-    data: dict[str, Any], source: str, environment: str, notes: list[ImportNote]
+    data: dict[str, Any], source: str, notes: list[ImportNote]
 ) -> list[ImportedDevice]:
-    """Read the devices, skipping (and noting) any that cannot work."""
+    """Read the devices, skipping (and noting) any that cannot work.
+
+    Each finds its environment automatically: production first, where
+    dmt-system sent. Entries with one token are one device, an admin if any
+    entry was (dmt-system sent admin messages to every entry marked so).
+    """
     entries = data.get("devices")
     if entries is None:
         return []
@@ -650,8 +609,8 @@ def _devices(
             "invalid_structure", {"file": source, "field": "devices"}
         )
     devices: list[ImportedDevice] = []
-    first_by_token: dict[str, str] = {}
-    names: set[str] = set()
+    by_token: dict[str, int] = {}
+    names = DeviceNames()
     for index, entry in enumerate(entries, 1):
         if not isinstance(entry, dict):
             notes.append(ImportNote("invalid_device_entry", {"index": str(index)}))
@@ -687,33 +646,25 @@ def _devices(
                 )
             )
             continue
-        if (first := first_by_token.get(token)) is not None:
+        admin = _flag(entry.get("admin"), default=False)
+        if (position := by_token.get(token)) is not None:
+            first = devices[position]
+            if admin and not first.admin:
+                devices[position] = first = replace(first, admin=True)
             notes.append(
                 ImportNote(
-                    "duplicate_token",
-                    {"name": name, "first": first, "token": redact_token(token)},
+                    "merged_admin" if first.admin else "merged_device",
+                    {"name": name, "first": first.name, "token": redact_token(token)},
                 )
             )
             continue
-        if name.casefold() in names:
-            # Device names must be unique within the hub.
-            number = 2
-            while f"{name} {number}".casefold() in names:
-                number += 1
-            notes.append(
-                ImportNote(
-                    "renamed_device", {"name": name, "new_name": f"{name} {number}"}
-                )
-            )
-            name = f"{name} {number}"
-        names.add(name.casefold())
-        first_by_token[token] = name
+        if (new_name := names.claim(name)) != name:
+            # A group word, or a second device of the same name.
+            reason = "reserved_name" if is_reserved(name) else "renamed_device"
+            notes.append(ImportNote(reason, {"name": name, "new_name": new_name}))
+            name = new_name
+        by_token[token] = len(devices)
         devices.append(
-            ImportedDevice(
-                name=name,
-                token=token,
-                admin=_flag(entry.get("admin"), default=False),
-                environment=environment,
-            )
+            ImportedDevice(name=name, token=token, admin=admin, environment=ENV_AUTO)
         )
     return devices

@@ -17,9 +17,11 @@ from .message import InterruptionLevel, Message, message_from_dict, message_to_d
 
 MAX_JOBS_PER_DEVICE: Final = 1000
 # Full-jitter backoff: the n-th retry waits up to BACKOFF_BASE * 2**(n - 1)
-# seconds, never more than BACKOFF_CAP.
+# seconds, never more than BACKOFF_CAP, and never less than BACKOFF_FLOOR: a
+# retry within a blink rarely finds the service any better.
 BACKOFF_BASE: Final = 2.0
 BACKOFF_CAP: Final = 180.0
+BACKOFF_FLOOR: Final = 0.5
 # A job not tried yet gets its first attempt even when it waited behind
 # others past a TTL of 0 ("now or never"): the action is still waiting for it.
 FIRST_ATTEMPT_GRACE: Final = 10.0
@@ -127,8 +129,8 @@ class Job:
 
 def backoff(attempts: int, draw: Callable[[], float] = random.random) -> float:
     """Return the wait after the attempts-th failure: full jitter, capped."""
-    # The module's constants are read here, not bound as defaults, so tests can shorten them.
-    return draw() * min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** min(attempts - 1, 16))
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** min(attempts - 1, 16))
+    return max(BACKOFF_FLOOR, draw() * ceiling)
 
 
 def retry_at(job: Job, delivery: Delivery, now: float) -> float | None:

@@ -13,6 +13,8 @@ import unicodedata
 
 APNS_MAX_PAYLOAD: Final = 4096
 APNS_MAX_COLLAPSE_ID: Final = 64
+# Custom data keys that would overwrite Apple's own part of the payload.
+APNS_RESERVED_DATA_KEYS: Final = frozenset({"aps"})
 # aes128gcm adds 103 bytes (header, padding delimiter, tag): a 3993-byte
 # plaintext is the most that keeps the encrypted body within 4096.
 WEBPUSH_MAX_PLAINTEXT: Final = 3993
@@ -38,12 +40,25 @@ class PushKind(StrEnum):
     BACKGROUND = "background"
 
 
-class PayloadTooLargeError(ValueError):
+class MessageError(ValueError):
+    """A message that a push service would refuse.
+
+    `key` is the translation key; `placeholders` fill in its message.
+    """
+
+    def __init__(self, key: str, **placeholders: str) -> None:
+        """Keep the translation key and its placeholders."""
+        super().__init__(key, placeholders)
+        self.key = key
+        self.placeholders = placeholders
+
+
+class PayloadTooLargeError(MessageError):
     """Raised when a payload cannot fit even with an empty body."""
 
     def __init__(self, size: int, limit: int) -> None:
         """Keep the sizes for the error message."""
-        super().__init__(f"payload is {size} bytes with an empty body, limit {limit}")
+        super().__init__("payload_too_large", size=str(size), limit=str(limit))
         self.size = size
         self.limit = limit
 
@@ -214,6 +229,15 @@ def build_apns_payload(message: Message) -> tuple[dict[str, Any], bool]:
     return fit_body(message, _apns_dict, APNS_MAX_PAYLOAD)
 
 
+def check_apns_message(message: Message) -> None:
+    """Raise MessageError for what APNs would refuse, whatever the device."""
+    if message.tag and len(message.tag.encode()) > APNS_MAX_COLLAPSE_ID:
+        raise MessageError("tag_too_long", limit=str(APNS_MAX_COLLAPSE_ID))
+    if reserved := APNS_RESERVED_DATA_KEYS & message.data.keys():
+        raise MessageError("reserved_data_key", keys=", ".join(sorted(reserved)))
+    build_apns_payload(message)
+
+
 def _webpush_dict(message: Message) -> dict[str, Any]:
     """The JSON an app receives; README's "Payload layout" documents it."""
     payload: dict[str, Any] = {}
@@ -236,6 +260,14 @@ def _webpush_dict(message: Message) -> dict[str, Any]:
 def build_webpush_payload(message: Message) -> tuple[dict[str, Any], bool]:
     """Return the Web Push JSON (at most 3993 bytes) and whether it was cut."""
     return fit_body(message, _webpush_dict, WEBPUSH_MAX_PLAINTEXT)
+
+
+def check_webpush_message(message: Message) -> None:
+    """Raise MessageError for what a Web Push service would refuse.
+
+    Any tag will do: long ones are hashed into the Topic header.
+    """
+    build_webpush_payload(message)
 
 
 def webpush_urgency(message: Message) -> str:

@@ -22,12 +22,12 @@ import voluptuous as vol
 from .const import DOMAIN
 from .entity import DirectPushEntity, async_device_info, hub_device_info
 from .hub import DirectPushConfigEntry
-from .routing import TARGET_ADMIN, TARGET_ALL
+from .routing import GROUPS
 from .services import (
     ATTR_MESSAGE,
     LEGACY_DATA_SCHEMA,
     async_get_hub,
-    build_message,
+    async_send_message,
     raise_if_all_failed,
 )
 
@@ -41,10 +41,7 @@ async def async_setup_entry(
 ) -> None:
     """Add one entity per device, and the Admins and Everyone groups."""
     async_add_entities(
-        [
-            DirectPushGroupEntity(entry, "admins", TARGET_ADMIN),
-            DirectPushGroupEntity(entry, "everyone", TARGET_ALL),
-        ]
+        DirectPushGroupEntity(entry, key, group) for key, group in GROUPS.items()
     )
     for device_id, device in entry.runtime_data.devices.items():
         async_add_entities(
@@ -71,8 +68,8 @@ class _DirectPushNotifyEntity(DirectPushEntity, NotifyEntity):
                 translation_key="no_devices",
                 translation_placeholders={"entity_id": self.entity_id},
             )
-        sent = await self.hub.async_send(
-            devices, build_message({ATTR_MESSAGE: message, ATTR_TITLE: title})
+        sent = await async_send_message(
+            self.hub, devices, {ATTR_MESSAGE: message, ATTR_TITLE: title}
         )
         raise_if_all_failed(sent.reports)
 
@@ -139,8 +136,7 @@ class DirectPushNotificationService(BaseNotificationService):
         if (title := kwargs.get(ATTR_TITLE)) not in (None, ATTR_TITLE_DEFAULT):
             fields[ATTR_TITLE] = title
         hub = async_get_hub(self.hass)
-        sent = await hub.async_send(
-            hub.resolve(kwargs.get(ATTR_TARGET)),
-            build_message({**fields, ATTR_MESSAGE: message}),
+        sent = await async_send_message(
+            hub, hub.resolve(kwargs.get(ATTR_TARGET)), {**fields, ATTR_MESSAGE: message}
         )
         raise_if_all_failed(sent.reports)

@@ -87,6 +87,7 @@ class Outbox:
         hass: HomeAssistant,
         entry_id: str,
         backends: Mapping[str, PushBackend],
+        devices: Mapping[str, Device],
         health: Health,
         *,
         on_attempt: Callable[[Device, Delivery], None],
@@ -96,6 +97,8 @@ class Outbox:
         self._hass = hass
         self._entry_id = entry_id
         self._backends = backends
+        # The hub's own mapping: a device the hub updates is sent to as it is now.
+        self._devices = devices
         self._health = health
         self._on_attempt = on_attempt
         self._is_inactive = is_inactive
@@ -117,8 +120,9 @@ class Outbox:
         lane = self._lanes.get(device_id)
         return len(lane.queue) if lane else 0
 
-    async def async_load(self, devices: dict[str, Device]) -> None:
+    async def async_load(self) -> None:
         """Restore the jobs and records a previous run kept, and resume sending."""
+        devices = self._devices
         data = await self._store.async_load() or {}
         self.dropped = data.get("dropped", 0)
         self._health.async_load(data.get("devices", {}), devices)
@@ -276,7 +280,7 @@ class Outbox:
 
     async def _async_attempt(self, lane: _Lane, job: Job) -> Delivery:
         """Send once, within ATTEMPT_TIMEOUT; an unexpected error fails only this push."""
-        device = lane.device
+        device = self._devices.get(lane.device.device_id, lane.device)
         job.attempts += 1
         message = job.message
         if (ttl := job.ttl_left(time.time())) != message.ttl:
@@ -306,7 +310,8 @@ class Outbox:
         elif delivery.outcome is Outcome.DEVICE_GONE:
             # The device's other pushes cannot reach it either.
             settled = [(other, Status.FAILED) for other in lane.queue]
-        elif not delivery.retryable:
+        elif not delivery.retryable and delivery.outcome is not Outcome.CLOCK_WRONG:
+            # (A clock set right makes the next scheduled token good: keep trying.)
             settled = [(job, Status.FAILED)]
         elif (at := retry_at(job, delivery, now)) is None:
             settled = [(job, Status.EXPIRED)]

@@ -1,4 +1,4 @@
-"""Repairs: give an inactive device a new token."""
+"""Repairs: give an inactive device new details (a token, a subscription)."""
 
 from __future__ import annotations
 
@@ -6,25 +6,17 @@ from typing import Any
 
 from homeassistant import data_entry_flow
 from homeassistant.components.repairs import RepairsFlow
-from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant
-import voluptuous as vol
 
-from .config_flow import ENVIRONMENT_SELECTOR
-from .const import (
-    CONF_ENDPOINT,
-    CONF_ENVIRONMENT,
-    CONF_SUBSCRIPTION,
-    CONF_TOKEN,
-    ENV_PRODUCTION,
-    SUBENTRY_APNS,
-)
-from .importer import valid_device_token
-from .webpush import SubscriptionError, parse_subscription_json
+from .backends import BACKENDS
 
 
 class InactiveDeviceRepairFlow(RepairsFlow):
-    """Ask for the device's new token; saving it makes the device active again."""
+    """Ask for the device's new details; saving them makes it active again.
+
+    The form is the device kind's: its description says which field renews a
+    device and how to check it.
+    """
 
     def __init__(self, entry_id: str, device_id: str) -> None:
         """Remember which device this is about."""
@@ -34,86 +26,32 @@ class InactiveDeviceRepairFlow(RepairsFlow):
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> data_entry_flow.FlowResult:
-        """Show the token form."""
+        """Show the device kind's form."""
         entry = self.hass.config_entries.async_get_entry(self._entry_id)
         if entry is None or self._device_id not in entry.subentries:
             return self.async_abort(reason="device_removed")
         subentry = entry.subentries[self._device_id]
+        description = BACKENDS[subentry.subentry_type]
+        field = description.renew_field
         errors: dict[str, str] = {}
-        field = (
-            CONF_TOKEN if subentry.subentry_type == SUBENTRY_APNS else CONF_SUBSCRIPTION
-        )
         # The repairs manager starts the flow with {"issue_id": ...} as input.
         if user_input is not None and field in user_input:
-            others = [s for s in entry.subentries.values() if s is not subentry]
-            if field == CONF_TOKEN:
-                changes, error = _new_token(
-                    user_input[CONF_TOKEN],
-                    user_input.get(CONF_ENVIRONMENT, ENV_PRODUCTION),
-                    subentry,
-                    others,
-                )
-            else:
-                changes, error = _new_subscription(user_input[field], subentry, others)
+            others = [s.data for s in entry.subentries.values() if s is not subentry]
+            data, error = description.renew(user_input, subentry.data, others)
             if error:
                 errors[field] = error
             else:
                 # The repairs manager deletes the issue once this flow ends.
                 self.hass.config_entries.async_update_subentry(
-                    entry, subentry, data={**subentry.data, **changes}
+                    entry, subentry, data=data
                 )
                 return self.async_create_entry(data={})
-        schema: dict[vol.Marker, Any] = {
-            vol.Required(field, default=subentry.data.get(field, "")): str
-        }
-        if field == CONF_TOKEN:
-            # BadDeviceToken often means a sandbox token sent to production.
-            schema[
-                vol.Required(
-                    CONF_ENVIRONMENT,
-                    default=subentry.data.get(CONF_ENVIRONMENT, ENV_PRODUCTION),
-                )
-            ] = ENVIRONMENT_SELECTOR
         return self.async_show_form(
             step_id="init",
-            data_schema=vol.Schema(schema),
+            data_schema=description.renew_schema(subentry.data),
             errors=errors,
             description_placeholders={"device": subentry.title},
         )
-
-
-def _new_token(
-    text: str,
-    environment: str,
-    subentry: ConfigSubentry,
-    others: list[ConfigSubentry],
-) -> tuple[dict[str, str], str | None]:
-    token = text.strip().lower()
-    if not valid_device_token(token):
-        return {}, "invalid_device_token"
-    if (token, environment) == (
-        subentry.data.get(CONF_TOKEN),
-        subentry.data.get(CONF_ENVIRONMENT, ENV_PRODUCTION),
-    ):
-        return {}, "same_device_token"
-    if any(other.data.get(CONF_TOKEN) == token for other in others):
-        return {}, "device_token_in_use"
-    return {CONF_TOKEN: token, CONF_ENVIRONMENT: environment}, None
-
-
-def _new_subscription(
-    text: str, subentry: ConfigSubentry, others: list[ConfigSubentry]
-) -> tuple[dict[str, str], str | None]:
-    try:
-        subscription = parse_subscription_json(text)
-    except SubscriptionError as err:
-        return {}, err.key
-    endpoint = subscription[CONF_ENDPOINT]
-    if endpoint == subentry.data.get(CONF_ENDPOINT):
-        return {}, "same_endpoint"
-    if any(other.data.get(CONF_ENDPOINT) == endpoint for other in others):
-        return {}, "endpoint_in_use"
-    return subscription, None
 
 
 async def async_create_fix_flow(

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
 TARGET_ADMIN: Final = "admin"
 TARGET_ALL: Final = "all"
+# The groups, by the key of their notify entity ("Admins", "Everyone").
+GROUPS: Final = {"admins": TARGET_ADMIN, "everyone": TARGET_ALL}
+# The words that send to a group, by the group they send to. No device may be
+# called so (names.py), or it could not be told from its group.
+GROUP_WORDS: Final = {TARGET_ADMIN: TARGET_ADMIN, TARGET_ALL: TARGET_ALL, **GROUPS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,19 +39,31 @@ def _key(target: str) -> str:
     return target.strip().casefold()
 
 
-def resolve(targets: Iterable[str] | None, routes: Sequence[Route]) -> Resolution:
-    """Map targets ("admin", "all", names, device or entity ids) to device ids.
+def resolve(
+    targets: Iterable[str] | None,
+    routes: Sequence[Route],
+    *,
+    groups: Mapping[str, str] | None = None,
+    hub: Collection[str] = (),
+) -> Resolution:
+    """Map targets (group words, names, device or entity ids) to device ids.
 
-    No targets means "all". Names match case-insensitively. A device named by
-    several targets is selected once.
+    "admins" is the same as "admin", "everyone" as "all"; `groups` gives the
+    groups other names (their notify entities' ids). Names match without case.
+    Blank targets, and `hub` (the hub's own ids: it is no phone), select no
+    device; with nothing else, a message goes to all, as with no targets at
+    all. A device named by several targets is selected once.
     """
+    words = {**GROUP_WORDS, **(groups or {})}
+    wanted = [t for t in targets or () if (key := _key(t)) and key not in hub]
     selected: set[str] = set()
     unknown: list[str] = []
-    for target in list(targets or ()) or [TARGET_ALL]:
+    for target in wanted or [TARGET_ALL]:
         key = _key(target)
-        if key == TARGET_ALL:
+        group = words.get(key)
+        if group == TARGET_ALL:
             matches = [route.device_id for route in routes]
-        elif key == TARGET_ADMIN:
+        elif group == TARGET_ADMIN:
             matches = [route.device_id for route in routes if route.admin]
         else:
             matches = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+import json
 from typing import Any, Final
 
 from homeassistant.core import (
@@ -16,25 +17,17 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 import voluptuous as vol
 
+from .backend import Device
 from .const import DOMAIN
 from .hub import DirectPushHub
-from .jobs import Report
-from .message import (
-    APNS_MAX_COLLAPSE_ID,
-    DEFAULT_TTL,
-    InterruptionLevel,
-    Message,
-    PayloadTooLargeError,
-    PushKind,
-    build_apns_payload,
-)
+from .jobs import Report, Sent
+from .message import DEFAULT_TTL, InterruptionLevel, Message, PushKind
 
 SERVICE_SEND: Final = "send"
 ATTR_MESSAGE: Final = "message"
 ATTR_TARGET: Final = "target"
 ATTR_DATA: Final = "data"
 ATTR_ACTIONS: Final = "actions"
-RESERVED_DATA_KEYS: Final = frozenset({"aps"})
 
 # The fields that shape a message; shared by the action and the legacy notify
 # service's `data`.
@@ -63,10 +56,23 @@ MESSAGE_FIELDS: Final[dict[vol.Marker, Any]] = {
         )
     ],
 }
+
+
+def targets(value: Any) -> list[str]:
+    """Accept a target, or lists of them nested as blueprint inputs give them.
+
+    `[!input groups, !input devices]` is a list of lists; an unset input is
+    None or "". What each target means is routing's business.
+    """
+    if isinstance(value, list | tuple):
+        return [target for item in value for target in targets(item)]
+    return [] if value is None else [cv.string(value)]
+
+
 SEND_SCHEMA: Final = vol.Schema(
     {
         vol.Optional(ATTR_MESSAGE, default=""): cv.string,
-        vol.Optional(ATTR_TARGET): vol.All(cv.ensure_list, [cv.string]),
+        vol.Optional(ATTR_TARGET): targets,
         **MESSAGE_FIELDS,
     }
 )
@@ -82,7 +88,11 @@ def _invalid(key: str, **placeholders: str) -> ServiceValidationError:
 
 
 def build_message(fields: Mapping[str, Any]) -> Message:
-    """Turn validated action fields into a Message, or explain what is wrong."""
+    """Turn validated action fields into a Message, or explain what is wrong.
+
+    Only what no push service takes is refused here; each kind's own limits
+    are checked once the devices are known (DirectPushHub.check).
+    """
     message = Message(
         message=fields.get(ATTR_MESSAGE, ""),
         title=fields.get("title"),
@@ -103,16 +113,8 @@ def build_message(fields: Mapping[str, Any]) -> Message:
     )
     if not message.is_background and not message.message:
         raise _invalid("message_required")
-    if message.tag and len(message.tag.encode()) > APNS_MAX_COLLAPSE_ID:
-        raise _invalid("tag_too_long", limit=str(APNS_MAX_COLLAPSE_ID))
-    if reserved := RESERVED_DATA_KEYS & message.data.keys():
-        raise _invalid("reserved_data_key", keys=", ".join(sorted(reserved)))
     try:
-        build_apns_payload(message)
-    except PayloadTooLargeError as err:
-        raise _invalid(
-            "payload_too_large", size=str(err.size), limit=str(err.limit)
-        ) from err
+        json.dumps(message.data, ensure_ascii=False)
     except (TypeError, ValueError) as err:
         # Custom data from a template can hold what JSON cannot (a set, say).
         raise _invalid("data_not_json", error=str(err)) from err
@@ -144,11 +146,24 @@ def raise_if_all_failed(reports: list[Report]) -> None:
         )
 
 
+async def async_send_message(
+    hub: DirectPushHub, devices: list[Device], fields: Mapping[str, Any]
+) -> Sent:
+    """Build a message from fields and send it to the devices.
+
+    The action, the notify entities and the legacy notify service all send
+    through here: a message is checked against the limits of the kinds of
+    device it goes to, and refused before anything is sent.
+    """
+    message = build_message(fields)
+    hub.check(message, devices)
+    return await hub.async_send(devices, message)
+
+
 async def _async_send(call: ServiceCall) -> ServiceResponse:
     hub = async_get_hub(call.hass)
-    message = build_message(call.data)
     devices = hub.resolve(call.data.get(ATTR_TARGET))
-    sent = await hub.async_send(devices, message)
+    sent = await async_send_message(hub, devices, call.data)
     if not call.return_response:
         raise_if_all_failed(sent.reports)
     return {

@@ -4,41 +4,72 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 import ipaddress
 import json
 import re
+import socket
 import time
-from typing import Any, Final
+from typing import Any, Final, override
 from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.aiohttp_client import (
+    SERVER_SOFTWARE,
+    HomeAssistantTCPConnector,
+    async_get_clientsession,
+)
+from homeassistant.util.ssl import client_context
 from py_vapid import Vapid02
 from py_vapid.jwt import sign as sign_jwt
 from py_vapid.utils import b64urlencode
 from pywebpush import WebPusher, WebPushException
+import voluptuous as vol
 
-from .backend import Delivery, Device, Outcome
+from .backend import (
+    Delivery,
+    Device,
+    Outcome,
+    PushBackendDescription,
+    Renewal,
+    redact_token,
+)
 from .const import (
+    CONF_ALLOW_LOCAL_PUSH_SERVICES,
     CONF_AUTH,
     CONF_ENDPOINT,
     CONF_P256DH,
     CONF_SUBSCRIPTION,
+    CONF_TRUST,
     CONF_VAPID_PRIVATE_KEY,
     LOGGER,
 )
+from .endpoint_policy import (
+    AddressRule,
+    EndpointPolicy,
+    EndpointRefusedError,
+    OwnServer,
+    PolicyResolver,
+    Trust,
+    check_endpoint,
+)
+from .json_input import MAX_SUBSCRIPTION_JSON, parse_json
 from .message import (
     Message,
     PayloadTooLargeError,
     build_webpush_payload,
+    check_webpush_message,
     webpush_topic,
     webpush_urgency,
 )
+from .validation import InputError
 
+SUBENTRY_WEBPUSH: Final = "webpush_device"
 SEND_TIMEOUT: Final = 30
 # The contact claim push services may use to reach the sender's operator.
 VAPID_SUBJECT: Final = "https://github.com/direct-push/direct_push"
@@ -46,8 +77,8 @@ VAPID_SUBJECT: Final = "https://github.com/direct-push/direct_push"
 VAPID_LIFETIME: Final = 12 * 3600
 VAPID_REUSE: Final = 11 * 3600
 _GONE: Final = {404, 410}
-MAX_ENDPOINT: Final = 1000
-_LAN_SUFFIXES: Final = (".local", ".lan", ".home", ".internal", ".home.arpa")
+# A device added in a form: an admin added it.
+_ADMIN_ADDED: Final = EndpointPolicy()
 _BASE64_RE: Final = re.compile(r"[A-Za-z0-9_+/-]*")
 # RFC 8291 section 3.1: the user agent's key is an uncompressed P-256 point.
 _P256_POINT: Final = 65
@@ -78,14 +109,8 @@ def _application_server_key(vapid: Vapid02) -> str:
     return str(b64urlencode(point))
 
 
-class SubscriptionError(ValueError):
+class SubscriptionError(InputError):
     """A subscription that cannot work; `key` is the translation key, `field` the form field."""
-
-    def __init__(self, field: str, key: str) -> None:
-        """Keep the field and translation key."""
-        super().__init__(key)
-        self.field = field
-        self.key = key
 
 
 def _b64url(value: str) -> bytes:
@@ -101,31 +126,18 @@ def _b64url(value: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _lan_host(host: str) -> bool:
-    """Return True for a host on the home network, where plain http is allowed."""
-    try:
-        return ipaddress.ip_address(host).is_private
-    except ValueError:
-        return "." not in host or host.endswith(_LAN_SUFFIXES)
+def parse_subscription(
+    endpoint: str, p256dh: str, auth: str, policy: EndpointPolicy = _ADMIN_ADDED
+) -> dict[str, str]:
+    """Check a push subscription's endpoint and keys; return them cleaned.
 
-
-def parse_subscription(endpoint: str, p256dh: str, auth: str) -> dict[str, str]:
-    """Check a push subscription's endpoint and keys; return them cleaned."""
+    The endpoint meets the same policy again at every send.
+    """
     endpoint = endpoint.strip()
-    parts = urlsplit(endpoint)
     try:
-        parts.port  # noqa: B018 (raises for a port out of range)
-    except ValueError as err:
-        raise SubscriptionError(CONF_ENDPOINT, "invalid_endpoint") from err
-    if (
-        len(endpoint) > MAX_ENDPOINT
-        or not parts.hostname
-        or not (
-            parts.scheme == "https"
-            or (parts.scheme == "http" and _lan_host(parts.hostname))
-        )
-    ):
-        raise SubscriptionError(CONF_ENDPOINT, "invalid_endpoint")
+        check_endpoint(endpoint, policy, CONF_ENDPOINT)
+    except InputError as err:
+        raise SubscriptionError(CONF_ENDPOINT, err.key) from err
     try:
         point = _b64url(p256dh)
         ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
@@ -148,17 +160,20 @@ def parse_subscription(endpoint: str, p256dh: str, auth: str) -> dict[str, str]:
     }
 
 
-def parse_subscription_json(text: str) -> dict[str, str]:
+def parse_subscription_json(
+    text: str, policy: EndpointPolicy = _ADMIN_ADDED
+) -> dict[str, str]:
     """Read the W3C PushSubscription JSON that apps and browsers hand out."""
     try:
-        value = json.loads(text)
+        # Within limits: json.loads recurses, and a pasted text may be anything.
+        value = parse_json(text, CONF_SUBSCRIPTION, max_bytes=MAX_SUBSCRIPTION_JSON)
         fields = (value["endpoint"], value["keys"]["p256dh"], value["keys"]["auth"])
     except (ValueError, KeyError, TypeError) as err:
         raise SubscriptionError(CONF_SUBSCRIPTION, "invalid_subscription") from err
     if not all(isinstance(field, str) for field in fields):
         raise SubscriptionError(CONF_SUBSCRIPTION, "invalid_subscription")
     try:
-        return parse_subscription(*fields)
+        return parse_subscription(*fields, policy)
     except SubscriptionError as err:
         # Say what is wrong next to the field the user pasted into.
         raise SubscriptionError(CONF_SUBSCRIPTION, err.key) from err
@@ -180,25 +195,101 @@ def _origin(endpoint: str) -> str:
     return f"{parts.scheme}://{host}:{port}"
 
 
-class WebPushBackend:
-    """Deliver to Web Push endpoints over Home Assistant's shared aiohttp session."""
+def _own_server(hass: HomeAssistant) -> OwnServer | None:
+    """Return Home Assistant's HTTP server, when it runs one."""
+    if (api := hass.config.api) is None:
+        return None
+    # The address Home Assistant found it is reached at; loopback is implied.
+    return OwnServer(api.port, frozenset({ipaddress.ip_address(api.local_ip)}))
 
-    def __init__(self, session: aiohttp.ClientSession, vapid: Vapid02) -> None:
-        """Use async_create."""
-        self._session = session
+
+def _device_policy(hub_policy: EndpointPolicy, device: Device) -> EndpointPolicy:
+    """Return the policy for one device: anything but an admin's gets the strict one."""
+    if device.config.get(CONF_TRUST, Trust.ADMIN) == Trust.ADMIN:
+        return hub_policy
+    return replace(hub_policy, trust=Trust.SELF_REGISTERED)
+
+
+class _HassResolver(AbstractResolver):
+    """Resolve as Home Assistant's own client session does.
+
+    Through its connector: DNS, mDNS for a distributor at a .local name, and
+    its DNS cache.
+    """
+
+    def __init__(self, connector: HomeAssistantTCPConnector) -> None:
+        """Use Home Assistant's shared connector."""
+        self._connector = connector
+
+    @override
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        return [
+            ResolveResult(
+                hostname=result["hostname"],
+                host=result["host"],
+                port=port,
+                family=result["family"],
+                proto=result["proto"],
+                flags=result["flags"],
+            )
+            for result in await self._connector.async_resolve_host(host)
+        ]
+
+    @override
+    async def close(self) -> None:
+        """Leave Home Assistant's connector open."""
+
+
+class WebPushBackend:
+    """Deliver to Web Push endpoints, reaching only what the endpoint policy allows."""
+
+    def __init__(
+        self, vapid: Vapid02, resolver: AbstractResolver, policy: EndpointPolicy
+    ) -> None:
+        """Use async_create. `policy` is the hub's, for devices an admin added."""
         self._vapid = vapid
         self._public_key = _application_server_key(vapid)
+        self._resolver = resolver
+        self._policy = policy
+        self._sessions: dict[AddressRule, aiohttp.ClientSession] = {}
         # Signed VAPID headers per push service origin, with their signing time.
         self._vapid_headers: dict[str, tuple[float, dict[str, str]]] = {}
 
     @classmethod
     async def async_create(
-        cls, hass: HomeAssistant, data: Mapping[str, Any]
+        cls, hass: HomeAssistant, data: Mapping[str, Any], options: Mapping[str, Any]
     ) -> WebPushBackend:
         """Load the hub's VAPID key in the executor."""
         raw: str = data[CONF_VAPID_PRIVATE_KEY]
         vapid = await hass.async_add_executor_job(Vapid02.from_raw, raw.encode())
-        return cls(async_get_clientsession(hass), vapid)
+        connector = async_get_clientsession(hass).connector
+        assert isinstance(connector, HomeAssistantTCPConnector)
+        policy = EndpointPolicy(
+            allow_local_network=bool(options.get(CONF_ALLOW_LOCAL_PUSH_SERVICES)),
+            own_server=_own_server(hass),
+        )
+        return cls(vapid, _HassResolver(connector), policy)
+
+    def _session(self, rule: AddressRule) -> aiohttp.ClientSession:
+        """Return the session for one rule.
+
+        Not Home Assistant's shared session: its connector would resolve
+        without the policy. One per rule, so a pooled connection only ever
+        carries pushes its rule allows; there are at most three.
+        """
+        if (session := self._sessions.get(rule)) is None:
+            session = self._sessions[rule] = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    ssl=client_context(),
+                    resolver=PolicyResolver(self._resolver, rule),
+                    # Home Assistant's connector behind the resolver caches.
+                    use_dns_cache=False,
+                ),
+                headers={"User-Agent": SERVER_SOFTWARE},
+            )
+        return session
 
     def _authorization(self, origin: str) -> dict[str, str]:
         now = time.time()
@@ -222,6 +313,13 @@ class WebPushBackend:
         except PayloadTooLargeError:
             return Delivery(Outcome.FAILED, "payload_too_large")
         endpoint: str = device.config[CONF_ENDPOINT]
+        policy = _device_policy(self._policy, device)
+        try:
+            # Again at every send: the policy or Home Assistant's port may
+            # have changed since the device was added.
+            url = check_endpoint(endpoint, policy)
+        except InputError as err:
+            return _refused(err.key)
         plaintext = json.dumps(payload, ensure_ascii=False).encode()
         try:
             pusher = WebPusher(
@@ -252,22 +350,38 @@ class WebPushBackend:
             async with (
                 asyncio.timeout(SEND_TIMEOUT),
                 # A redirect could send the encrypted push anywhere: never follow.
-                self._session.post(
-                    endpoint, data=body, headers=headers, allow_redirects=False
+                self._session(policy.rule(url.scheme)).post(
+                    url, data=body, headers=headers, allow_redirects=False
                 ) as response,
             ):
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
-        except aiohttp.ClientConnectorDNSError:
-            LOGGER.debug("Web Push service's host name did not resolve")
-            return Delivery(Outcome.UNREACHABLE, "dns_error", retryable=True)
         except (aiohttp.ClientError, TimeoutError) as err:
+            if isinstance(err, aiohttp.ClientConnectorError) and isinstance(
+                err.os_error, EndpointRefusedError
+            ):
+                # The name resolved to an address the policy refuses.
+                return _refused(err.os_error.key)
+            if isinstance(err, aiohttp.ClientConnectorDNSError):
+                LOGGER.debug("Web Push service's host name did not resolve")
+                return Delivery(Outcome.UNREACHABLE, "dns_error", retryable=True)
             LOGGER.debug("Web Push connection failed: %s", type(err).__name__)
             return Delivery(Outcome.UNREACHABLE, "connection_error", retryable=True)
         return _delivery(status, retry_after, truncated)
 
     async def async_close(self) -> None:
-        """Nothing to close: the aiohttp session is Home Assistant's."""
+        """Close this backend's sessions; Home Assistant's resolver stays."""
+        sessions = list(self._sessions.values())
+        self._sessions.clear()
+        for session in sessions:
+            await session.close()
+
+
+def _refused(key: str) -> Delivery:
+    """Fail one device whose endpoint the policy refuses; never retried."""
+    # The reason only: the endpoint and its address are the device's secret.
+    LOGGER.debug("Web Push endpoint refused: %s", key)
+    return Delivery(Outcome.FAILED, "endpoint_refused")
 
 
 def _delivery(status: int, retry_after: str | None, truncated: bool) -> Delivery:
@@ -313,3 +427,63 @@ def _seconds(retry_after: str | None) -> float | None:
         return max(0.0, float(retry_after))
     except ValueError:
         return None
+
+
+async def _async_create_backend(
+    hass: HomeAssistant, data: Mapping[str, Any], options: Mapping[str, Any]
+) -> WebPushBackend | None:
+    """Build the hub's Web Push backend, if the hub has its VAPID key."""
+    if CONF_VAPID_PRIVATE_KEY not in data:
+        return None
+    return await WebPushBackend.async_create(hass, data, options)
+
+
+def _log_id(data: Mapping[str, Any]) -> str:
+    """The push service's host and the end of the endpoint's path (its secret)."""
+    parts = urlsplit(str(data.get(CONF_ENDPOINT, "")))
+    return f"{parts.hostname or ''} {redact_token(parts.path)}"
+
+
+def _renew(
+    user_input: Mapping[str, Any],
+    data: Mapping[str, Any],
+    others: Iterable[Mapping[str, Any]],
+) -> Renewal:
+    """Take the app's new subscription."""
+    try:
+        subscription = parse_subscription_json(user_input[CONF_SUBSCRIPTION])
+    except SubscriptionError as err:
+        return {}, err.key
+    endpoint = subscription[CONF_ENDPOINT]
+    if endpoint == data.get(CONF_ENDPOINT):
+        return {}, "same_endpoint"
+    if any(other.get(CONF_ENDPOINT) == endpoint for other in others):
+        return {}, "endpoint_in_use"
+    return {**data, **subscription}, None
+
+
+async def _async_diagnostics(
+    hass: HomeAssistant, data: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The hub's application server key: public by design, apps subscribe with it."""
+    public_key = None
+    if private_key := data.get(CONF_VAPID_PRIVATE_KEY):
+        public_key = await hass.async_add_executor_job(vapid_public_key, private_key)
+    return {"vapid_public_key": public_key}
+
+
+WEB_PUSH: Final = PushBackendDescription(
+    kind=SUBENTRY_WEBPUSH,
+    model="Web Push",
+    async_create=_async_create_backend,
+    check_message=check_webpush_message,
+    log_id=_log_id,
+    # An endpoint is a capability: whoever has it can push.
+    secrets=frozenset({CONF_VAPID_PRIVATE_KEY, CONF_ENDPOINT, CONF_P256DH, CONF_AUTH}),
+    renew_field=CONF_SUBSCRIPTION,
+    renew_schema=lambda data: vol.Schema(
+        {vol.Required(CONF_SUBSCRIPTION, default=""): str}
+    ),
+    renew=_renew,
+    async_diagnostics=_async_diagnostics,
+)

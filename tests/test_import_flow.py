@@ -33,7 +33,12 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 import voluptuous as vol
 
 from custom_components.direct_push import async_import_yaml
-from custom_components.direct_push.apns import PROBE_TOKEN
+from custom_components.direct_push.apns import PROBE_TOKEN, SUBENTRY_APNS
+from custom_components.direct_push.apple_credentials import (
+    CERT_DEVELOPMENT,
+    CERT_PRODUCTION,
+    CERT_UNIVERSAL,
+)
 from custom_components.direct_push.const import (
     AUTH_CERTIFICATE,
     AUTH_TOKEN,
@@ -49,9 +54,12 @@ from custom_components.direct_push.const import (
     CONF_TOPIC,
     CONF_VAPID_PRIVATE_KEY,
     DOMAIN,
+    ENV_AUTO,
     ENV_PRODUCTION,
     ENV_SANDBOX,
-    SUBENTRY_APNS,
+)
+from custom_components.direct_push.import_flow import (
+    _IMPORT_PLACEHOLDERS as IMPORT_PLACEHOLDERS,
 )
 
 from .apns_server import ApnsServer, ApnsTestCredentials
@@ -298,24 +306,25 @@ async def test_folder_import_creates_hub(
         CONF_ENVIRONMENT: ENV_PRODUCTION,
     }
     assert CONF_VAPID_PRIVATE_KEY in entry.data
+    # Each device finds its environment, starting in production.
     assert devices_of(entry) == {
         "Alice": {
             CONF_NAME: "Alice",
             CONF_TOKEN: ALICE_TOKEN,
             CONF_ADMIN: True,
-            CONF_ENVIRONMENT: ENV_PRODUCTION,
+            CONF_ENVIRONMENT: ENV_AUTO,
         },
         "Bob": {
             CONF_NAME: "Bob",
             CONF_TOKEN: BOB_TOKEN,
             CONF_ADMIN: False,
-            CONF_ENVIRONMENT: ENV_PRODUCTION,
+            CONF_ENVIRONMENT: ENV_AUTO,
         },
         "Carol": {
             CONF_NAME: "Carol",
             CONF_TOKEN: CAROL_TOKEN,
             CONF_ADMIN: False,
-            CONF_ENVIRONMENT: ENV_PRODUCTION,
+            CONF_ENVIRONMENT: ENV_AUTO,
         },
     }
     # The same test push as the token step, then a real push to an imported device.
@@ -409,7 +418,8 @@ async def test_folder_errors_name_file_and_line(
     result = await submit(hass, result, folder=str(folder))
     assert result["errors"] == {"base": "import_missing_key_file"}
     assert error_text(result).startswith(
-        f"config.json names the key {folder / 'AuthKey.p8'}, which is not there."
+        "config.json names the key ./AuthKey.p8, which is not there. Direct Push"
+        f" looked for it at: {folder / 'AuthKey.p8'}."
     )
 
     write_folder(folder, apns_credentials, key_id="ABC")
@@ -480,22 +490,37 @@ async def test_folder_with_development_certificate(
     apns_credentials: ApnsTestCredentials,
     tmp_path: Path,
 ) -> None:
-    """A key and a development certificate: the key, in the sandbox."""
+    """The folder as dmt-system's guide lays it out: key, config, development .pem.
+
+    dmt-system never read the .pem and always sent to production: its tokens
+    are production tokens, and so the devices start there.
+    """
+    for token in (ALICE_TOKEN, BOB_TOKEN):
+        server.register(token, ENV_PRODUCTION)
     folder = write_folder(
         tmp_path / "apple_push", apns_credentials, certificate=apns_credentials.cert_pem
     )
     result = await import_folder(hass, folder)
-    assert placeholders_of(result)["environment"] == "Sandbox (development)"
-    assert "notify-development-push.pem" in description(result)
+    assert placeholders_of(result)["environment"] == "Production"
+    assert (
+        "notify-development-push.pem is not used: dmt-system never read it"
+        in description(result)
+    )
     result = await submit(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_AUTH_METHOD] == AUTH_TOKEN
-    assert result["data"][CONF_ENVIRONMENT] == ENV_SANDBOX
+    assert result["data"][CONF_ENVIRONMENT] == ENV_PRODUCTION
     await hass.async_block_till_done()
     [entry] = hass.config_entries.async_entries(DOMAIN)
-    assert {d[CONF_ENVIRONMENT] for d in devices_of(entry).values()} == {ENV_SANDBOX}
+    assert {d[CONF_ENVIRONMENT] for d in devices_of(entry).values()} == {ENV_AUTO}
     [probe] = server.pushes_for(PROBE_TOKEN)
-    assert probe.environment == ENV_SANDBOX
+    assert probe.environment == ENV_PRODUCTION
+    await hass.services.async_call(DOMAIN, "send", {"message": "Hello"}, blocking=True)
+    assert [(p.token, p.environment) for p in server.pushes[1:]] == [
+        (ALICE_TOKEN, ENV_PRODUCTION),
+        (BOB_TOKEN, ENV_PRODUCTION),
+    ]
+    assert not [r for r in server.rejections if r[0] != PROBE_TOKEN]
 
 
 async def test_folder_with_certificate_only(
@@ -549,8 +574,11 @@ async def test_upload_import(
     result = await submit(
         hass, result, config_file=await upload(upload_client, "config.json", config)
     )
-    assert result["errors"] == {"base": "import_missing_key_file"}
-    assert error_text(result).startswith("config.json names the key ./AuthKey.p8")
+    assert result["errors"] == {"key_file": "import_missing_key_upload"}
+    assert error_text(result, "key_file") == (
+        "config.json names the key ./AuthKey.p8. Upload that .p8 file together"
+        " with config.json."
+    )
     result = await submit(
         hass,
         result,
@@ -604,7 +632,8 @@ async def test_upload_errors(
         ),
     )
     assert result["step_id"] == "import_confirm"
-    assert placeholders_of(result)["environment"] == "Sandbox (development)"
+    assert placeholders_of(result)["environment"] == "Production"
+    assert "notify-development-push.pem is not used" in description(result)
 
 
 # Importing into the existing hub.
@@ -664,7 +693,7 @@ async def test_merge_adds_new_devices_only(
         CONF_NAME: "Bob 2",
         CONF_TOKEN: DAVE_TOKEN,
         CONF_ADMIN: True,
-        CONF_ENVIRONMENT: ENV_PRODUCTION,
+        CONF_ENVIRONMENT: ENV_AUTO,
     }
     # The reloaded hub sends to the new devices.
     await hass.services.async_call(
@@ -678,6 +707,99 @@ async def test_merge_adds_new_devices_only(
     assert result["description_placeholders"] == {"added": "0", "skipped": "3"}
     await hass.async_block_till_done()
     assert len(devices_of(entry)) == 4
+
+
+async def test_merge_renumbers_a_numbered_name(
+    hass: HomeAssistant,
+    server: ApnsServer,
+    apns_credentials: ApnsTestCredentials,
+    tmp_path: Path,
+) -> None:
+    """A second "Alice 2" becomes "Alice 3", never "Alice 2 2"."""
+    entry = await setup_hub(
+        hass,
+        token_entry_data(apns_credentials),
+        [
+            {CONF_NAME: "Alice", CONF_TOKEN: ALICE_TOKEN, CONF_ADMIN: True},
+            {CONF_NAME: "Alice 2", CONF_TOKEN: BOB_TOKEN, CONF_ADMIN: False},
+        ],
+    )
+    folder = write_folder(
+        tmp_path / "apple_push",
+        apns_credentials,
+        devices=[
+            {"name": "alice 2", "token": CAROL_TOKEN},
+            {"name": "Alice", "token": DAVE_TOKEN},
+        ],
+    )
+    result = await import_folder(hass, folder)
+    assert placeholders_of(result)["devices"] == (
+        "- alice 2: added as alice 3, since another device has this name\n"
+        "- Alice: added as Alice 4, since another device has this name"
+    )
+    await submit(hass, result)
+    await hass.async_block_till_done()
+    assert set(devices_of(entry)) == {"Alice", "Alice 2", "alice 3", "Alice 4"}
+
+
+@pytest.mark.parametrize("method", ["import_folder", "import_upload"])
+async def test_import_renames_group_words(
+    hass: HomeAssistant,
+    server: ApnsServer,
+    apns_credentials: ApnsTestCredentials,
+    tmp_path: Path,
+    upload_client: TestClient[Any, Any],
+    method: str,
+) -> None:
+    """A device called like a group would be unreachable: it gets a number, and a note."""
+    folder = write_folder(
+        tmp_path / "apple_push",
+        apns_credentials,
+        devices=[
+            {"name": "Admin", "token": ALICE_TOKEN, "admin": True},
+            {"name": "all", "token": BOB_TOKEN},
+            {"name": "Everyone", "token": CAROL_TOKEN},
+        ],
+    )
+    if method == "import_folder":
+        result = await import_folder(hass, folder)
+    else:
+        result = await submit(
+            hass,
+            await start(hass, method),
+            config_file=await upload(
+                upload_client, "config.json", (folder / "config.json").read_text()
+            ),
+            key_file=await upload(
+                upload_client, "AuthKey.p8", apns_credentials.key_pem
+            ),
+        )
+    assert result["step_id"] == "import_confirm"
+    assert placeholders_of(result)["devices"] == (
+        "- Admin 2 (admin)\n- all 2\n- Everyone 2"
+    )
+    text = description(result)
+    assert (
+        "Admin is a word that sends to a group of devices, so this device is "
+        "added as Admin 2." in text
+    )
+    result = await submit(hass, result)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    [entry] = hass.config_entries.async_entries(DOMAIN)
+    assert set(devices_of(entry)) == {"Admin 2", "all 2", "Everyone 2"}
+
+    # "admin" still means the admins, and each device has a name of its own.
+    await hass.services.async_call(
+        DOMAIN, "send", {"message": "Hi", "target": "admin"}, blocking=True
+    )
+    assert [push.token for push in server.pushes if push.token != PROBE_TOKEN] == [
+        ALICE_TOKEN
+    ]
+    await hass.services.async_call(
+        DOMAIN, "send", {"message": "Hi", "target": "all 2"}, blocking=True
+    )
+    assert len(server.pushes_for(BOB_TOKEN)) == 1
 
 
 async def test_merge_credentials_differ_keep(
@@ -967,6 +1089,14 @@ async def test_yaml_updates_a_hub_made_in_the_ui(
             "configuration.yaml: two devices are called alice.",
         ),
         (
+            {"devices": [{"name": "Admin", "token": ALICE_TOKEN}]},
+            "configuration.yaml: a device may not be called Admin: admin, admins,",
+        ),
+        (
+            {"devices": [{"name": "all", "token": ALICE_TOKEN}]},
+            "configuration.yaml: a device may not be called all:",
+        ),
+        (
             {"team_id": "ZZZ999ZZZZ"},
             "Apple refused the key: the key ID, team ID and key do not belong",
         ),
@@ -1165,8 +1295,15 @@ def test_every_import_error_and_note_is_translated() -> None:
     errors = set(re.findall(r'AppleImportError\(\s*"(\w+)"', source))
     # Passed through a variable.
     errors |= {"missing_server_auth", "missing_token", "invalid_key_id"}
-    errors |= {"invalid_team_id", "missing_key_file", "name_in_use"}
+    errors |= {"invalid_team_id", "missing_key_file", "name_in_use", "reserved_name"}
+    errors |= {"unreadable_key_file", "unreadable_config", "invalid_certificate"}
+    errors |= {"encrypted_certificate_key"}
     notes = set(re.findall(r'ImportNote\(\s*"(\w+)"', source))
+    notes |= {"merged_device", "reserved_name", "renamed_device"}
+    notes |= {
+        f"certificate_used_{kind}"
+        for kind in (CERT_DEVELOPMENT, CERT_PRODUCTION, CERT_UNIVERSAL)
+    }
     assert len(errors) > 15
     assert len(notes) > 10
     config = STRINGS["config"]
@@ -1178,16 +1315,6 @@ def test_every_import_error_and_note_is_translated() -> None:
         "menu_options"
     ].keys()
     # No string of these sections holds a placeholder the flow does not give.
-    placeholders = {
-        "file",
-        "folder",
-        "field",
-        "line",
-        "column",
-        "path",
-        "name",
-        "first",
-    }
     for key in errors:
         text = config["error"][f"import_{key}"]
-        assert set(re.findall(r"{(\w+)}", text)) <= placeholders, key
+        assert set(re.findall(r"{(\w+)}", text)) <= IMPORT_PLACEHOLDERS.keys(), key

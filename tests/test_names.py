@@ -1,0 +1,67 @@
+"""Device names: the one rule every path that names a device follows."""
+
+from __future__ import annotations
+
+import pytest
+
+from custom_components.direct_push.names import (
+    NAME_IN_USE,
+    RESERVED_NAME,
+    DeviceNames,
+    is_reserved,
+)
+from custom_components.direct_push.routing import GROUP_WORDS, Route, resolve
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations() -> None:
+    """Plain Python: skip conftest's hass fixture."""
+
+
+@pytest.mark.parametrize(
+    ("taken", "wanted", "given"),
+    [
+        ((), "Alice", "Alice"),
+        (("Alice",), "Alice", "Alice 2"),
+        (("alice", "ALICE 2"), "Alice", "Alice 3"),
+        # A numbered name goes on from its number.
+        (("Alice 2",), "Alice 2", "Alice 3"),
+        (("Alice 2", "Alice 3"), "alice 2", "alice 4"),
+        (("Alice 9",), "Alice 9", "Alice 10"),
+        # Outer spaces are no part of a name.
+        (("Bob",), "  bob ", "bob 2"),
+        # A group word is never a name.
+        ((), "Admin", "Admin 2"),
+        ((), "EVERYONE", "EVERYONE 2"),
+        (("all 2",), "all", "all 3"),
+        # Only a number: there is no name to number.
+        (("7",), "7", "7 2"),
+    ],
+)
+def test_claim(taken: tuple[str, ...], wanted: str, given: str) -> None:
+    names = DeviceNames(taken)
+    assert names.claim(wanted) == given
+    # Taken from now on.
+    assert names.problem(given) == NAME_IN_USE
+
+
+def test_problem() -> None:
+    names = DeviceNames(["Alice"])
+    assert names.problem("Bob") is None
+    assert names.problem(" ALICE ") == NAME_IN_USE
+    assert names.problem("admins") == RESERVED_NAME
+    assert names.in_use("alice")
+    assert not names.in_use("admin")
+
+
+def test_reserved_words_are_the_routing_words() -> None:
+    """Each word routing treats as a group is reserved, and nothing else."""
+    assert set(GROUP_WORDS) == {"admin", "admins", "all", "everyone"}
+    for word in GROUP_WORDS:
+        assert is_reserved(word.upper())
+        # Routed to a group, never to a device of that name.
+        route = Route("01X", word, admin=False)
+        assert resolve([word], [route]).device_ids == (
+            () if GROUP_WORDS[word] == "admin" else ("01X",)
+        )
+    assert not is_reserved("Admin 2")
