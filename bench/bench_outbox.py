@@ -24,10 +24,11 @@ from homeassistant.core import CoreState, HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 
 from custom_components.direct_push.apns import (
+    SUBENTRY_APNS,
     ApnsBackend,
     SharedTokenProvider,
-    parse_signing_key,
 )
+from custom_components.direct_push.apple_credentials import load_signing_key
 from custom_components.direct_push.backend import Device, Outcome
 from custom_components.direct_push.health import Health
 from custom_components.direct_push.jobs import Status
@@ -56,7 +57,7 @@ async def main(count: int) -> None:
                 topic=credentials.topic,
                 ssl_context=context,
                 auth=SharedTokenProvider(
-                    parse_signing_key(credentials.key_pem),
+                    load_signing_key(credentials.key_pem),
                     credentials.key_id,
                     credentials.team_id,
                 ),
@@ -65,7 +66,7 @@ async def main(count: int) -> None:
             device = Device(
                 device_id="phone",
                 name="Phone",
-                kind="apns_device",
+                kind=SUBENTRY_APNS,
                 admin=False,
                 config={"token": "ab" * 32, "environment": "production"},
             )
