@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_USER, ConfigSubentryData
+from homeassistant.const import Platform
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import (
@@ -524,6 +525,33 @@ _ENTITY_FIELDS = (
     "capabilities",
 )
 _DEVICE_FIELDS = ("name", "manufacturer", "model", "entry_type")
+
+
+async def setup_platform_hub(
+    hass: HomeAssistant,
+    credentials: ApnsTestCredentials,
+    webpush_server: WebPushServer,
+    platform: Platform,
+) -> MockConfigEntry:
+    """Set up a hub with one device of each kind and only one platform, to snapshot it."""
+    pixel = webpush_server.subscribe("Pixel", application_server_key=VAPID_PUBLIC_KEY)
+    # Fixed ids: they are part of the unique ids in the snapshot.
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Direct Push",
+        entry_id="01DIRECTPUSHHUB00000000000",
+        data=token_entry_data(credentials),
+        subentries_data=[
+            {**apns_device("Alice", ALICE_TOKEN, admin=True), "subentry_id": "alice"},
+            {**webpush_device("Pixel", pixel), "subentry_id": "pixel"},
+        ],
+        minor_version=2,
+    )
+    entry.add_to_hass(hass)
+    with patch("custom_components.direct_push.PLATFORMS", [platform]):
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+    return entry
 
 
 async def snapshot_platform(

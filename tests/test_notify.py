@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.notify import ATTR_TITLE_DEFAULT, NotifyEntityFeature
@@ -29,11 +28,9 @@ from .apns_server import ApnsServer, ApnsTestCredentials
 from .conftest import (
     ALICE_TOKEN,
     BOB_TOKEN,
-    VAPID_PUBLIC_KEY,
     apns_device,
+    setup_platform_hub,
     snapshot_platform,
-    token_entry_data,
-    webpush_device,
 )
 from .webpush_server import WebPushServer
 
@@ -122,24 +119,9 @@ async def test_notify_platform(
     snapshot: SnapshotAssertion,
 ) -> None:
     """Every notify entity of a hub with both kinds of device, as core's ntfy does."""
-    pixel = webpush_server.subscribe("Pixel", application_server_key=VAPID_PUBLIC_KEY)
-    # Fixed ids: they are part of the unique ids in the snapshot.
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Direct Push",
-        entry_id="01DIRECTPUSHHUB00000000000",
-        data=token_entry_data(apns_credentials),
-        subentries_data=[
-            {**apns_device("Alice", ALICE_TOKEN, admin=True), "subentry_id": "alice"},
-            {**webpush_device("Pixel", pixel), "subentry_id": "pixel"},
-        ],
-        minor_version=2,
+    entry = await setup_platform_hub(
+        hass, apns_credentials, webpush_server, Platform.NOTIFY
     )
-    entry.add_to_hass(hass)
-    with patch("custom_components.direct_push.PLATFORMS", [Platform.NOTIFY]):
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
-
     await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
     await hass.config_entries.async_unload(entry.entry_id)
 

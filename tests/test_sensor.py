@@ -18,15 +18,7 @@ from syrupy.assertion import SnapshotAssertion
 from custom_components.direct_push.const import DOMAIN
 
 from .apns_server import ApnsServer, ApnsTestCredentials
-from .conftest import (
-    ALICE_TOKEN,
-    VAPID_PUBLIC_KEY,
-    advance,
-    apns_device,
-    snapshot_platform,
-    token_entry_data,
-    webpush_device,
-)
+from .conftest import ALICE_TOKEN, advance, setup_platform_hub, snapshot_platform
 from .webpush_server import WebPushServer
 
 
@@ -73,24 +65,9 @@ async def test_sensor_platform(
     snapshot: SnapshotAssertion,
 ) -> None:
     """The hub's two counts and each device's diagnostic sensors."""
-    pixel = webpush_server.subscribe("Pixel", application_server_key=VAPID_PUBLIC_KEY)
-    # Fixed ids: they are part of the unique ids in the snapshot.
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Direct Push",
-        entry_id="01DIRECTPUSHHUB00000000000",
-        data=token_entry_data(apns_credentials),
-        subentries_data=[
-            {**apns_device("Alice", ALICE_TOKEN, admin=True), "subentry_id": "alice"},
-            {**webpush_device("Pixel", pixel), "subentry_id": "pixel"},
-        ],
-        minor_version=2,
+    entry = await setup_platform_hub(
+        hass, apns_credentials, webpush_server, Platform.SENSOR
     )
-    entry.add_to_hass(hass)
-    with patch("custom_components.direct_push.PLATFORMS", [Platform.SENSOR]):
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
-
     await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
     for key in ("last_delivery", "last_failure"):
         sensor = entity_registry.async_get(f"sensor.alice_{key}")
