@@ -55,6 +55,7 @@ from custom_components.direct_push.const import (
     CONF_TITLE_FROM_DEVICE,
     CONF_TOKEN,
     CONF_TOPIC,
+    CONF_UNREACHABLE_DAYS,
     CONF_VAPID_PRIVATE_KEY,
     DOMAIN,
     ENV_AUTO,
@@ -759,8 +760,9 @@ async def test_refused_push_starts_reauth(
         [apns_device("Alice", ALICE_TOKEN)],
     )
     [delivery] = await send(hass, message="Ding dong")
+    # Kept for when the new key is in.
     assert (delivery["status"], delivery["reason"]) == (
-        "failed",
+        "queued",
         "InvalidProviderToken",
     )
     assert server.rejections == [(ALICE_TOKEN, 403, "InvalidProviderToken")]
@@ -1133,8 +1135,12 @@ async def test_options_reach_the_push(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
-    # Left alone, the network option stays off.
-    assert loaded_entry.options == {**options, CONF_ALLOW_LOCAL_PUSH_SERVICES: False}
+    # An unreachable device gets its repair after three days, unless set
+    # otherwise; left alone, the network option stays off.
+    assert loaded_entry.options == options | {
+        CONF_UNREACHABLE_DAYS: 3,
+        CONF_ALLOW_LOCAL_PUSH_SERVICES: False,
+    }
 
     [delivery] = await send(hass, message="Ding dong", target="Alice")
     assert delivery["status"] == "delivered"
