@@ -176,15 +176,16 @@ def exception_message(err: ServiceValidationError) -> str:
     return text
 
 
-async def saved_entries(hass: HomeAssistant, storage: dict[str, Any]) -> Any:
-    """Save Home Assistant's config entries now; return what was written.
+async def saved_storage(hass: HomeAssistant, storage: dict[str, Any]) -> Any:
+    """Save Home Assistant's config entries now; return all that is stored.
 
     The test storage writes with orjson, as Home Assistant does: a lone
-    surrogate anywhere raises here (test_a_surrogate_breaks_the_save).
+    surrogate anywhere raises here (test_a_surrogate_breaks_the_save). All
+    of it: a push kept in the outbox is stored too.
     """
     hass.config_entries._async_schedule_save()
     await flush_store(hass.config_entries._store)
-    return copy.deepcopy(storage["core.config_entries"]["data"])
+    return copy.deepcopy(storage)
 
 
 def issues(hass: HomeAssistant) -> dict[tuple[str, str], Any]:
@@ -206,7 +207,7 @@ class Witness:
 
     async def before(self) -> None:
         """Note the state just before the bad input goes in."""
-        self.saved = await saved_entries(self.hass, self.storage)
+        self.saved = await saved_storage(self.hass, self.storage)
         self.issues = issues(self.hass)
         self.caplog.clear()
 
@@ -217,7 +218,7 @@ class Witness:
         YAML's), which the log reports too, without a traceback.
         """
         await self.hass.async_block_till_done()
-        assert await saved_entries(self.hass, self.storage) == self.saved
+        assert await saved_storage(self.hass, self.storage) == self.saved
         now = issues(self.hass)
         if reported is not None:
             assert now.pop((DOMAIN, reported), None) is not None
@@ -938,25 +939,29 @@ async def test_yaml_device_name(
 async def test_strict_json_out_is_a_second_guard(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, witness: Witness
 ) -> None:
-    """NaN that got past the actions is still never sent: each device fails."""
+    """What got past the actions is still never sent: each device fails."""
     hub = loaded_entry.runtime_data
-    message = Message(message="Hi", data={"level": NAN})
     await witness.before()
-    for device in hub.devices.values():
-        delivery = await hub.backends[device.kind].async_send(device, message)
-        assert (delivery.outcome, delivery.reason) == (Outcome.FAILED, "data_not_json")
+    for message, reason in (
+        (Message(message="Hi", data={"level": NAN}), "data_not_json"),
+        (Message(message="Hi \ud800"), "lone_surrogate"),
+    ):
+        for device in hub.devices.values():
+            delivery = await hub.backends[device.kind].async_send(device, message)
+            assert (delivery.outcome, delivery.reason) == (Outcome.FAILED, reason)
     await witness.after()
 
 
 async def test_a_surrogate_breaks_the_save(
     hass: HomeAssistant, hass_storage: dict[str, Any]
 ) -> None:
-    """What saved_entries guards against: one broken character stops every save."""
-    assert await saved_entries(hass, hass_storage) == {"entries": []}
+    """What saved_storage guards against: one broken character stops every save."""
+    saved = await saved_storage(hass, hass_storage)
+    assert saved["core.config_entries"]["data"] == {"entries": []}
     entry = MockConfigEntry(domain=DOMAIN, title="Direct Push \ud800")
     entry.add_to_hass(hass)
     with pytest.raises(TypeError, match="surrogates not allowed"):
-        await saved_entries(hass, hass_storage)
+        await saved_storage(hass, hass_storage)
     # Nothing of it reached the storage.
     assert hass_storage["core.config_entries"]["data"] == {"entries": []}
     await hass.config_entries.async_remove(entry.entry_id)

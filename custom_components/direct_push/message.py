@@ -111,7 +111,10 @@ def payload_json(payload: dict[str, Any]) -> bytes:
         text = json.dumps(payload, ensure_ascii=False, allow_nan=False)
     except ValueError as err:
         raise MessageError("data_not_json", error=str(err)) from err
-    return text.encode()
+    try:
+        return text.encode()
+    except UnicodeEncodeError as err:  # a lone surrogate: no UTF-8 for it
+        raise MessageError("lone_surrogate", field="payload") from err
 
 
 def message_to_dict(message: Message) -> dict[str, Any]:
