@@ -61,7 +61,7 @@ from custom_components.direct_push.const import (
 from custom_components.direct_push.issues import async_create_inactive_issue
 from custom_components.direct_push.json_input import MAX_DEPTH, MAX_ITEMS
 from custom_components.direct_push.message import Message
-from custom_components.direct_push.validation import MAX_NAME_LENGTH
+from custom_components.direct_push.validation import MAX_NAME_LENGTH, escape_markdown
 from custom_components.direct_push.webpush import SUBENTRY_WEBPUSH
 
 from .apns_server import ApnsServer, ApnsTestCredentials
@@ -965,6 +965,34 @@ async def test_a_surrogate_breaks_the_save(
     # Nothing of it reached the storage.
     assert hass_storage["core.config_entries"]["data"] == {"entries": []}
     await hass.config_entries.async_remove(entry.entry_id)
+
+
+async def test_markdown_in_a_name_stays_text(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    """A name is shown in Markdown escaped, or in plain text (titles) as it is."""
+    name = "**Bob** [site](https://evil.example)"
+    bob = loaded_entry.subentries[subentry_id(loaded_entry, "Bob")]
+    hass.config_entries.async_update_subentry(loaded_entry, bob, title=name)
+    await hass.async_block_till_done()
+    async_create_inactive_issue(
+        hass, loaded_entry.entry_id, bob.subentry_id, name, "Unregistered"
+    )
+    assert await async_setup_component(hass, "repairs", {})
+    manager = repairs_flow_manager(hass)
+    assert manager is not None
+    result = await manager.async_init(
+        DOMAIN, data={"issue_id": f"device_inactive_{bob.subentry_id}"}
+    )
+    assert result["description_placeholders"] == {
+        "device": escape_markdown(name),
+        "reason": "Unregistered",
+    }
+    fix_flow = STRINGS["issues"]["device_inactive"]["fix_flow"]["step"]["init"]
+    assert "{device}" not in fix_flow["title"]
+    # Issues keep their placeholders for title and description alike.
+    for issue in STRINGS["issues"].values():
+        assert "{device}" not in issue.get("description", "")
 
 
 def test_every_case_table_is_large_enough() -> None:

@@ -1,4 +1,9 @@
-"""Repair issues of Direct Push: their ids, and creating and deleting them."""
+"""Repair issues of Direct Push: their ids, and creating and deleting them.
+
+A device's name is in an issue's title, which is plain text, and not in its
+description, which is Markdown: a name cannot change the layout. (A fix
+flow's description may name it escaped, see repairs.)
+"""
 
 from __future__ import annotations
 
