@@ -260,6 +260,24 @@ async def setup_hub(
 # Importing a folder.
 
 
+async def test_summary_shows_names_as_text(
+    hass: HomeAssistant,
+    server: ApnsServer,
+    apns_credentials: ApnsTestCredentials,
+    tmp_path: Path,
+) -> None:
+    """Markdown in a device's name cannot change the summary's layout."""
+    name = "**Alice** [site](https://evil.example)"
+    folder = write_folder(
+        tmp_path / "apple_push",
+        apns_credentials,
+        devices=[{"name": name, "token": ALICE_TOKEN, "admin": True}],
+    )
+    result = await import_folder(hass, folder)
+    assert placeholders_of(result)["devices"] == f"- {escape_markdown(name)} (admin)"
+    assert f"- {name} (admin)" in description(result)
+
+
 async def test_folder_import_creates_hub(
     hass: HomeAssistant,
     server: ApnsServer,

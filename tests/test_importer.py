@@ -863,7 +863,6 @@ def test_no_devices(tmp_path: Path, keys: Keys, devices: list[Any] | None) -> No
     result = read_folder(_folder(tmp_path, config, p8=keys.p8))
     assert result.devices == ()
     assert _device_notes(result) == (ImportNote("no_devices"),)
-    assert result.device_summary() == ""
 
 
 @pytest.mark.parametrize(
@@ -925,12 +924,6 @@ def test_inactive_devices_skipped(tmp_path: Path, keys: Keys, active: Any) -> No
     )
     assert [d.name for d in result.devices] == ["Alice"]
     assert _device_notes(result) == (ImportNote("inactive_device", {"name": "Old"}),)
-
-
-def test_device_summary(tmp_path: Path, keys: Keys) -> None:
-    result = read_folder(_folder(tmp_path, REALISTIC_EXAMPLE, p8=keys.p8))
-    assert result.device_summary() == "- Alice (admin)\n- Bob\n- Carol"
-    assert result.device_summary("Admin") == "- Alice (Admin)\n- Bob\n- Carol"
 
 
 # Push certificates
@@ -1277,7 +1270,7 @@ def test_no_secrets_in_errors_notes_or_logs(
         except AppleImportError as err:
             seen += [str(err), repr(err), str(err.args)]
         else:
-            seen += [repr(result), repr(result.credentials), result.device_summary()]
+            seen += [repr(result), repr(result.credentials)]
             seen += [str(note) for note in result.notes]
             seen += [repr(device) for device in result.devices]
     seen.append(caplog.text)

@@ -174,13 +174,6 @@ class ImportResult:
     devices: tuple[ImportedDevice, ...]
     notes: tuple[ImportNote, ...]
 
-    def device_summary(self, admin_label: str = "admin") -> str:
-        """List the devices as Markdown, names and admin flags only."""
-        return "\n".join(
-            f"- {device.name} ({admin_label})" if device.admin else f"- {device.name}"
-            for device in self.devices
-        )
-
 
 def default_folder() -> Path:
     """Return where dmt-system keeps its Apple push setup."""
