@@ -9,6 +9,7 @@ import json
 import logging
 from pathlib import Path
 import socket
+import tempfile
 from typing import Any
 from unittest.mock import patch
 
@@ -69,6 +70,34 @@ CAROL_TOKEN = "c3" * 32
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let HA load Direct Push from custom_components."""
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Give this run a temporary folder of its own.
+
+    HA's file upload keeps uploads in <temp>/home-assistant-file_upload and
+    deletes that folder whenever an instance starts or stops: test runs side
+    by side on one machine deleted each other's uploads.
+    """
+    before = tempfile.tempdir
+    tempfile.tempdir = str(tmp_path_factory.mktemp("temp"))
+    yield
+    tempfile.tempdir = before
+
+
+@pytest.fixture
+def unix_socket() -> Iterator[Path]:
+    """A listening Unix socket, a file that is none; under /tmp, as their paths are short."""
+    with tempfile.TemporaryDirectory(dir="/tmp") as folder:
+        path = Path(folder) / "AuthKey.p8"
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(str(path))
+        sock.listen()
+        try:
+            yield path
+        finally:
+            sock.close()
 
 
 @pytest.fixture

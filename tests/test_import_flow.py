@@ -1291,15 +1291,23 @@ async def test_no_secrets_in_logs_summaries_or_diagnostics(
 
 def test_every_import_error_and_note_is_translated() -> None:
     """Each key the importer raises or notes, and each import step, has its text."""
-    source = (COMPONENT / "importer.py").read_text()
+    source = "".join(
+        (COMPONENT / name).read_text()
+        for name in ("importer.py", "import_result.py", "import_flow.py")
+    )
     errors = set(re.findall(r'AppleImportError\(\s*"(\w+)"', source))
     # Passed through a variable.
     errors |= {"missing_server_auth", "missing_token", "invalid_key_id"}
     errors |= {"invalid_team_id", "missing_key_file", "name_in_use", "reserved_name"}
-    errors |= {"unreadable_key_file", "unreadable_config", "invalid_certificate"}
-    errors |= {"encrypted_certificate_key"}
+    errors |= {"invalid_certificate", "encrypted_certificate_key"}
+    # The checks' own keys (safe_file, json_input, validation), kept as they are.
+    errors |= {"file_not_found", "file_is_folder", "file_not_regular"}
+    errors |= {"file_too_large", "file_unreadable", "json_too_large", "json_too_deep"}
+    errors |= {"json_not_finite", "json_number_too_large", "lone_surrogate"}
+    errors |= {"invalid_character", "name_blank", "name_too_long"}
     notes = set(re.findall(r'ImportNote\(\s*"(\w+)"', source))
     notes |= {"merged_device", "reserved_name", "renamed_device"}
+    notes |= {"device_name_too_long", "device_name_invalid"}
     notes |= {
         f"certificate_used_{kind}"
         for kind in (CERT_DEVELOPMENT, CERT_PRODUCTION, CERT_UNIVERSAL)

@@ -45,18 +45,26 @@ from .const import (
     DOMAIN,
     LOGGER,
 )
-from .forms import CERTIFICATE_FILE_TYPES, KEY_FILE_TYPES, file_selector, read_upload
+from .forms import (
+    CERTIFICATE_FILE_TYPES,
+    KEY_FILE_TYPES,
+    UPLOAD_LIMITS,
+    file_selector,
+    read_upload,
+)
 from .import_files import TextEncodingError, expand_user
-from .importer import (
-    CERTIFICATE_NAME,
-    CONFIG_NAME,
-    YAML_SOURCE,
+from .import_result import (
     AppleImportError,
     ImportedCredentials,
     ImportedDevice,
     ImportResult,
+    import_error,
+)
+from .importer import (
+    CERTIFICATE_NAME,
+    CONFIG_NAME,
+    YAML_SOURCE,
     default_folder,
-    encoding_error,
     parse_config,
     read_folder,
     read_yaml_config,
@@ -67,6 +75,8 @@ from .issues import (
     async_create_yaml_import_failed,
 )
 from .names import NAME_IN_USE, DeviceNames
+from .safe_file import MAX_CONFIG_FILE
+from .validation import InputError, check_text
 
 CONF_FOLDER: Final = "folder"
 CONF_CONFIG_FILE: Final = "config_file"
@@ -108,26 +118,28 @@ _IMPORT_PLACEHOLDERS: Final = dict.fromkeys(
         "encoding",
         "name",
         "first",
+        "limit",
     ),
     "",
 )
 # The form field an import error belongs to, where the form has that field.
 _IMPORT_ERROR_FIELDS: Final = {
     "folder_not_found": CONF_FOLDER,
+    "invalid_folder": CONF_FOLDER,
     "missing_config": CONF_FOLDER,
     "invalid_key": CONF_KEY_FILE,
     "invalid_key_type": CONF_KEY_FILE,
-    "unreadable_key_file": CONF_KEY_FILE,
     "missing_key_upload": CONF_KEY_FILE,
     "invalid_certificate": CONF_CERTIFICATE_FILE,
     "encrypted_certificate_key": CONF_CERTIFICATE_FILE,
 }
-# What each upload is, for the errors that name it.
+# What each upload is, for the errors that name it, and its size limit.
 _UPLOAD_NAMES: Final = {
     CONF_CONFIG_FILE: CONFIG_NAME,
     CONF_KEY_FILE: "AuthKey.p8",
     CONF_CERTIFICATE_FILE: CERTIFICATE_NAME,
 }
+_UPLOAD_LIMITS: Final = {**UPLOAD_LIMITS, CONF_CONFIG_FILE: MAX_CONFIG_FILE}
 _IMPORT_UPLOAD_SCHEMA: Final = vol.Schema(
     {
         vol.Optional(CONF_CONFIG_FILE): file_selector(".json"),
@@ -159,6 +171,11 @@ def _existing_default_folder() -> str | None:
 
 def _read_folder_at(config_dir: str, text: str) -> tuple[Path, ImportResult]:
     """Read a folder given as typed: `~` expanded, relative to the config dir."""
+    try:
+        check_text(text, CONF_FOLDER)
+    except InputError:
+        # Never echoed: it may be what the frontend cannot show.
+        raise AppleImportError("invalid_folder") from None
     folder = expand_user(Path(text.strip()))
     if not folder.is_absolute():
         folder = Path(config_dir) / folder
@@ -403,12 +420,19 @@ class ImportFlow(ConfigFlow):
             for field in (CONF_CONFIG_FILE, CONF_KEY_FILE, CONF_CERTIFICATE_FILE):
                 if not (file_id := user_input.get(field)):
                     continue
+                name = _UPLOAD_NAMES[field]
                 try:
                     uploads[field] = await self.hass.async_add_executor_job(
-                        read_upload, self.hass, file_id
+                        partial(
+                            read_upload,
+                            self.hass,
+                            file_id,
+                            limit=_UPLOAD_LIMITS[field],
+                            label=name,
+                        )
                     )
-                except TextEncodingError as err:
-                    error = encoding_error(err, _UPLOAD_NAMES[field])
+                except (InputError, TextEncodingError) as err:
+                    error = import_error(err, name)
                     errors[field] = f"import_{error.key}"
                     placeholders |= error.placeholders
                 except (OSError, ValueError):  # an unknown file id
