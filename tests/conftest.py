@@ -119,6 +119,18 @@ async def apns_server(
         yield server
 
 
+@pytest.fixture
+def server(apns_server: ApnsServer) -> ApnsServer:
+    """The APNs server, accepting a new provider token at any time.
+
+    Every probe and every (re)loaded hub signs its own provider token, so a flow
+    that probes twice, or probes and then sends, presents a new token within
+    Apple's 20 minutes; these tests are not about that limit.
+    """
+    apns_server.token_refresh_interval = 0
+    return apns_server
+
+
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep the backoff real but short."""

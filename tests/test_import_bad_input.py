@@ -1,8 +1,9 @@
 """Bad input through every import: the folder, the upload and the YAML.
 
 One table: each case is a file or a text that must be refused, with the error
-it must get. Every case runs with no hub yet and with a working hub, and
-asserts the same things: a translated error that names the file or field,
+it must get. Every case runs with no hub yet (the config flow, the YAML's
+first start) and with a working hub (its import subentry flow, the YAML's
+update at a later start), and asserts the same things: a translated error that names the file or field,
 no change to entries or devices, Home Assistant's storage still saving, no
 traceback in the log, and no flow left hanging (a named pipe or /dev/zero
 used to hold an executor thread for good).
@@ -22,7 +23,7 @@ import re
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from homeassistant.config_entries import ConfigFlowResult
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
@@ -39,6 +40,7 @@ from custom_components.direct_push.const import (
     DOMAIN,
     ENV_AUTO,
 )
+from custom_components.direct_push.import_flow import IMPORT_SUBENTRY
 from custom_components.direct_push.safe_file import (
     MAX_CERTIFICATE_FILE,
     MAX_CONFIG_FILE,
@@ -51,6 +53,7 @@ from .conftest import ALICE_TOKEN, BOB_TOKEN, CAROL_TOKEN, token_entry_data, upl
 from .test_import_flow import (
     STRINGS,
     devices_of,
+    error_text,
     placeholders_of,
     setup_hub,
     start,
@@ -495,13 +498,6 @@ def _written(path: Path, data: bytes) -> Path:
 
 
 @pytest.fixture
-def server(apns_server: ApnsServer) -> ApnsServer:
-    """The APNs server, accepting a new provider token at any time."""
-    apns_server.token_refresh_interval = 0
-    return apns_server
-
-
-@pytest.fixture
 def fifos() -> Iterator[list[Path]]:
     """Named pipes made by a case: a reader stuck on one is freed at the end."""
     made: list[Path] = []
@@ -546,24 +542,18 @@ def _template_re(template: str) -> re.Pattern[str]:
     return re.compile(".*".join(re.escape(part) for part in parts), re.DOTALL)
 
 
-def _form_error_text(result: ConfigFlowResult, field: str) -> str:
-    """The form's error as the frontend shows it, its key translated."""
-    assert result["errors"] is not None
-    key = result["errors"][field]
-    template: str = STRINGS["config"]["error"][key]
-    text = template.format(**(result["description_placeholders"] or {}))
-    assert "{" not in text
-    return text
-
-
 async def _run_flow(
     hass: HomeAssistant,
     upload_client: TestClient[Any, Any],
     case: Case,
     made: Any,
-) -> ConfigFlowResult:
-    """Submit the folder or the uploads; return the form with its error."""
-    result = await start(hass, case.method)
+    hub: ConfigEntry | None,
+) -> Any:
+    """Submit the folder or the uploads; return the form with its error.
+
+    Without a hub, in the config flow; with one, in the hub's import.
+    """
+    result = await start(hass, case.method, hub)
     if case.method == "import_folder":
         result = await submit(hass, result, folder=str(made))
     else:
@@ -601,8 +591,9 @@ async def test_bad_input_is_refused(
     config_dir = tmp_path / "config"
     config_dir.mkdir()
     hass.config.config_dir = str(config_dir)
+    entry = None
     if hub == "existing":
-        await setup_hub(
+        entry = await setup_hub(
             hass,
             token_entry_data(apns_credentials),
             [{CONF_NAME: "Bob", CONF_TOKEN: BOB_TOKEN, CONF_ADMIN: False}],
@@ -625,10 +616,10 @@ async def test_bad_input_is_refused(
             assert _template_re(template).search(text), text
             json_bytes(issue.translation_placeholders)
         else:
-            result = await _run_flow(hass, upload_client, case, made)
+            result = await _run_flow(hass, upload_client, case, made, entry)
             assert result["type"] is FlowResultType.FORM
             assert result["errors"] == {case.on: f"import_{case.error}"}
-            text = _form_error_text(result, case.on)
+            text = error_text(result, case.on)
         await hass.async_block_till_done()
 
     if case.names is not None:
@@ -676,7 +667,7 @@ async def test_broken_devices_are_left_out_with_a_note(
         else:
             made = _uploads(config_file=lambda ctx: _json(ctx, devices=devices))(ctx)
         result = await _run_flow(
-            hass, upload_client, Case("", method, lambda _: None, ""), made
+            hass, upload_client, Case("", method, lambda _: None, ""), made, None
         )
         assert result["step_id"] == "import_confirm", result["errors"]
         placeholders = placeholders_of(result)
@@ -734,6 +725,9 @@ async def test_certificate_that_cannot_be_read_is_not_needed_beside_a_key(
 
 def test_every_case_error_is_translated() -> None:
     """Each error of the table has its text, and the table covers each entry point."""
-    errors = STRINGS["config"]["error"]
-    assert {f"import_{case.error}" for case in CASES} <= errors.keys()
+    for errors in (
+        STRINGS["config"]["error"],
+        STRINGS["config_subentries"][IMPORT_SUBENTRY]["error"],
+    ):
+        assert {f"import_{case.error}" for case in CASES} <= errors.keys()
     assert {case.method for case in CASES} == {"import_folder", "import_upload", "yaml"}

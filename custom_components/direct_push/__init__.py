@@ -34,6 +34,7 @@ from .importer import CONF_DEVICES, YAML_SOURCE
 from .issues import async_create_yaml_import_failed, async_delete_inactive_issues
 from .services import async_setup_services
 from .webpush import generate_vapid_key
+from .yaml_import import async_update_hub as async_update_hub_from_yaml
 
 PLATFORMS: list[Platform] = [Platform.NOTIFY]
 
@@ -94,12 +95,16 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 @callback
 def async_import_yaml(hass: HomeAssistant, conf: ConfigType) -> None:
-    """Import `direct_push:` through the config flow: it creates or updates the hub."""
+    """Import `direct_push:`: the config flow creates the hub, later starts update it."""
     try:
         data = YAML_SCHEMA(conf)
     except vol.Invalid as err:
         # The message names the setting; no validator here echoes a key or token.
         async_create_yaml_import_failed(hass, f"{YAML_SOURCE}: {err}")
+        return
+    if hubs := hass.config_entries.async_entries(DOMAIN, include_ignore=False):
+        # HA allows one hub, so it refuses a config flow once there is one.
+        hass.async_create_task(async_update_hub_from_yaml(hass, hubs[0], data))
         return
     hass.async_create_task(
         hass.config_entries.flow.async_init(
