@@ -34,11 +34,12 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 import voluptuous as vol
 
 from custom_components.direct_push import async_import_yaml
-from custom_components.direct_push.apns import PROBE_TOKEN, SUBENTRY_APNS
+from custom_components.direct_push.apns import _PROBE_ERRORS, PROBE_TOKEN, SUBENTRY_APNS
 from custom_components.direct_push.apple_credentials import (
     CERT_DEVELOPMENT,
     CERT_PRODUCTION,
     CERT_UNIVERSAL,
+    AppleCredentialError,
 )
 from custom_components.direct_push.const import (
     AUTH_CERTIFICATE,
@@ -1158,17 +1159,23 @@ def test_every_import_error_and_note_is_translated() -> None:
             assert set(re.findall(r"{(\w+)}", text)) <= IMPORT_PLACEHOLDERS.keys()
 
 
+def _subclasses(cls: type[AppleCredentialError]) -> list[type[AppleCredentialError]]:
+    found = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_subclasses(sub)]
+    return found
+
+
 def test_both_entry_points_say_the_same() -> None:
     """The hub's import repeats the config flow's strings: kept in step."""
     config = STRINGS["config"]
     merge = STRINGS["config_subentries"][IMPORT_SUBENTRY]
     assert merge["error"].items() <= config["error"].items()
-    # Every error the probe can give on the summary (not the hub's own forms').
-    assert config["error"].keys() - merge["error"].keys() == {
-        "certificate_required",
-        "key_required",
-        "missing_topic",
-    }
+    # Every error the test push can give on the summary, as in the config flow.
+    probe = {*_PROBE_ERRORS.values(), "apns_error"}
+    probe |= {error.key for error in _subclasses(AppleCredentialError)}
+    probe.remove("invalid_device_token")  # a device's, never the hub's
+    assert probe <= merge["error"].keys()
     for step in ("import_folder", "import_upload"):
         assert merge["step"][step] == config["step"][step]
     assert "import_merge" not in config["step"]
