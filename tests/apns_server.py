@@ -42,6 +42,8 @@ from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes, Settings
 import jwt
 
+from .blackhole import Blackhole
+
 _LOGGER = logging.getLogger(__name__)
 
 KEY_ID: Final = "ABC123DEFG"
@@ -365,6 +367,8 @@ class ApnsPush:
     headers: dict[str, str]
     host: str
     auth: str
+    received_at: float = 0.0
+    """time.perf_counter() when the request's last byte arrived."""
 
     @property
     def environment(self) -> str:
@@ -407,6 +411,7 @@ class _Request:
     stream_id: int
     headers: list[tuple[str, str]]
     body: bytearray = field(default_factory=bytearray)
+    received_at: float = 0.0
 
 
 @dataclass(slots=True)
@@ -529,6 +534,7 @@ class _ApnsConnection(asyncio.Protocol):
         elif isinstance(event, StreamEnded):
             assert event.stream_id is not None
             if (request := self._requests.pop(event.stream_id, None)) is not None:
+                request.received_at = time.perf_counter()
                 task = asyncio.get_running_loop().create_task(
                     self._on_request(self, request)
                 )
@@ -587,15 +593,24 @@ class _ApnsConnection(asyncio.Protocol):
         if (pending := self._h2.data_to_send()) and self._transport is not None:
             self._transport.write(pending)
 
-    def goaway(self) -> None:
-        """Close cleanly: GOAWAY, then close the TLS connection."""
+    def goaway(self, last_stream_id: int | None = None) -> None:
+        """Close cleanly: GOAWAY, then close the TLS connection.
+
+        Streams after last_stream_id (default: the last one received) are left
+        unanswered, as unprocessed.
+        """
         if self._transport is None or self._transport.is_closing():
             return
         for task in self._tasks:
             task.cancel()
-        self._h2.close_connection(ErrorCodes.NO_ERROR)
+        self._h2.close_connection(ErrorCodes.NO_ERROR, last_stream_id=last_stream_id)
         self._flush()
         self._transport.close()
+
+    def reset(self, stream_id: int) -> None:
+        """Answer a stream with RST_STREAM instead of a response."""
+        self._h2.reset_stream(stream_id, ErrorCodes.INTERNAL_ERROR)
+        self._flush()
 
     def abort(self) -> None:
         """Drop the TCP connection without any goodbye."""
@@ -652,9 +667,19 @@ class ApnsServer:
         self._renewals_asked: set[str] = set()
         self._connections: set[_ApnsConnection] = set()
         self._server: asyncio.Server | None = None
+        # Faults, for the outbox's tests. Every complete request as
+        # (device token, apns-id), answered or not:
+        self.received: list[tuple[str, str]] = []
+        self._resets = 0
+        self._goaway_after: int | None = None
+        self._blackhole = Blackhole()
 
     async def start(self) -> None:
         """Listen on 127.0.0.1 on a free port."""
+        await self._listen(0)
+        _LOGGER.debug("APNs test server listening on port %s", self.port)
+
+    async def _listen(self, port: int) -> None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(
             self.credentials.server_cert_file, self.credentials.server_key_file
@@ -666,15 +691,38 @@ class ApnsServer:
         self._server = await asyncio.get_running_loop().create_server(
             self._make_connection,
             host="127.0.0.1",
-            port=0,
+            port=port,
             ssl=context,
             ssl_shutdown_timeout=5,
         )
         self.port = self._server.sockets[0].getsockname()[1]
-        _LOGGER.debug("APNs test server listening on port %s", self.port)
+
+    async def go_down(self, *, hang: bool = False, tls: bool = True) -> None:
+        """Drop every connection and refuse new ones.
+
+        With hang, accept connections and never answer; with tls False, answer
+        in plain text, so that every TLS handshake fails (a proxy in the way).
+        """
+        await self.stop()
+        if hang or not tls:
+            await self._blackhole.start(self.port, reply=b"" if hang else _NOT_TLS)
+
+    async def come_up(self) -> None:
+        """Serve again on the same port."""
+        await self._blackhole.stop()
+        await self._listen(self.port)
+
+    def reset_next(self, n: int = 1) -> None:
+        """Answer the next n requests with RST_STREAM."""
+        self._resets += n
+
+    def goaway_after(self, n: int) -> None:
+        """Answer n more requests, then send GOAWAY with the rest unanswered."""
+        self._goaway_after = n
 
     async def stop(self) -> None:
         """Stop listening and drop every connection."""
+        await self._blackhole.stop()
         if self._server is None:
             return
         self._server.close()
@@ -760,6 +808,24 @@ class ApnsServer:
 
     async def _serve(self, connection: _ApnsConnection, request: _Request) -> None:
         """Answer one complete request."""
+        headers = dict(request.headers)
+        self.received.append(
+            (
+                headers.get(":path", "").removeprefix(_DEVICE_PATH),
+                headers.get("apns-id", ""),
+            )
+        )
+        if self._goaway_after == 0:
+            self._goaway_after = None
+            _LOGGER.debug("GOAWAY instead of answering stream %s", request.stream_id)
+            connection.goaway(last_stream_id=request.stream_id - 2)
+            return
+        if self._goaway_after is not None:
+            self._goaway_after -= 1
+        if self._resets > 0:
+            self._resets -= 1
+            connection.reset(request.stream_id)
+            return
         if self._drops > 0:
             self._drops -= 1
             _LOGGER.debug("Dropping connection on stream %s", request.stream_id)
@@ -867,6 +933,7 @@ class ApnsServer:
             headers=headers,
             host=host,
             auth=auth,
+            received_at=request.received_at,
         )
 
     def _authenticate(
@@ -955,6 +1022,9 @@ class ApnsServer:
         self._provider_tokens[kid] = (token, now)
         self.token_updates += 1
         self.tokens_seen.append(token)
+
+
+_NOT_TLS: Final = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n"
 
 
 def _priority(raw: str | None, push_type: str) -> int | None:

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
 )
 from freezegun.api import FrozenDateTimeFactory
-from h2.connection import ConnectionState
+from h2.connection import ConnectionState, H2Connection
 from homeassistant.config_entries import (
     SOURCE_REAUTH,
     ConfigEntryState,
@@ -57,6 +57,7 @@ from custom_components.direct_push.const import (
 )
 from custom_components.direct_push.hub import DirectPushHub
 from custom_components.direct_push.issues import clock_issue_id, inactive_issue_id
+from custom_components.direct_push.jobs import Status
 from custom_components.direct_push.message import Message
 
 from .apns_server import (
@@ -65,7 +66,14 @@ from .apns_server import (
     ApnsTestCredentials,
     issue_push_certificate,
 )
-from .conftest import ALICE_TOKEN, BOB_TOKEN, CAROL_TOKEN, apns_device, token_entry_data
+from .conftest import (
+    ALICE_TOKEN,
+    BOB_TOKEN,
+    CAROL_TOKEN,
+    advance,
+    apns_device,
+    token_entry_data,
+)
 
 SECOND_TOPIC = "com.example.second"
 
@@ -201,16 +209,12 @@ async def test_token_survives_reconnects_for_hours(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,
     apns_server: ApnsServer,
-    monkeypatch: pytest.MonkeyPatch,
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """A doorbell every 5 minutes for 3 hours, each on a new connection.
 
     freezer comes last: time freezes once the server and hub are up.
     """
-    # A refused push must show, not be retried (and backoff cannot sleep on
-    # the frozen loop clock).
-    monkeypatch.setattr("custom_components.direct_push.backend.RETRY_ATTEMPTS", 0)
     sends = 0
     for minute in range(0, 181, 5):
         if sends:
@@ -331,12 +335,9 @@ async def test_expired_token_is_renewed(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,
     apns_server: ApnsServer,
-    monkeypatch: pytest.MonkeyPatch,
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """Apple calls the token expired: one new token at once, and every push arrives."""
-    # Backoff cannot sleep on the frozen loop clock; nothing here may need it.
-    monkeypatch.setattr("custom_components.direct_push.backend.RETRY_ATTEMPTS", 0)
     assert await _send(hass, target="Alice", message="First") == {"Alice": "delivered"}
     # Apple finds the token stale sooner than its hour. The new token comes
     # within 20 minutes of the first, because Apple asked for it.
@@ -370,9 +371,16 @@ async def test_expired_token_is_renewed(
 
 
 async def test_clock_wrong(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, apns_server: ApnsServer
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
-    """Apple calls even a brand-new token expired: the clock is wrong, not the key."""
+    """Apple calls even a brand-new token expired: the clock is wrong, not the key.
+
+    The pushes are kept: they go out once the clock is right. (freezer: no
+    retry runs on its own while the test looks.)
+    """
     assert await _send(hass, target="Alice", message="Before") == {"Alice": "delivered"}
     [first] = apns_server.tokens_seen
     # Home Assistant's clock is two hours behind Apple's.
@@ -408,6 +416,11 @@ async def test_clock_wrong(
     # The clock is right again: the next push goes through, the repair goes.
     apns_server.clock_offset = 0
     assert await _send(hass, target="Alice", message="After") == {"Alice": "delivered"}
+    # The new push went out after the ones kept for Alice, in order.
+    assert [
+        push.payload["aps"]["alert"]["body"]
+        for push in apns_server.pushes_for(ALICE_TOKEN)
+    ] == ["Before", "Late", "Still late", "After"]
     assert apns_server.tokens_seen == [first, renewed]
     assert not _issues(hass)
     assert not _reauth_flows(hass)
@@ -502,8 +515,11 @@ async def test_certificate_authentication(
 # Connections.
 
 
-async def test_push_racing_a_goaway_is_retried(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, apns_server: ApnsServer
+async def test_push_racing_a_goaway_is_resent(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
     """Apple said GOAWAY; the connection is not gone from aioapns's pool yet."""
     assert await _send(hass, target="Alice", message="First") == {"Alice": "delivered"}
@@ -519,10 +535,37 @@ async def test_push_racing_a_goaway_is_retried(
     assert connection in hub.backends[SUBENTRY_APNS]._pools[ENV_PRODUCTION].connections  # type: ignore[attr-defined]
 
     alice = next(d for d in hub.devices.values() if d.name == "Alice")
-    [report] = await hub.async_send([alice], Message(message="Second"))
+    [report] = (await hub.async_send([alice], Message(message="Second"))).reports
     await closing
 
-    assert report.delivery.ok
+    # h2 refused to send on the closed connection: resent on a new one.
+    assert (report.status, report.reason) == (Status.QUEUED, "connection_error")
+    await advance(hass, freezer, 10)
+    assert [push.payload["aps"]["alert"]["body"] for push in apns_server.pushes] == [
+        "First",
+        "Second",
+    ]
+    assert apns_server.pushes[-1].apns_id == report.message_id
+    assert apns_server.connections_made == 2
+
+
+async def test_connection_out_of_stream_ids_is_replaced(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """After 2**30 pushes on one connection h2 has no stream id left: a new one takes over."""
+    assert await _send(hass, target="Alice", message="First") == {"Alice": "delivered"}
+    pool = _hub(loaded_entry).backends[SUBENTRY_APNS]._pools[ENV_PRODUCTION]  # type: ignore[attr-defined]
+    [connection] = pool.connections
+    connection.free_channels._stream_id = H2Connection.HIGHEST_ALLOWED_STREAM_ID
+    assert await _send(hass, target="Alice", message="Second") == {
+        "Alice": "connection_error"
+    }
+    # Out of the pool at once: the retry cannot pick it again.
+    assert connection not in pool.connections
+    await advance(hass, freezer, 10)
     assert [push.payload["aps"]["alert"]["body"] for push in apns_server.pushes] == [
         "First",
         "Second",
@@ -673,9 +716,12 @@ async def test_chosen_environment_is_not_second_guessed(
 
 
 async def test_passing_failure_in_the_other_environment_is_retried(
-    hass: HomeAssistant, apns_server: ApnsServer, apns_credentials: ApnsTestCredentials
+    hass: HomeAssistant,
+    apns_server: ApnsServer,
+    apns_credentials: ApnsTestCredentials,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
-    """The sandbox was busy: not a refusal, so the send is tried again."""
+    """The sandbox was busy: not a refusal, so the push is kept and tried again."""
     apns_server.script(BOB_TOKEN, 400, "BadDeviceToken", environment=ENV_PRODUCTION)
     apns_server.script(
         BOB_TOKEN, 503, "ServiceUnavailable", times=1, environment=ENV_SANDBOX
@@ -683,7 +729,9 @@ async def test_passing_failure_in_the_other_environment_is_retried(
     entry = await _hub_with(
         hass, token_entry_data(apns_credentials), _auto("Bob", BOB_TOKEN)
     )
-    assert await _send(hass, message="Hi") == {"Bob": "delivered"}
+    assert await _send(hass, message="Hi") == {"Bob": "ServiceUnavailable"}
+    await advance(hass, freezer, 30)
+    assert [push.token for push in apns_server.pushes] == [BOB_TOKEN]
     assert [reason for _, _, reason in apns_server.rejections] == [
         "BadDeviceToken",
         "ServiceUnavailable",

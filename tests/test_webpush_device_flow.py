@@ -465,11 +465,14 @@ async def test_web_push_only_hub_then_add_apple(
             {
                 "device": "Pixel",
                 "device_id": ANY,
+                "message_id": ANY,
                 "status": "delivered",
                 "reason": None,
+                "next_attempt": None,
                 "truncated": False,
             }
-        ]
+        ],
+        "dropped": 0,
     }
 
     # Reconfigure offers to add Apple, with the same checks as a new hub.

@@ -31,6 +31,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 import http_ece
 
+from .blackhole import Blackhole
+
 _LOGGER = logging.getLogger(__name__)
 
 # RFC 8030 section 7.2: push services must accept at least 4096 octets.
@@ -172,6 +174,11 @@ class WebPushServer:
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._stopping = asyncio.Event()
+        # Faults, for the outbox's tests. Every push request as
+        # (subscription id, Topic header), answered or not:
+        self.received: list[tuple[str, str | None]] = []
+        self._drops = 0
+        self._blackhole = Blackhole()
 
     @property
     def port(self) -> int:
@@ -186,7 +193,7 @@ class WebPushServer:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> None:
-        """Bind 127.0.0.1 on a free port and serve."""
+        """Bind 127.0.0.1 on a free port (or the port it had) and serve."""
         app = web.Application()
         app.router.add_post("/push/{sub_id}", self._handle_push)
         app.router.add_route("*", "/{tail:.*}", self._handle_other)
@@ -194,13 +201,29 @@ class WebPushServer:
         # Short shutdown: a delayed handler must not hold up stop().
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        await web.TCPSite(runner, "127.0.0.1", self._port or 0).start()
         self._runner = runner
         self._port = int(runner.addresses[0][1])
         self._stopping.clear()
 
+    async def go_down(self, *, hang: bool = False) -> None:
+        """Refuse connections; with hang, accept them and never answer."""
+        await self.stop()
+        if hang:
+            await self._blackhole.start(self.port)
+
+    async def come_up(self) -> None:
+        """Serve again on the same port."""
+        await self._blackhole.stop()
+        await self.start()
+
+    def drop_next(self, n: int = 1) -> None:
+        """Abort the connection instead of answering the next n pushes."""
+        self._drops += n
+
     async def stop(self) -> None:
         """Stop serving."""
+        await self._blackhole.stop()
         if self._runner is None:
             return
         # Wake handlers sleeping in response_delay so cleanup is quick.
@@ -317,6 +340,11 @@ class WebPushServer:
         sub_id = request.match_info["sub_id"]
         # Read it all first so every answer follows a complete request.
         body = await request.read()
+        self.received.append((sub_id, request.headers.get("Topic")))
+        if self._drops > 0 and request.transport is not None:
+            self._drops -= 1
+            request.transport.abort()
+            raise web.HTTPServiceUnavailable  # never sent: the connection is gone
         await self._delay()
         try:
             outcome = self._receive(request, sub_id, body)
@@ -387,7 +415,8 @@ class WebPushServer:
                 raise _RejectError(401, "missing VAPID authorization")
             return {}, ""
         token, key = credentials
-        claims = _verify_vapid_token(token, key, self.origin)
+        # The audience is the origin the client pushed to (a name of ours, or our IP).
+        claims = _verify_vapid_token(token, key, f"{request.scheme}://{request.host}")
         # Compare decoded points: padding may differ between encoders.
         wanted = sub.application_server_key
         if wanted is not None and b64url_decode(key) != b64url_decode(wanted):

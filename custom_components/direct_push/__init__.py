@@ -32,11 +32,12 @@ from .const import (
 from .hub import DirectPushConfigEntry, DirectPushHub
 from .importer import CONF_DEVICES, YAML_SOURCE
 from .issues import async_create_yaml_import_failed, async_delete_inactive_issues
+from .outbox import async_remove_outbox
 from .services import async_setup_services
 from .webpush import generate_vapid_key
 from .yaml_import import async_update_hub as async_update_hub_from_yaml
 
-PLATFORMS: list[Platform] = [Platform.NOTIFY]
+PLATFORMS: list[Platform] = [Platform.NOTIFY, Platform.SENSOR]
 
 # `direct_push:` in configuration.yaml, imported once per start into the hub.
 YAML_APPLE_DEVICE_SCHEMA = vol.Schema(
@@ -132,14 +133,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) -
         if backend is not None:
             backends[description.kind] = backend
     hub = entry.runtime_data = DirectPushHub(hass, entry, backends)
-    entry.async_on_unload(hub.async_close)
     # A removed device's repair issue would otherwise outlive it.
     async_delete_inactive_issues(hass, keep=entry.subentries)
+    await hub.async_load()
+    entry.async_on_unload(hub.async_close)
 
     async def _async_close_on_stop(_: Event) -> None:
-        await hub.async_close()
+        await hub.async_stop()
 
-    # Config entries are not unloaded when HA stops: close connections anyway.
+    # Config entries are not unloaded when HA stops: keep the pushes still to
+    # send for the next start, and close connections.
     # Not async_listen_once: removing a fired once-listener on unload logs an error.
     entry.async_on_unload(
         hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_close_on_stop)
@@ -179,8 +182,9 @@ async def async_unload_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) 
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) -> None:
-    """Delete the repair issues of the removed hub's devices."""
+    """Delete the repair issues and kept pushes of the removed hub's devices."""
     async_delete_inactive_issues(hass, keep=())
+    await async_remove_outbox(hass, entry.entry_id)
 
 
 async def async_migrate_entry(

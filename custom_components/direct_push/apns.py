@@ -24,7 +24,7 @@ from aioapns.exceptions import (
     MaxAttemptsExceeded,
 )
 from cryptography.hazmat.primitives.asymmetric import ec
-from h2.exceptions import ProtocolError
+from h2.exceptions import NoAvailableStreamIDError, ProtocolError
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.selector import (
     SelectSelector,
@@ -255,8 +255,6 @@ class _Pool(APNsBaseConnectionPool):
         super().__init__(
             topic=topic,
             use_sandbox=environment == ENV_SANDBOX,
-            # We retry ourselves, with backoff and within the message's TTL.
-            max_connection_attempts=1,
         )
         self.ssl_context = ssl_context
         self._topic = topic
@@ -280,6 +278,31 @@ class _Pool(APNsBaseConnectionPool):
             server_hostname=self.protocol_class.APNS_SERVER,
         )
         return protocol
+
+    @override
+    async def send_notification(
+        self, request: NotificationRequest
+    ) -> NotificationResult:
+        """Send once, on one connection: the outbox retries, with its own backoff.
+
+        aioapns would sleep a second after a failed connection before giving up,
+        holding the action that waits for this attempt.
+        """
+        connection = await self.acquire()
+        try:
+            return await connection.send_notification(request)
+        except NoAvailableStreamIDError:
+            # Every stream id of this connection is used: the next push needs a new one.
+            self.discard_connection(connection)
+            connection.close()
+            raise
+
+    @override
+    def discard_connection(self, connection: APNsBaseClientProtocol) -> None:
+        # Called again once the connection is lost, after send_notification
+        # may have dropped it already.
+        if connection in self.connections:
+            super().discard_connection(connection)
 
 
 def _dev_server() -> tuple[str, int] | None:
@@ -393,8 +416,9 @@ class ApnsBackend:
         the delivery asks the hub to store that environment for the device.
         """
         if self._closed:
-            # A retry that outlived its hub's reload: a new pool would leak.
-            return Delivery(Outcome.FAILED, "hub_closed")
+            # An attempt that outlived its hub's reload: a new pool would leak.
+            # The outbox keeps the push for the reloaded hub.
+            return Delivery(Outcome.FAILED, "hub_closed", retryable=True)
         try:
             payload, truncated = build_apns_payload(message)
         except PayloadTooLargeError:
@@ -402,6 +426,8 @@ class ApnsBackend:
         request = NotificationRequest(
             device_token=device.config[CONF_TOKEN],
             message=payload,
+            # The same apns-id on a resend lets the app drop a duplicate.
+            notification_id=message.message_id,
             # A TTL of 0 is Apple's 0: deliver now or never, do not store.
             time_to_live=message.ttl or _Expiration(0),
             priority=message.apns_priority,
@@ -450,7 +476,7 @@ class ApnsBackend:
             TimeoutError,
         ) as err:
             LOGGER.debug("APNs connection failed: %s", type(err).__name__)
-            return Delivery(Outcome.FAILED, "connection_error", retryable=True)
+            return Delivery(Outcome.UNREACHABLE, "connection_error", retryable=True)
         if result.is_successful:
             return Delivery(Outcome.DELIVERED, status=200, truncated=truncated)
         reason = result.description or "unknown"

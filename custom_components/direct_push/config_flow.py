@@ -22,6 +22,9 @@ from homeassistant.config_entries import (
 from homeassistant.core import callback
 from homeassistant.helpers.selector import (
     BooleanSelector,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
     SelectSelector,
     SelectSelectorConfig,
     SelectSelectorMode,
@@ -65,8 +68,10 @@ from .const import (
     CONF_TITLE_FROM_DEVICE,
     CONF_TOKEN,
     CONF_TOPIC,
+    CONF_UNREACHABLE_DAYS,
     CONF_VAPID_PRIVATE_KEY,
     DEFAULT_SOUND,
+    DEFAULT_UNREACHABLE_DAYS,
     DOMAIN,
     ENV_PRODUCTION,
     ENV_SANDBOX,
@@ -534,6 +539,20 @@ class DirectPushOptionsFlow(OptionsFlow):
                     )
                 ),
                 vol.Required(CONF_TITLE_FROM_DEVICE, default=False): BooleanSelector(),
+                vol.Required(
+                    CONF_UNREACHABLE_DAYS, default=DEFAULT_UNREACHABLE_DAYS
+                ): vol.All(
+                    NumberSelector(
+                        NumberSelectorConfig(
+                            min=1,
+                            max=365,
+                            step=1,
+                            mode=NumberSelectorMode.BOX,
+                            unit_of_measurement="d",
+                        )
+                    ),
+                    vol.Coerce(int),
+                ),
             }
         )
         return self.async_show_form(

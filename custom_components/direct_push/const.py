@@ -40,6 +40,11 @@ CONF_SOUND: Final = "sound"
 CONF_INTERRUPTION_LEVEL: Final = "interruption_level"
 CONF_TITLE_FROM_DEVICE: Final = "title_from_device_name"
 DEFAULT_SOUND: Final = "default"
+CONF_UNREACHABLE_DAYS: Final = "unreachable_days"
+DEFAULT_UNREACHABLE_DAYS: Final = 3
+
+# Fired when a push that an action reported queued is delivered, refused or given up.
+EVENT_DELIVERY: Final = "direct_push_delivery"
 
 # Development only: point APNs at a local server (never offered in the UI).
 ENV_DEV_APNS_SERVER: Final = "DIRECT_PUSH_DEV_APNS_SERVER"

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
@@ -13,45 +12,32 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 
-from .backend import Delivery, Device, Outcome, PushBackend, async_send_with_retry
+from .backend import Delivery, Device, Outcome, PushBackend
 from .backends import BACKENDS
 from .const import (
     CONF_ADMIN,
     CONF_INTERRUPTION_LEVEL,
     CONF_SOUND,
     CONF_TITLE_FROM_DEVICE,
+    CONF_UNREACHABLE_DAYS,
     DEFAULT_SOUND,
+    DEFAULT_UNREACHABLE_DAYS,
     DOMAIN,
     LOGGER,
 )
+from .health import Health
 from .issues import (
     async_create_clock_issue,
     async_create_inactive_issue,
     async_delete_clock_issue,
     async_is_inactive,
 )
+from .jobs import Sent
 from .message import InterruptionLevel, Message, MessageError
+from .outbox import Outbox
 from .routing import GROUPS, Route, resolve
 
 type DirectPushConfigEntry = ConfigEntry[DirectPushHub]
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    """One row of a send's result."""
-
-    device: Device
-    delivery: Delivery
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the row as the action's response shows it."""
-        return {
-            "device": self.device.name,
-            "device_id": self.device.device_id,
-            "status": "delivered" if self.delivery.ok else "failed",
-            "reason": self.delivery.reason,
-            "truncated": self.delivery.truncated,
-        }
 
 
 def _entry_settings(
@@ -107,6 +93,21 @@ class DirectPushHub:
             if subentry.subentry_type in backends
         }
         self._settings = _entry_settings(entry)
+        days = entry.options.get(CONF_UNREACHABLE_DAYS, DEFAULT_UNREACHABLE_DAYS)
+        self.health = Health(hass, entry.entry_id, days)
+        self.outbox = Outbox(
+            hass,
+            entry.entry_id,
+            backends,
+            self.devices,
+            self.health,
+            on_attempt=self._async_attempted,
+            is_inactive=self.is_inactive,
+        )
+
+    async def async_load(self) -> None:
+        """Resume the pushes a previous run kept."""
+        await self.outbox.async_load()
 
     def runs(self, entry: ConfigEntry) -> bool:
         """Return True when the hub runs with the entry as it is: no reload needed."""
@@ -206,14 +207,9 @@ class DirectPushHub:
             changes["interruption_level"] = InterruptionLevel(level)
         return replace(message, **changes) if changes else message
 
-    async def _async_deliver(self, device: Device, message: Message) -> Report:
-        if self.is_inactive(device.device_id):
-            return Report(device, Delivery(Outcome.FAILED, "device_inactive"))
-        backend = self.backends[device.kind]
-        personal = self._personalise(device, message)
-        delivery = await async_send_with_retry(
-            lambda: backend.async_send(device, personal), message.ttl
-        )
+    @callback
+    def _async_attempted(self, device: Device, delivery: Delivery) -> None:
+        """Log an attempt; act on what it says about the device or the credentials."""
         LOGGER.debug(
             "Push to %s (%s): %s%s",
             device.name,
@@ -237,20 +233,11 @@ class DirectPushHub:
             self.entry.async_start_reauth(self.hass)
         elif delivery.outcome is Outcome.CLOCK_WRONG:
             async_create_clock_issue(self.hass, device.kind, delivery.reason or "")
-        if not delivery.ok:
-            LOGGER.warning(
-                "Push to %s failed: %s", device.name, delivery.reason or "unknown"
-            )
-        return Report(device, delivery)
 
-    async def async_send(
-        self, devices: Iterable[Device], message: Message
-    ) -> list[Report]:
+    async def async_send(self, devices: Iterable[Device], message: Message) -> Sent:
         """Send to every device at once; one report per device, in order."""
-        return list(
-            await asyncio.gather(
-                *(self._async_deliver(device, message) for device in devices)
-            )
+        return await self.outbox.async_send(
+            (device, self._personalise(device, message)) for device in devices
         )
 
     @callback
@@ -275,6 +262,15 @@ class DirectPushHub:
         )
 
     async def async_close(self) -> None:
-        """Close every backend's connections."""
+        """Keep the pushes still to send, then close every backend's connections."""
+        await self.outbox.async_close()
+        await self._async_close_backends()
+
+    async def async_stop(self) -> None:
+        """Home Assistant stops: keep the pushes for the next start, then close."""
+        await self.outbox.async_stop()
+        await self._async_close_backends()
+
+    async def _async_close_backends(self) -> None:
         for backend in self.backends.values():
             await backend.async_close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 import hashlib
 import json
@@ -84,6 +84,8 @@ class Message:
     data: dict[str, Any] = field(default_factory=dict)
     actions: tuple[dict[str, str], ...] = ()
     """Buttons for Web Push apps: each {"action", "title"} and an optional "url"."""
+    message_id: str | None = None
+    """One delivery's id, the same on every resend (APNs apns-id), so an app can drop a duplicate."""
 
     @property
     def is_background(self) -> bool:
@@ -96,6 +98,22 @@ class Message:
         if self.is_background:
             return 5
         return self.priority if self.priority is not None else 10
+
+
+def message_to_dict(message: Message) -> dict[str, Any]:
+    """Return the message as JSON-ready data, to keep it across restarts."""
+    return asdict(message)
+
+
+def message_from_dict(data: dict[str, Any]) -> Message:
+    """Rebuild a message that message_to_dict stored; unknown keys are left out."""
+    known = {item.name for item in fields(Message)} & data.keys()
+    values = {name: data[name] for name in known}
+    if level := values.get("interruption_level"):
+        values["interruption_level"] = InterruptionLevel(level)
+    values["push_type"] = PushKind(values.get("push_type", PushKind.ALERT))
+    values["actions"] = tuple(values.get("actions") or ())
+    return Message(**values)
 
 
 def json_size(payload: dict[str, Any]) -> int:

@@ -19,9 +19,8 @@ from homeassistant.helpers.typing import ConfigType, DiscoveryInfoType
 from homeassistant.util import slugify
 import voluptuous as vol
 
-from .backends import BACKENDS
 from .const import DOMAIN
-from .entity import DirectPushEntity, async_behind_hub, hub_device_info
+from .entity import DirectPushEntity, async_device_info, hub_device_info
 from .hub import DirectPushConfigEntry
 from .routing import GROUPS
 from .services import (
@@ -45,18 +44,12 @@ async def async_setup_entry(
         DirectPushGroupEntity(entry, key, group) for key, group in GROUPS.items()
     )
     for device_id, device in entry.runtime_data.devices.items():
-        device_info = async_behind_hub(
-            hass,
-            entry,
-            DeviceInfo(
-                identifiers={(DOMAIN, device_id)},
-                name=device.name,
-                manufacturer="Direct Push",
-                model=BACKENDS[device.kind].model,
-            ),
-        )
         async_add_entities(
-            [DirectPushDeviceEntity(entry, device_id, device_info)],
+            [
+                DirectPushDeviceEntity(
+                    entry, device_id, async_device_info(hass, entry, device)
+                )
+            ],
             config_subentry_id=device_id,
         )
 
@@ -75,10 +68,10 @@ class _DirectPushNotifyEntity(DirectPushEntity, NotifyEntity):
                 translation_key="no_devices",
                 translation_placeholders={"entity_id": self.entity_id},
             )
-        reports = await async_send_message(
+        sent = await async_send_message(
             self.hub, devices, {ATTR_MESSAGE: message, ATTR_TITLE: title}
         )
-        raise_if_all_failed(reports)
+        raise_if_all_failed(sent.reports)
 
 
 class DirectPushDeviceEntity(_DirectPushNotifyEntity):
@@ -143,7 +136,7 @@ class DirectPushNotificationService(BaseNotificationService):
         if (title := kwargs.get(ATTR_TITLE)) not in (None, ATTR_TITLE_DEFAULT):
             fields[ATTR_TITLE] = title
         hub = async_get_hub(self.hass)
-        reports = await async_send_message(
+        sent = await async_send_message(
             hub, hub.resolve(kwargs.get(ATTR_TARGET)), {**fields, ATTR_MESSAGE: message}
         )
-        raise_if_all_failed(reports)
+        raise_if_all_failed(sent.reports)

@@ -19,7 +19,8 @@ import voluptuous as vol
 
 from .backend import Device
 from .const import DOMAIN
-from .hub import DirectPushHub, Report
+from .hub import DirectPushHub
+from .jobs import Report, Sent
 from .message import DEFAULT_TTL, InterruptionLevel, Message, PushKind
 
 SERVICE_SEND: Final = "send"
@@ -132,15 +133,14 @@ def async_get_hub(hass: HomeAssistant) -> DirectPushHub:
 
 
 def raise_if_all_failed(reports: list[Report]) -> None:
-    """Raise when nothing was delivered, so a caller cannot miss it."""
-    if reports and not any(report.delivery.ok for report in reports):
+    """Raise when no device got the push and none is queued, so a caller cannot miss it."""
+    if reports and not any(report.reached for report in reports):
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="send_failed",
             translation_placeholders={
                 "failures": ", ".join(
-                    f"{report.device.name} ({report.delivery.reason})"
-                    for report in reports
+                    f"{report.device.name} ({report.reason})" for report in reports
                 )
             },
         )
@@ -148,7 +148,7 @@ def raise_if_all_failed(reports: list[Report]) -> None:
 
 async def async_send_message(
     hub: DirectPushHub, devices: list[Device], fields: Mapping[str, Any]
-) -> list[Report]:
+) -> Sent:
     """Build a message from fields and send it to the devices.
 
     The action, the notify entities and the legacy notify service all send
@@ -163,10 +163,13 @@ async def async_send_message(
 async def _async_send(call: ServiceCall) -> ServiceResponse:
     hub = async_get_hub(call.hass)
     devices = hub.resolve(call.data.get(ATTR_TARGET))
-    reports = await async_send_message(hub, devices, call.data)
+    sent = await async_send_message(hub, devices, call.data)
     if not call.return_response:
-        raise_if_all_failed(reports)
-    return {"deliveries": [report.as_dict() for report in reports]}
+        raise_if_all_failed(sent.reports)
+    return {
+        "deliveries": [report.as_dict() for report in sent.reports],
+        "dropped": sent.dropped,
+    }
 
 
 @callback

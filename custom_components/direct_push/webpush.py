@@ -362,8 +362,11 @@ class WebPushBackend:
             ):
                 # The name resolved to an address the policy refuses.
                 return _refused(err.os_error.key)
+            if isinstance(err, aiohttp.ClientConnectorDNSError):
+                LOGGER.debug("Web Push service's host name did not resolve")
+                return Delivery(Outcome.UNREACHABLE, "dns_error", retryable=True)
             LOGGER.debug("Web Push connection failed: %s", type(err).__name__)
-            return Delivery(Outcome.FAILED, "connection_error", retryable=True)
+            return Delivery(Outcome.UNREACHABLE, "connection_error", retryable=True)
         return _delivery(status, retry_after, truncated)
 
     async def async_close(self) -> None:
