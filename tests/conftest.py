@@ -10,6 +10,7 @@ import json
 import logging
 from pathlib import Path
 import socket
+import tempfile
 import time
 from typing import Any
 from unittest.mock import patch
@@ -80,6 +81,34 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let HA load Direct Push from custom_components."""
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Give this run a temporary folder of its own.
+
+    HA's file upload keeps uploads in <temp>/home-assistant-file_upload and
+    deletes that folder whenever an instance starts or stops: test runs side
+    by side on one machine deleted each other's uploads.
+    """
+    before = tempfile.tempdir
+    tempfile.tempdir = str(tmp_path_factory.mktemp("temp"))
+    yield
+    tempfile.tempdir = before
+
+
+@pytest.fixture
+def unix_socket() -> Iterator[Path]:
+    """A listening Unix socket, a file that is none; under /tmp, as their paths are short."""
+    with tempfile.TemporaryDirectory(dir="/tmp") as folder:
+        path = Path(folder) / "AuthKey.p8"
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(str(path))
+        sock.listen()
+        try:
+            yield path
+        finally:
+            sock.close()
+
+
 @pytest.fixture
 def apns_credentials(tmp_path: Path) -> ApnsTestCredentials:
     """A test CA, an Apple-style .p8 key and a push certificate."""
@@ -97,6 +126,18 @@ async def apns_server(
         monkeypatch.setenv(ENV_DEV_APNS_SERVER, f"127.0.0.1:{server.port}")
         monkeypatch.setenv(ENV_DEV_CA_FILE, str(apns_credentials.ca_file))
         yield server
+
+
+@pytest.fixture
+def server(apns_server: ApnsServer) -> ApnsServer:
+    """The APNs server, accepting a new provider token at any time.
+
+    Every probe and every (re)loaded hub signs its own provider token, so a flow
+    that probes twice, or probes and then sends, presents a new token within
+    Apple's 20 minutes; these tests are not about that limit.
+    """
+    apns_server.token_refresh_interval = 0
+    return apns_server
 
 
 def token_entry_data(credentials: ApnsTestCredentials) -> dict[str, Any]:

@@ -123,18 +123,6 @@ PEM_CHANGES: dict[str, dict[str, Any]] = {
 }
 
 
-@pytest.fixture
-def server(apns_server: ApnsServer) -> ApnsServer:
-    """The APNs server, accepting a new provider token at any time.
-
-    Every probe and every (re)loaded hub signs its own provider token, so a flow
-    that probes twice, or probes and then sends, presents a new token within
-    Apple's 20 minutes; these tests are not about that limit.
-    """
-    apns_server.token_refresh_interval = 0
-    return apns_server
-
-
 def token_input(credentials: ApnsTestCredentials, **changes: Any) -> dict[str, Any]:
     """Return the token form as a user fills it in; a None change drops the field."""
     data = {
@@ -515,16 +503,31 @@ async def test_token_cannot_connect(
     await hass.async_block_till_done()
 
 
-@pytest.mark.parametrize("method", [AUTH_TOKEN, AUTH_CERTIFICATE])
 async def test_single_instance(
-    hass: HomeAssistant, config_entry: MockConfigEntry, method: str
+    hass: HomeAssistant, config_entry: MockConfigEntry
 ) -> None:
-    """One hub serves the household; the menu stays open for imports into it."""
+    """One hub serves the household: HA refuses a second before any step.
+
+    Imports into the hub go through its own import (test_import_merge).
+    """
     config_entry.add_to_hass(hass)
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "single_instance_allowed"
+
+
+@pytest.mark.parametrize("method", [AUTH_TOKEN, AUTH_CERTIFICATE, "webpush"])
+async def test_hub_made_in_another_window(
+    hass: HomeAssistant, config_entry: MockConfigEntry, method: str
+) -> None:
+    """A flow opened before the hub was made stops at its next step."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
     assert result["type"] is FlowResultType.MENU
+    config_entry.add_to_hass(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"next_step_id": method}
     )

@@ -47,13 +47,6 @@ from .test_import_flow import (
 )
 
 
-@pytest.fixture
-def server(apns_server: ApnsServer) -> ApnsServer:
-    """The APNs server, accepting a new provider token at any time."""
-    apns_server.token_refresh_interval = 0
-    return apns_server
-
-
 async def _certificate(
     hass: HomeAssistant, credentials: ApnsTestCredentials, **options: Any
 ) -> str:
@@ -117,10 +110,12 @@ async def test_key_path_as_dmt_system_joined_it(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
 
+    # Into that hub, through its own import.
+    [hub] = hass.config_entries.async_entries(DOMAIN)
     folder = write_folder(
         tmp_path / "other", apns_credentials, key_ref="/nowhere/AuthKey.p8", key=False
     )
-    result = await import_folder(hass, folder)
+    result = await import_folder(hass, folder, hub)
     assert error_text(result) == (
         "config.json names the key /nowhere/AuthKey.p8, which is not there. Direct"
         f" Push looked for it at: /nowhere/AuthKey.p8, {folder}/nowhere/AuthKey.p8."

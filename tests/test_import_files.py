@@ -15,7 +15,9 @@ from custom_components.direct_push.import_files import (
     find_key_file,
     key_places,
     looks_like_key_text,
+    read_text,
 )
+from custom_components.direct_push.validation import InputError
 
 # The first line of a P-256 key's base64, as Apple's .p8 files have it.
 KEY_LINE = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgevZzL1gdAFr88hb2"
@@ -55,6 +57,39 @@ def test_decode_text_refused(data: bytes, encoding: str | None) -> None:
         decode_text(data)
     assert err.value.encoding == encoding
     assert isinstance(err.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("data", "encoding"),
+    [
+        (b"\xff\xfe\x00", "UTF-16"),  # a BOM, then half a character
+        (b"\x30\x82\x01\x0a\x02\x82", None),  # DER, not PEM
+        (b"text\x00with a NUL", "UTF-16 without a byte order mark"),
+        (b"\xed\xa0\x80", None),  # an encoded surrogate: never a lone one in text
+    ],
+)
+def test_read_text_refuses_what_is_not_text(
+    tmp_path: Path, data: bytes, encoding: str | None
+) -> None:
+    (path := tmp_path / "AuthKey.p8").write_bytes(data)
+    with pytest.raises(TextEncodingError) as err:
+        read_text(path, limit=100)
+    assert err.value.encoding == encoding
+
+
+def test_read_text_within_the_limit(tmp_path: Path) -> None:
+    """One reader: safe_file's limits and file checks, then the decoding."""
+    (path := tmp_path / "config.json").write_bytes("é{}".encode("utf-16"))
+    assert read_text(path, limit=8) == "é{}"
+    with pytest.raises(InputError) as err:
+        read_text(path, limit=7, label="config.json")
+    assert (err.value.key, err.value.placeholders) == (
+        "file_too_large",
+        {"file": "config.json", "limit": "7"},
+    )
+    with pytest.raises(InputError) as err:
+        read_text(tmp_path, limit=8)
+    assert err.value.key == "file_is_folder"
 
 
 @pytest.mark.parametrize(

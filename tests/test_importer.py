@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 import json
 import logging
+import os
 from pathlib import Path
 import re
+import threading
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -394,10 +396,14 @@ def test_key_file_not_utf8(tmp_path: Path) -> None:
 
 
 def test_key_file_is_a_folder(tmp_path: Path) -> None:
+    """A problem with the file itself names it where it is."""
     folder = _folder(tmp_path, _config())
     (folder / "AuthKey.p8").mkdir()
     err = _error(lambda: read_folder(folder))
-    assert err.key == "unreadable_key_file"
+    assert (err.key, err.placeholders) == (
+        "file_is_folder",
+        {"file": str(folder / "AuthKey.p8")},
+    )
 
 
 @pytest.mark.parametrize(
@@ -1185,7 +1191,7 @@ def test_encodings_refused(
     [
         (b"\xff\xfe-\x00-", {"key": "text_encoding", "encoding": "UTF-16"}),
         (b"\xe9", {"key": "not_utf8"}),
-        (None, {"key": "unreadable_key_file"}),  # a folder
+        (None, {"key": "file_is_folder", "file": "{path}"}),
     ],
 )
 def test_yaml_key_file_encodings(
@@ -1208,7 +1214,9 @@ def test_yaml_key_file_encodings(
         path.write_bytes(data)
     err = _error(lambda: read_yaml_config(conf, tmp_path))
     key = error.pop("key")
-    assert (err.key, err.placeholders) == (key, {"file": "AuthKey.p8", **error})
+    expected = {"file": "AuthKey.p8", **error}
+    expected["file"] = expected["file"].format(path=path)
+    assert (err.key, err.placeholders) == (key, expected)
 
 
 # Remarks
@@ -1232,6 +1240,72 @@ def test_many_remarks_in_one_pass(tmp_path: Path, keys: Keys) -> None:
     remarks = [n for n in result.notes if n.key == "recovered_parenthetical"]
     assert len(remarks) == count + 1  # and the topic's
     assert [n.placeholders["line"] for n in remarks[:3]] == ["8", "13", "17"]
+
+
+def test_a_long_line_with_a_remark_is_quick(tmp_path: Path, keys: Keys) -> None:
+    """Spaces around a remark: the recovery scans each line once.
+
+    A config.json of one line with a million spaces on each side of a remark
+    took cubic time to refuse, an executor thread lost for hours.
+    """
+    spaces = " " * 1_000_000
+    line = f'"topic": "{TOPIC}"{spaces}(mine){spaces}x'
+    text = REALISTIC_EXAMPLE.replace(f'"topic": "{TOPIC}" (change', f"{line} (change")
+    folder = _folder(tmp_path, text, p8=keys.p8)
+    done = threading.Event()
+    errors: list[AppleImportError] = []
+
+    def read() -> None:
+        try:
+            read_folder(folder)
+        except AppleImportError as err:
+            errors.append(err)
+        done.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    assert done.wait(30), "the remark recovery did not finish"
+    assert errors[0].key == "invalid_json"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "placeholders"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "json_too_deep", {"limit": "32"}),
+        ('{"devices": [], "x": NaN}', "json_not_finite", {}),
+        ('{"devices": [], "x": -Infinity}', "json_not_finite", {}),
+        ('{"devices": [], "x": 1' + "0" * 5000 + "}", "json_number_too_large", {}),
+        (
+            " " * (4 * 1024 * 1024 + 1),
+            "json_too_large",
+            {"limit": str(4 * 1024 * 1024)},
+        ),
+    ],
+)
+def test_config_json_within_limits(
+    text: str, key: str, placeholders: dict[str, str]
+) -> None:
+    """Each limit is an import error naming the file: never a RecursionError."""
+    err = _error(lambda: parse_config(text, source="config.json", read_file=None))
+    assert err.key == key
+    assert err.placeholders["file"] == "config.json"
+    assert placeholders.items() <= err.placeholders.items()
+
+
+def test_certificate_that_cannot_be_read(tmp_path: Path, keys: Keys) -> None:
+    """Why it cannot be read is said when it would be used, never waited on."""
+    folder = _folder(tmp_path, {"server_auth": {"topic": TOPIC}, "devices": []})
+    os.mkfifo(folder / "notify-development-push.pem")
+    err = _error(lambda: read_folder(folder))
+    assert (err.key, err.placeholders) == (
+        "file_not_regular",
+        {"file": "notify-development-push.pem"},
+    )
+    # With a key asked for and missing, the missing key is what to fix.
+    (folder / "config.json").write_text(json.dumps(_config()))
+    assert _error(lambda: read_folder(folder)).key == "missing_key_file"
+    # With the key, it is not needed.
+    (folder / "AuthKey.p8").write_text(keys.p8)
+    assert read_folder(folder).credentials.key == keys.p8
 
 
 # Secrets

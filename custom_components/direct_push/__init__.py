@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
-
 from homeassistant.components.notify.legacy import (
     async_reload as async_reload_legacy_notify,
 )
@@ -36,34 +34,16 @@ from .importer import CONF_DEVICES, YAML_SOURCE
 from .issues import async_create_yaml_import_failed, async_delete_inactive_issues
 from .outbox import async_remove_outbox
 from .services import async_setup_services
-from .validation import MAX_NAME_LENGTH, InputError, check_name
 from .webpush import generate_vapid_key
+from .yaml_import import async_update_hub as async_update_hub_from_yaml
 
 PLATFORMS: list[Platform] = [Platform.NOTIFY, Platform.SENSOR]
-
-# Why a YAML device name is refused, by validation's key; in English, as
-# voluptuous says the rest.
-_YAML_NAME_PROBLEMS: Final = {
-    "name_blank": "a device name may not be blank",
-    "name_too_long": f"a device name has at most {MAX_NAME_LENGTH} characters",
-    "invalid_character": "a device name may not hold control characters",
-    "lone_surrogate": "a device name may not hold a broken character",
-}
-
-
-def _yaml_device_name(value: Any) -> str:
-    """Check a YAML device name by the rule every other path uses (check_name)."""
-    try:
-        return check_name(cv.string(value))
-    except InputError as err:
-        # Never the name itself: it may be what cannot be stored.
-        raise vol.Invalid(_YAML_NAME_PROBLEMS[err.key]) from None
-
 
 # `direct_push:` in configuration.yaml, imported once per start into the hub.
 YAML_APPLE_DEVICE_SCHEMA = vol.Schema(
     {
-        vol.Required(CONF_NAME): _yaml_device_name,
+        # Checked by the importer, by the rule every other path uses.
+        vol.Required(CONF_NAME): cv.string,
         vol.Required(CONF_TOKEN): cv.string,
         vol.Optional(CONF_ADMIN, default=False): cv.boolean,
         vol.Optional(CONF_ENVIRONMENT): vol.In(ENVIRONMENTS),
@@ -117,12 +97,16 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 @callback
 def async_import_yaml(hass: HomeAssistant, conf: ConfigType) -> None:
-    """Import `direct_push:` through the config flow: it creates or updates the hub."""
+    """Import `direct_push:`: the config flow creates the hub, later starts update it."""
     try:
         data = YAML_SCHEMA(conf)
     except vol.Invalid as err:
         # The message names the setting; no validator here echoes a key or token.
         async_create_yaml_import_failed(hass, f"{YAML_SOURCE}: {err}")
+        return
+    if hubs := hass.config_entries.async_entries(DOMAIN, include_ignore=False):
+        # HA allows one hub, so it refuses a config flow once there is one.
+        hass.async_create_task(async_update_hub_from_yaml(hass, hubs[0], data))
         return
     hass.async_create_task(
         hass.config_entries.flow.async_init(

@@ -1,6 +1,7 @@
 """Config flow for Direct Push: the hub, its devices and its options.
 
-The import steps (a dmt-system folder, its files, the YAML) are in import_flow.
+The import steps (a dmt-system folder, its files, the YAML), and the hub's
+subentry flow that imports more devices, are in import_flow.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ from .forms import (
     async_take_upload,
     file_selector,
 )
-from .import_flow import ImportFlow
+from .import_flow import IMPORT_SUBENTRY, ImportFlow, ImportSubentryFlow
 from .issues import async_delete_inactive_issue
 from .message import InterruptionLevel
 from .names import DeviceNames
@@ -148,10 +149,11 @@ class DirectPushConfigFlow(ImportFlow, domain=DOMAIN):
     def async_get_supported_subentry_types(
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
-        """Devices are subentries."""
+        """Devices are subentries; an import adds several at once."""
         return {
             APNS.kind: ApnsDeviceSubentryFlow,
             WEB_PUSH.kind: WebPushDeviceSubentryFlow,
+            IMPORT_SUBENTRY: ImportSubentryFlow,
         }
 
     @staticmethod

@@ -1,6 +1,7 @@
 """The files of an import: their text encodings, and where a key path points.
 
-Plain Python without Home Assistant; file I/O here is blocking.
+Plain Python without Home Assistant; file I/O here is blocking. Files are read
+by safe_file (regular files only, within a limit per kind) and decoded here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import os
 from pathlib import Path
 import re
 from typing import Final
+
+from .safe_file import read_file
 
 # Byte order marks, longest first (UTF-32 LE starts like UTF-16 LE).
 _BOMS: Final = (
@@ -65,9 +68,14 @@ def decode_text(data: bytes) -> str:
         raise TextEncodingError(None) from None
 
 
-def read_text(path: Path) -> str:
-    """Read a text file. Raises OSError, or ValueError (TextEncodingError)."""
-    return decode_text(path.read_bytes())
+def read_text(path: Path, *, limit: int, label: str | None = None) -> str:
+    """Read a small text file: a regular file of at most `limit` bytes.
+
+    Raises InputError naming the file (`label`, the path by default) when it
+    is missing, not a regular file, too large or unreadable, and
+    TextEncodingError when it is not text.
+    """
+    return decode_text(read_file(path, limit=limit, label=label))
 
 
 def expand_user(path: Path) -> Path:

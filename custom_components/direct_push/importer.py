@@ -17,7 +17,6 @@ key material or a whole device token.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-import contextlib
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 import json
@@ -45,8 +44,6 @@ from .const import (
     AUTH_CERTIFICATE,
     AUTH_TOKEN,
     CONF_ADMIN,
-    CONF_AUTH_METHOD,
-    CONF_CERTIFICATE,
     CONF_ENVIRONMENT,
     CONF_KEY,
     CONF_KEY_FILE,
@@ -66,7 +63,18 @@ from .import_files import (
     looks_like_key_text,
     read_text,
 )
-from .names import NAME_IN_USE, DeviceNames, is_reserved
+from .import_result import (
+    AppleImportError,
+    ImportedCredentials,
+    ImportedDevice,
+    ImportNote,
+    ImportResult,
+    import_error,
+)
+from .json_input import check_json_text, loads
+from .names import NAME_IN_USE, RESERVED_NAME, DeviceNames, is_reserved
+from .safe_file import MAX_CERTIFICATE_FILE, MAX_CONFIG_FILE, MAX_KEY_FILE
+from .validation import InputError, check_name, check_text
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -77,102 +85,16 @@ CONF_DEVICES: Final = "devices"
 
 # The one non-JSON form dmt-system's own example has:
 #   "topic": "com.uniqpath.notify" (change this to match your app)
+# Each run of spaces can match in one way only: with `\s*,?\s*` a long line
+# of spaces took cubic time to refuse.
 _STRING: Final = r'"(?:[^"\\]|\\.)*"'
 _REMARK_RE: Final = re.compile(
-    rf"^(?P<value>\s*(?:{_STRING}\s*:\s*)?{_STRING})\s*(?P<comma1>,?)"
-    r"\s*\([^()]*\)\s*(?P<comma2>,?)\s*$"
+    rf"^(?P<value>\s*(?:{_STRING}\s*:\s*)?{_STRING})\s*(?:(?P<comma1>,)\s*)?"
+    r"\([^()]*\)\s*(?:(?P<comma2>,)\s*)?$"
 )
 _PEM_HEADER: Final = "-----BEGIN"
 _TRUE: Final = frozenset({"true", "yes", "on", "1"})
 _FALSE: Final = frozenset({"false", "no", "off", "0", ""})
-
-
-class AppleImportError(Exception):
-    """The folder or upload cannot be imported.
-
-    `key` is a translation key; `placeholders` name the file and, where known,
-    the line and column. Neither ever holds key material or a device token.
-    """
-
-    def __init__(self, key: str, placeholders: Mapping[str, str] | None = None) -> None:
-        """Keep the translation key and its placeholders."""
-        self.key = key
-        self.placeholders: dict[str, str] = dict(placeholders or {})
-        super().__init__(key, self.placeholders)
-
-    def __str__(self) -> str:
-        """Return the key and placeholders, for logs."""
-        return f"{self.key} {self.placeholders}"
-
-
-@dataclass(frozen=True, slots=True)
-class ImportNote:
-    """Something the user should know about the import: a translation key."""
-
-    key: str
-    placeholders: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class ImportedCredentials:
-    """The hub's APNs credentials, in the form of the hub entry's data."""
-
-    auth_method: str
-    topic: str
-    environment: str
-    key: str | None = field(default=None, repr=False)
-    key_id: str | None = None
-    team_id: str | None = None
-    certificate: str | None = field(default=None, repr=False)
-
-    def as_entry_data(self) -> dict[str, str]:
-        """Return the data of a hub config entry."""
-        data = {
-            CONF_AUTH_METHOD: self.auth_method,
-            CONF_TOPIC: self.topic,
-            CONF_ENVIRONMENT: self.environment,
-        }
-        if self.auth_method == AUTH_CERTIFICATE:
-            assert self.certificate is not None
-            data[CONF_CERTIFICATE] = self.certificate
-        else:
-            assert self.key is not None
-            assert self.key_id is not None
-            assert self.team_id is not None
-            data |= {
-                CONF_KEY: self.key,
-                CONF_KEY_ID: self.key_id,
-                CONF_TEAM_ID: self.team_id,
-            }
-        return data
-
-
-@dataclass(frozen=True, slots=True)
-class ImportedDevice:
-    """One Apple device from the `devices` list."""
-
-    name: str
-    token: str = field(repr=False)
-    admin: bool
-    environment: str
-
-    def as_subentry_data(self) -> dict[str, Any]:
-        """Return the data of a device subentry."""
-        return {
-            CONF_NAME: self.name,
-            CONF_TOKEN: self.token,
-            CONF_ADMIN: self.admin,
-            CONF_ENVIRONMENT: self.environment,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class ImportResult:
-    """What an import found: credentials, devices and notes for the user."""
-
-    credentials: ImportedCredentials
-    devices: tuple[ImportedDevice, ...]
-    notes: tuple[ImportNote, ...]
 
 
 def default_folder() -> Path:
@@ -180,39 +102,44 @@ def default_folder() -> Path:
     return Path.home() / ".dmt/user/access_tokens/apple_push"
 
 
-def _read_text(path: Path, source: str, unreadable: str) -> str:
-    """Read a text file; raise AppleImportError naming it."""
+def read_import_file(path: Path, *, limit: int, label: str | None = None) -> str:
+    """Read a file of an import, of at most `limit` bytes.
+
+    A problem with the file itself (missing, a folder, a named pipe, too
+    large) names it by `label` (its name by default); one with its text by
+    its name.
+    """
     try:
-        return read_text(path)
-    except TextEncodingError as err:
-        raise encoding_error(err, source) from None
-    except (OSError, ValueError):  # ValueError: a NUL byte in the path
-        raise AppleImportError(unreadable, {"file": source}) from None
+        return read_text(path, limit=limit, label=label or path.name)
+    except (InputError, TextEncodingError) as err:
+        raise import_error(err, path.name) from None
 
 
-def encoding_error(err: TextEncodingError, source: str) -> AppleImportError:
-    """Return the import error that names a file and its encoding."""
-    if err.encoding is None:
-        return AppleImportError("not_utf8", {"file": source})
-    return AppleImportError("text_encoding", {"file": source, "encoding": err.encoding})
+def _read_if_there(path: Path, limit: int) -> str | AppleImportError | None:
+    """Read a file of the folder: None if it is not there, why not if unreadable."""
+    try:
+        return read_import_file(path, limit=limit)
+    except AppleImportError as err:
+        return None if err.key == "file_not_found" else err
 
 
 def read_folder(folder: Path) -> ImportResult:
-    """Import a dmt-system `apple_push` folder. Blocking."""
+    """Import a dmt-system `apple_push` folder. Blocking; never waits on a file."""
     folder = expand_user(folder)
     if not folder.is_dir():
         raise AppleImportError("folder_not_found", {"folder": str(folder)})
-    config_file = folder / CONFIG_NAME
-    if not config_file.is_file():
+    text = _read_if_there(folder / CONFIG_NAME, MAX_CONFIG_FILE)
+    if text is None:
         raise AppleImportError("missing_config", {"folder": str(folder)})
-    text = _read_text(config_file, CONFIG_NAME, "unreadable_config")
-    certificate: str | None = None
-    with contextlib.suppress(OSError, ValueError):  # a key may not need it
-        certificate = read_text(folder / CERTIFICATE_NAME)
+    if isinstance(text, AppleImportError):
+        raise text
+    # A key may not need it: why it cannot be read is said if it is used.
+    certificate = _read_if_there(folder / CERTIFICATE_NAME, MAX_CERTIFICATE_FILE)
 
     def read_key(path: str) -> str:
+        # Anywhere: named by its path.
         place = find_key_file(folder, path)
-        return _read_text(place, place.name, "unreadable_key_file")
+        return read_import_file(place, limit=MAX_KEY_FILE, label=str(place))
 
     return parse_config(
         text, source=CONFIG_NAME, read_file=read_key, certificate=certificate
@@ -224,7 +151,7 @@ def parse_config(
     *,
     source: str,
     read_file: Callable[[str], str] | None,
-    certificate: str | None = None,
+    certificate: str | AppleImportError | None = None,
     certificate_source: str = CERTIFICATE_NAME,
 ) -> ImportResult:
     """Import a dmt-system `config.json`. Blocking (key parsing, `read_file`).
@@ -233,7 +160,7 @@ def parse_config(
     names, raising KeyFileNotFoundError if it is nowhere, AppleImportError if
     it cannot be read; for an upload it returns the uploaded key, and None
     means no key was uploaded. `certificate` is the text of a push
-    certificate found beside the config, if any.
+    certificate found beside the config, if any, or why it cannot be read.
     """
     notes: list[ImportNote] = []
     data = _load_json(text, source, notes)
@@ -276,19 +203,19 @@ def read_yaml_config(conf: Mapping[str, Any], config_dir: Path) -> ImportResult:
     if (pem := conf.get(CONF_KEY)) is not None:
         key = check_signing_key(pem, YAML_SOURCE)
     else:
-        path = expand_user(Path(conf[CONF_KEY_FILE]))
+        path = expand_user(
+            Path(_string(conf[CONF_KEY_FILE], YAML_SOURCE, CONF_KEY_FILE) or "")
+        )
         path = path if path.is_absolute() else config_dir / path
         try:
-            text = read_text(path)
-        except FileNotFoundError:
+            text = read_import_file(path, limit=MAX_KEY_FILE, label=str(path))
+        except AppleImportError as err:
+            if err.key != "file_not_found":
+                raise
             raise AppleImportError(
                 "missing_key_file",
                 {"file": YAML_SOURCE, "path": str(path), "tried": str(path)},
             ) from None
-        except TextEncodingError as err:
-            raise encoding_error(err, path.name) from None
-        except (OSError, ValueError):
-            raise AppleImportError("unreadable_key_file", {"file": path.name}) from None
         key = check_signing_key(text, path.name)
     key_id = _apple_id(conf[CONF_KEY_ID], YAML_SOURCE, CONF_KEY_ID, check_key_id)
     team_id = _apple_id(conf[CONF_TEAM_ID], YAML_SOURCE, CONF_TEAM_ID, check_team_id)
@@ -300,8 +227,8 @@ def read_yaml_config(conf: Mapping[str, Any], config_dir: Path) -> ImportResult:
     devices: list[ImportedDevice] = []
     first_by_token: dict[str, str] = {}
     names = DeviceNames()
-    for item in conf.get(CONF_DEVICES, ()):
-        name = str(item[CONF_NAME]).strip()
+    for index, item in enumerate(conf.get(CONF_DEVICES, ())):
+        name = _yaml_device_name(names, str(item[CONF_NAME]), index)
         token = clean_device_token(str(item[CONF_TOKEN]))
         if not valid_device_token(token):
             raise AppleImportError(
@@ -311,13 +238,6 @@ def read_yaml_config(conf: Mapping[str, Any], config_dir: Path) -> ImportResult:
             raise AppleImportError(
                 "duplicate_device_token",
                 {"file": YAML_SOURCE, "name": name, "first": first},
-            )
-        # The YAML is read at every start: a rename would never match it, so
-        # a name it cannot have is an error, as every other mistake in it.
-        if problem := names.problem(name):
-            raise AppleImportError(
-                "duplicate_device_name" if problem == NAME_IN_USE else problem,
-                {"file": YAML_SOURCE, "name": name},
             )
         names.take(name)
         first_by_token[token] = name
@@ -341,28 +261,52 @@ def read_yaml_config(conf: Mapping[str, Any], config_dir: Path) -> ImportResult:
     return ImportResult(credentials, tuple(devices), ())
 
 
+def _yaml_device_name(names: DeviceNames, name: str, index: int) -> str:
+    """Check a YAML device's name; return it as stored.
+
+    The YAML is read at every start: a rename would never match it, so a name
+    it cannot have is an error, as every other mistake in it. One that cannot
+    be stored or shown is named by its place in the list, never echoed.
+    """
+    try:
+        return names.check(name, f"devices[{index}].name")
+    except InputError as err:
+        if err.key not in (NAME_IN_USE, RESERVED_NAME):
+            raise import_error(err, YAML_SOURCE) from None
+        key = "duplicate_device_name" if err.key == NAME_IN_USE else err.key
+        raise AppleImportError(
+            key, {"file": YAML_SOURCE, "name": name.strip()}
+        ) from None
+
+
 @dataclass(frozen=True, slots=True)
 class _Certificate:
     """A push certificate beside the config: usable, or why not."""
 
     source: str
     push: PushCertificate | None = field(default=None, repr=False)
-    error: str = "invalid_certificate"
+    error: AppleImportError | None = None
+    telling: bool = True
+    """Whether it says more than that a .p8 is missing: it is one, usable or
+    not (such as one whose key has a password)."""
 
     @classmethod
-    def parse(cls, text: str | None, source: str) -> _Certificate | None:
+    def parse(
+        cls, text: str | AppleImportError | None, source: str
+    ) -> _Certificate | None:
         """Parse a certificate PEM holding the certificate and its key."""
         if text is None:
             return None
+        if isinstance(text, AppleImportError):  # the file cannot be read
+            return cls(source, error=text, telling=False)
         try:
             return cls(source, read_push_certificate(normalise_pem(text)))
         except AppleCredentialError as err:
-            return cls(source, error=err.key)
-
-    @property
-    def telling(self) -> bool:
-        """Return True if its error says more than that a .p8 is missing."""
-        return self.push is not None or self.error != "invalid_certificate"
+            return cls(
+                source,
+                error=AppleImportError(err.key, {"file": source}),
+                telling=err.key != "invalid_certificate",
+            )
 
 
 def _load_json(text: str, source: str, notes: list[ImportNote]) -> Any:
@@ -380,16 +324,21 @@ def _load_json(text: str, source: str, notes: list[ImportNote]) -> Any:
             match["comma1"] and match["comma2"]
         ):
             continue
-        lines[index] = (
-            match["value"] + match["comma1"] + match["comma2"] + line[len(body) :]
-        )
+        comma = "," if match["comma1"] or match["comma2"] else ""
+        lines[index] = match["value"] + comma + line[len(body) :]
         notes.append(
             ImportNote(
                 "recovered_parenthetical", {"file": source, "line": str(index + 1)}
             )
         )
+    text = "\n".join(lines)
     try:
-        return json.loads("\n".join(lines))
+        # Measured first: a file nested 100,000 deep would exhaust the
+        # parser's recursion.
+        check_json_text(text, source, max_bytes=MAX_CONFIG_FILE)
+        return loads(text, source)
+    except InputError as err:
+        raise import_error(err, source) from None
     except json.JSONDecodeError as err:
         raise AppleImportError(
             "invalid_json",
@@ -404,13 +353,22 @@ def _object(value: Any, source: str, path: str) -> dict[str, Any] | None:
     raise AppleImportError("invalid_structure", {"file": source, "field": path})
 
 
-def _string(value: Any, source: str, path: str) -> str | None:
-    """Return a stripped, non-empty JSON string, None if absent or empty."""
+def _string(
+    value: Any, source: str, path: str, *, multiline: bool = False
+) -> str | None:
+    """Return a stripped, non-empty text, None if absent or empty.
+
+    Text that HA cannot store, or with control characters where it takes one
+    line, is refused: the error names the field, never the text.
+    """
     if value is None:
         return None
     if not isinstance(value, str):
         raise AppleImportError("invalid_structure", {"file": source, "field": path})
-    return value.strip() or None
+    try:
+        return check_text(value.strip(), path, multiline=multiline) or None
+    except InputError as err:
+        raise import_error(err, source) from None
 
 
 def _credentials(
@@ -441,7 +399,8 @@ def _credentials(
             "missing_server_auth" if server_auth is None else "missing_token",
         )
 
-    key_ref = _string(token.get("key"), source, "server_auth.token.key")
+    # A path, or (as node-apn takes it) the key's text.
+    key_ref = _string(token.get("key"), source, "server_auth.token.key", multiline=True)
     if key_ref is None:
         raise AppleImportError(
             "missing_field", {"file": source, "field": "server_auth.token.key"}
@@ -524,7 +483,8 @@ def _certificate_credentials(
     if cert is None:
         raise AppleImportError(error, {"file": source})
     if (push := cert.push) is None:
-        raise AppleImportError(cert.error, {"file": cert.source})
+        assert cert.error is not None
+        raise cert.error
     topic = _check_topic(topic or push.topic, source)
     # Its kind (subject and extensions) says where Apple accepts it.
     notes.append(
@@ -608,15 +568,8 @@ def _devices(
         if not isinstance(entry, dict):
             notes.append(ImportNote("invalid_device_entry", {"index": str(index)}))
             continue
-        raw_name = entry.get("name")
-        name = (
-            str(raw_name).strip()
-            if isinstance(raw_name, str | int) and not isinstance(raw_name, bool)
-            else ""
-        )
-        if not name:
-            name = f"Device {index}"
-            notes.append(ImportNote("unnamed_device", {"name": name}))
+        if (name := _device_name(entry.get("name"), index, notes)) is None:
+            continue
         # dmt-system never pushed to a device with "active": false.
         if not _flag(entry.get("active"), default=True):
             notes.append(ImportNote("inactive_device", {"name": name}))
@@ -628,12 +581,14 @@ def _devices(
             notes.append(ImportNote("missing_device_token", {"name": name}))
             continue
         if not valid_device_token(token):
+            # Its end is shown only if it is plain text.
+            shown = token if token.isascii() and token.isprintable() else ""
             notes.append(
                 ImportNote(
                     "skipped_token",
                     {
                         "name": name,
-                        "token": redact_token(token),
+                        "token": redact_token(shown),
                         "length": str(len(token)),
                     },
                 )
@@ -661,3 +616,32 @@ def _devices(
             ImportedDevice(name=name, token=token, admin=admin, environment=ENV_AUTO)
         )
     return devices
+
+
+def _device_name(value: Any, index: int, notes: list[ImportNote]) -> str | None:
+    """Return a device entry's name, "Device N" if it has none; None to skip it.
+
+    A name that HA cannot store or show (a control or broken character, or
+    too long) leaves the device out with a note, as a broken token does; the
+    note names it by its place in the list, never by the name.
+    """
+    name = (
+        str(value)
+        if isinstance(value, str | int) and not isinstance(value, bool)
+        else ""
+    )
+    try:
+        return check_name(name)
+    except InputError as err:
+        if err.key == "name_blank":
+            name = f"Device {index}"
+            notes.append(ImportNote("unnamed_device", {"name": name}))
+            return name
+        if err.key == "name_too_long":
+            note = ImportNote(
+                "device_name_too_long", {"index": str(index), **err.placeholders}
+            )
+        else:  # a control character, or half of one
+            note = ImportNote("device_name_invalid", {"index": str(index)})
+        notes.append(note)
+        return None

@@ -39,6 +39,11 @@ class DeviceNames:
     def __init__(self, taken: Iterable[str] = ()) -> None:
         """Start from the names of the hub's other devices."""
         self._taken = {name_key(name) for name in taken}
+        # Where the search for a free number went on from last time, per
+        # name and first number: names are never given back, so the numbers
+        # below it are still taken, and a thousand "Alice"s cost no more
+        # than one each.
+        self._next: dict[tuple[str, int], int] = {}
 
     def in_use(self, name: str) -> bool:
         """Return True when another device has this name."""
@@ -70,7 +75,10 @@ class DeviceNames:
             base, number = free, 2
             if (numbered := _NUMBERED_RE.match(free)) is not None:
                 base, number = numbered["base"], int(numbered["number"]) + 1
+            search = (name_key(base), number)
+            number = self._next.get(search, number)
             while self.problem(free := f"{base} {number}") is not None:
                 number += 1
+            self._next[search] = number + 1
         self.take(free)
         return free
