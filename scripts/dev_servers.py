@@ -44,15 +44,15 @@ from tests.apns_server import (
 from tests.webpush_server import ReceivedPush, Subscription, WebPushServer
 
 REPO = Path(__file__).resolve().parent.parent
+# The Old iPad's app was removed: the server answers 410 Unregistered, so the first push
+# to everyone makes it inactive and raises a repair that asks for a new token.
+GONE_TOKEN = "dead" * 16
 # Fixed tokens, so that the hub's devices stay valid across restarts.
 DEMO_DEVICES = [
     {"name": "Alice's iPhone", "token": "a1" * 32, "admin": True},
     {"name": "Bob's iPhone", "token": "b2" * 32, "admin": False},
-    # Its app was removed: the server answers 410 Unregistered, so the first push to
-    # everyone makes it inactive and raises a repair that asks for a new token.
-    {"name": "Old iPad", "token": "dead" * 16, "admin": False},
+    {"name": "Old iPad", "token": GONE_TOKEN, "admin": False},
 ]
-GONE_TOKEN = "dead" * 16
 # Web Push subscriptions: the first start adds the Pixel to the hub; the Tablet's is
 # printed for trying Add Web Push device by hand.
 WEBPUSH_DEVICES = ("Pixel", "Tablet")
@@ -168,11 +168,8 @@ def describe_webpush(
     message: ReceivedPush, names: DeviceNames, subscriptions: dict[str, Subscription]
 ) -> str:
     """Return one line for a Web Push message, decrypted."""
-    endpoint = next(
-        (s.endpoint for s in subscriptions.values() if s.id == message.subscription_id),
-        "",
-    )
-    who = names.get(endpoint) or f"the {message.subscription_id} subscription"
+    sub = next(s for s in subscriptions.values() if s.id == message.subscription_id)
+    who = names.get(sub.endpoint) or f"{sub.name}'s subscription, not on the hub"
     headers = f"TTL {message.ttl}, urgency {message.urgency or '-'}, topic {message.topic or '-'}"
     return f"Web Push → {who} ({headers}): {message.plaintext.decode()}"
 

@@ -349,23 +349,37 @@ def perform_send(walk: Walk) -> None:
     walk.wait_output(r"APNs refused → Old iPad: 410 Unregistered", after)
 
 
+# The text inputs of the page, shadow roots included, each with its value.
+FIND_INPUT = """(value) => {
+  const walk = (node) => {
+    if ((node.tagName === "INPUT" || node.tagName === "TEXTAREA") && node.value === value)
+      return node;
+    for (const child of [node.shadowRoot, ...node.children].filter(Boolean)) {
+      const found = walk(child);
+      if (found) return found;
+    }
+    return null;
+  };
+  return walk(document.documentElement);
+}"""
+
+
 def replace_text(page: Page, old: str, new: str) -> None:
     """Type new into the text field that holds old (the field has no usable name).
 
-    Blueprint inputs render again after each change: retry until the new text stays.
+    Blueprint inputs render again after each change: retry until the new text stays
+    and the old is gone.
     """
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        boxes = page.get_by_role("textbox")
-        values = [boxes.nth(index).input_value() for index in range(boxes.count())]
-        if new in values:
-            page.wait_for_timeout(500)
-            boxes = page.get_by_role("textbox")
-            if new in [boxes.nth(i).input_value() for i in range(boxes.count())]:
+        field = page.evaluate_handle(FIND_INPUT, old).as_element()
+        if field is None:
+            if page.evaluate_handle(FIND_INPUT, new).as_element() is not None:
                 return
-        elif old in values:
-            boxes.nth(values.index(old)).fill(new)
-        page.wait_for_timeout(300)
+        else:
+            with contextlib.suppress(Exception):  # replaced while typing: try again
+                field.fill(new)
+        page.wait_for_timeout(500)
     raise AssertionError(f"could not replace {old!r} with {new!r}")
 
 
