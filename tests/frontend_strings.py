@@ -16,6 +16,8 @@ import string
 import subprocess
 from typing import Any
 
+from homeassistant.data_entry_flow import section
+
 ROOT = Path(__file__).resolve().parent.parent
 STRINGS_FILE = ROOT / "custom_components/direct_push/translations/en.json"
 ICU_DIR = Path(__file__).resolve().parent / "icu"
@@ -161,9 +163,19 @@ class StringsCheck:
         for option in result.get("menu_options") or ():
             self.need(f"{step}.menu_options.{option}", given)
         if kind == "form" and (schema := result.get("data_schema")) is not None:
-            for field in schema.schema:
-                self.need(f"{step}.data.{field}", given)
-                self.need(f"{step}.data_description.{field}", given, required=False)
+            self._fields(step, schema.schema, given)
+
+    def _fields(
+        self, prefix: str, fields: Mapping[Any, Any], given: Mapping[str, Any]
+    ) -> None:
+        """Check the label (and any description) of each field, sections included."""
+        for field, value in fields.items():
+            if isinstance(value, section):
+                self.need(f"{prefix}.sections.{field}.name", given)
+                self._fields(f"{prefix}.sections.{field}", value.schema.schema, given)
+                continue
+            self.need(f"{prefix}.data.{field}", given)
+            self.need(f"{prefix}.data_description.{field}", given, required=False)
 
     def repair(self, issue_id: str, result: Mapping[str, Any]) -> None:
         """Check what one step of the repair flow of an issue shows."""

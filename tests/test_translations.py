@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeassistant.data_entry_flow import section
 import pytest
+import voluptuous as vol
 import yaml
 
 from .frontend_strings import (
     ROOT,
+    StringsCheck,
     as_python_format,
     icu_render,
     icu_unavailable,
@@ -136,3 +139,36 @@ def test_every_selector_option_has_its_string() -> None:
 def test_alerts_need_a_message_and_the_ui_says_so() -> None:
     """The UI marks message required: alerts, the default push type, need one."""
     assert _services()["send"]["fields"]["message"]["required"] is True
+
+
+def test_the_strings_check_reports_what_the_ui_would_show_broken() -> None:
+    """The check every test runs: missing strings and placeholders, sections too."""
+    check = StringsCheck("direct_push")
+    check.strings = {
+        "config.step.pick.title": "Hello {name}",
+        "config.step.pick.data.a": "A",
+        "config.step.pick.sections.extra.name": "Extra",
+        "config.error.bad": "Cannot read {file}",
+    }
+    schema = vol.Schema(
+        {
+            vol.Required("a"): str,
+            vol.Required("extra"): section(vol.Schema({vol.Optional("b"): str})),
+        }
+    )
+    check.flow_result(
+        "config",
+        {
+            "type": "form",
+            "step_id": "pick",
+            "data_schema": schema,
+            "errors": {"base": "bad"},
+            "description_placeholders": {"name": "x"},
+        },
+    )
+    check.flow_result("config", {"type": "abort", "reason": "gone"})
+    assert check.problems == [
+        "config.error.bad uses ['file'], not given (given: ['name'])",
+        "no string config.step.pick.sections.extra.data.b",
+        "no string config.abort.gone",
+    ]
