@@ -260,42 +260,44 @@ def fill(form: Locator, values: dict[str, str]) -> None:
         form.locator(f"input[name={key}], textarea[name={key}]").first.fill(value)
 
 
+def add_device(walk: Walk, kind: str, title: str, values: dict[str, str]) -> None:
+    """Add a device with the hub's button for its kind; values fill the form."""
+    walk.goto("/config/integrations/integration/direct_push")
+    walk.button(f"Add {kind}").click()
+    dialog = walk.dialog()
+    expect(dialog.get_by_text(title).first).to_be_visible()
+    shot = f"add-{kind.lower().replace(' ', '-')}"
+    walk.check(shot)
+    fill(dialog, values)
+    dialog.get_by_role("button", name="Submit").click()
+    expect(
+        dialog.get_by_text(f"Created configuration for {values['name']}")
+    ).to_be_visible()
+    walk.check(f"{shot}-done")
+    dialog.get_by_role("button", name="Finish").click()
+    expect(walk.page.get_by_text(values["name"]).first).to_be_visible()
+
+
 def add_apple_device(walk: Walk) -> None:
     """Add Apple device on the hub: a new phone by its token."""
-    walk.goto("/config/integrations/integration/direct_push")
-    walk.button("Add Apple device").click()
-    dialog = walk.dialog()
-    expect(dialog.get_by_text("Add an Apple device").first).to_be_visible()
-    walk.check("add-apple-device")
-    fill(dialog, {"name": "Carol's iPhone", "token": "c3" * 32})
-    dialog.get_by_role("button", name="Submit").click()
-    expect(walk.page.get_by_text("Carol's iPhone").first).to_be_visible()
-    walk.check("add-apple-device-done")
-    with contextlib.suppress(Exception):
-        walk.dialog().get_by_role(
-            "button", name=re.compile("finish", re.IGNORECASE)
-        ).click(timeout=3000)
+    add_device(
+        walk,
+        "Apple device",
+        "Add an Apple device",
+        {"name": "Carol's iPhone", "token": "c3" * 32},
+    )
 
 
 def add_webpush_device(walk: Walk) -> None:
     """Add Web Push device on the hub, pasting the subscription dev_servers.py printed."""
     output = walk.output()
-    subscription = output[
-        output.index(walk.wait_output("Add Web Push device, and paste")) + 1
-    ]
-    walk.goto("/config/integrations/integration/direct_push")
-    walk.button("Add Web Push device").click()
-    dialog = walk.dialog()
-    expect(dialog.get_by_text("Add a Web Push device").first).to_be_visible()
-    walk.check("add-webpush-device")
-    fill(dialog, {"name": "Tablet", "subscription": subscription})
-    dialog.get_by_role("button", name="Submit").click()
-    expect(walk.page.get_by_text("Tablet").first).to_be_visible()
-    walk.check("add-webpush-device-done")
-    with contextlib.suppress(Exception):
-        walk.dialog().get_by_role(
-            "button", name=re.compile("finish", re.IGNORECASE)
-        ).click(timeout=3000)
+    at = output.index(walk.wait_output("Add Web Push device, and paste"))
+    add_device(
+        walk,
+        "Web Push device",
+        "Add a Web Push device",
+        {"name": "Tablet", "subscription": output[at + 1]},
+    )
 
 
 def options(walk: Walk) -> None:
