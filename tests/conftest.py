@@ -21,10 +21,13 @@ from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant import config_entries
+from homeassistant.components.repairs import RepairsFlow
 from homeassistant.config_entries import SOURCE_USER, ConfigSubentryData
 from homeassistant.const import Platform
 from homeassistant.core import Event, HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import FlowHandler, FlowManager, FlowResultType
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import (
     device_registry as dr,
     entity_registry as er,
@@ -67,6 +70,7 @@ from custom_components.direct_push.const import (
 from custom_components.direct_push.webpush import SUBENTRY_WEBPUSH, vapid_public_key
 
 from .apns_server import ApnsServer, ApnsTestCredentials, make_credentials
+from .frontend_strings import StringsCheck
 from .webpush_server import ReceivedPush, Subscription, WebPushServer
 
 # One fixed VAPID identity for every test hub, so snapshots are stable.
@@ -107,6 +111,72 @@ def unix_socket() -> Iterator[Path]:
             yield path
         finally:
             sock.close()
+
+
+def _check_flow_step(
+    check: StringsCheck, flow: FlowHandler[Any, Any, Any], result: Any
+) -> None:
+    """Check the strings of a step of a Direct Push flow; ignore other flows."""
+    if isinstance(flow, config_entries.ConfigFlow):
+        if flow.handler == DOMAIN:
+            check.flow_result("config", result)
+        return
+    if isinstance(flow, RepairsFlow):
+        if flow.handler == DOMAIN:
+            check.repair(flow.issue_id, result)
+        return
+    handler = flow.handler
+    entry_id = handler[0] if isinstance(handler, tuple) else handler
+    entry = flow.hass.config_entries.async_get_entry(entry_id)
+    if entry is None or entry.domain != DOMAIN:
+        return
+    if isinstance(flow, config_entries.ConfigSubentryFlow):
+        check.flow_result(f"config_subentries.{handler[1]}", result)
+    else:
+        check.flow_result("options", result)
+
+
+@pytest.fixture(autouse=True)
+def check_strings(monkeypatch: pytest.MonkeyPatch) -> Iterator[StringsCheck]:
+    """Fail a test whose flows, issues or errors show a missing string or placeholder."""
+    check = StringsCheck(DOMAIN)
+    handle_step = FlowManager._async_handle_step
+
+    async def checked_step(
+        self: FlowManager[Any, Any, Any], flow: Any, *args: Any
+    ) -> Any:
+        result = await handle_step(self, flow, *args)
+        _check_flow_step(check, flow, result)
+        return result
+
+    create_issue = ir.async_create_issue
+
+    def checked_issue(
+        hass: HomeAssistant, domain: str, issue_id: str, **kwargs: Any
+    ) -> None:
+        check.issue(
+            domain,
+            issue_id,
+            kwargs["translation_key"],
+            kwargs.get("translation_placeholders"),
+        )
+        create_issue(hass, domain, issue_id, **kwargs)
+
+    init_error = HomeAssistantError.__init__
+
+    def checked_error(self: HomeAssistantError, *args: object, **kwargs: Any) -> None:
+        if kwargs.get("translation_domain") == DOMAIN:
+            check.exception(
+                kwargs["translation_key"], kwargs.get("translation_placeholders")
+            )
+        init_error(self, *args, **kwargs)
+
+    monkeypatch.setattr(FlowManager, "_async_handle_step", checked_step)
+    monkeypatch.setattr(ir, "async_create_issue", checked_issue)
+    monkeypatch.setattr(HomeAssistantError, "__init__", checked_error)
+    yield check
+    if check.problems:
+        pytest.fail("Strings the UI would show broken:\n" + "\n".join(check.problems))
 
 
 @pytest.fixture

@@ -51,6 +51,7 @@ from .conftest import (
     start_repair,
     token_entry_data,
 )
+from .frontend_strings import StringsCheck
 
 KIND: Final = "loopback_device"
 CONF_URL: Final = "url"
@@ -297,6 +298,7 @@ async def test_third_kind_repair(
     hub: MockConfigEntry,
     receiver: Receiver,
     issue_registry: ir.IssueRegistry,
+    check_strings: StringsCheck,
 ) -> None:
     assert await async_setup_component(hass, "repairs", {})
     receiver.gone.add("clock")
@@ -329,6 +331,10 @@ async def test_third_kind_repair(
     assert hub.subentries[clock_id].data[CONF_URL] == receiver.url("clock2")
     assert await _send(hass, message="Tick", target="Clock") == {"Clock": "delivered"}
     assert receiver.received == [("clock2", {"message": "Tick", "title": None})]
+    # A kind made up for this test has no label for its field in en.json; a
+    # real backend adds one beside its description.
+    url_label = "no string issues.device_inactive.fix_flow.step.init.data.url"
+    check_strings.problems[:] = [p for p in check_strings.problems if p != url_label]
 
 
 async def test_third_kind_diagnostics(
