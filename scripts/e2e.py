@@ -263,7 +263,14 @@ def fill(form: Locator, values: dict[str, str]) -> None:
 def add_device(walk: Walk, kind: str, title: str, values: dict[str, str]) -> None:
     """Add a device with the hub's button for its kind; values fill the form."""
     walk.goto("/config/integrations/integration/direct_push")
-    walk.button(f"Add {kind}").click()
+    button = walk.button(f"Add {kind}")
+    try:
+        expect(button).to_be_visible(timeout=10_000)
+    except AssertionError:
+        # The page sometimes renders before the hub's entry arrives: load it again.
+        walk.page.reload()
+        walk.page.wait_for_load_state("networkidle")
+    button.click()
     dialog = walk.dialog()
     expect(dialog.get_by_text(title).first).to_be_visible()
     shot = f"add-{kind.lower().replace(' ', '-')}"
