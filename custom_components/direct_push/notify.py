@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any, override
 
 from homeassistant.components.notify import (
@@ -19,6 +20,7 @@ from homeassistant.helpers.typing import ConfigType, DiscoveryInfoType
 from homeassistant.util import slugify
 import voluptuous as vol
 
+from .backend import Device
 from .backends import BACKENDS
 from .const import DOMAIN
 from .entity import DirectPushEntity, async_behind_hub, hub_device_info
@@ -56,19 +58,22 @@ async def async_setup_entry(
             ),
         )
         async_add_entities(
-            [DirectPushDeviceEntity(entry, device_id, device_info)],
+            [DirectPushDeviceEntity(entry, device, device_info)],
             config_subentry_id=device_id,
         )
 
 
 class _DirectPushNotifyEntity(DirectPushEntity, NotifyEntity):
     _attr_supported_features = NotifyEntityFeature.TITLE
-    _target: str
+
+    @abstractmethod
+    def _devices(self) -> list[Device]:
+        """Return the devices this entity sends to."""
 
     @override
     async def async_send_message(self, message: str, title: str | None = None) -> None:
         """Send to this entity's devices; raise if none received it."""
-        devices = self.hub.resolve([self._target])
+        devices = self._devices()
         if not devices:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
@@ -87,12 +92,17 @@ class DirectPushDeviceEntity(_DirectPushNotifyEntity):
     _attr_name = None
 
     def __init__(
-        self, entry: DirectPushConfigEntry, device_id: str, device_info: DeviceInfo
+        self, entry: DirectPushConfigEntry, device: Device, device_info: DeviceInfo
     ) -> None:
         """Attach the entity to the device's own HA device."""
-        super().__init__(entry, device_id)
-        self._target = device_id
+        super().__init__(entry, device.device_id)
+        self._device = device
         self._attr_device_info = device_info
+
+    @override
+    def _devices(self) -> list[Device]:
+        # Its own device, without resolving a target.
+        return [self._device]
 
 
 class DirectPushGroupEntity(_DirectPushNotifyEntity):
@@ -104,6 +114,10 @@ class DirectPushGroupEntity(_DirectPushNotifyEntity):
         self._target = target
         self._attr_translation_key = key
         self._attr_device_info = hub_device_info(entry)
+
+    @override
+    def _devices(self) -> list[Device]:
+        return self.hub.resolve([self._target])
 
 
 async def async_get_service(
