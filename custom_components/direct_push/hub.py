@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -31,6 +30,7 @@ from .issues import (
     async_is_inactive,
 )
 from .message import InterruptionLevel, Message, MessageError
+from .pacing import Pacer, async_gather_paced
 from .routing import GROUPS, Route, RouteIndex
 
 type DirectPushConfigEntry = ConfigEntry[DirectPushHub]
@@ -94,6 +94,7 @@ class DirectPushHub:
         }
         # Built when first needed, and again after a registry change.
         self._routes: _Routes | None = None
+        self.pacer = Pacer()
 
     def is_inactive(self, device_id: str) -> bool:
         """Return True when the device was marked gone; its repair issue is the record."""
@@ -295,10 +296,9 @@ class DirectPushHub:
         self, devices: Iterable[Device], message: Message
     ) -> list[Report]:
         """Send to every device at once; one report per device, in order."""
-        return list(
-            await asyncio.gather(
-                *(self._async_deliver(device, message) for device in devices)
-            )
+        # Each push's first steps (encrypt, frame, write) take CPU: in turn.
+        return await async_gather_paced(
+            self.pacer, (self._async_deliver(device, message) for device in devices)
         )
 
     async def async_close(self) -> None:

@@ -1,0 +1,165 @@
+"""The test push servers in a process of their own, for the benchmarks.
+
+`python -m bench.servers apns|webpush [--tls]` starts tests/apns_server.py's
+APNs server or tests/webpush_server.py's Web Push receiver, prints one JSON line
+(where to reach it), then answers JSON commands, one per line on stdin:
+
+- {"cmd": "delay", "seconds": s}: answer each push after s seconds;
+- {"cmd": "subscribe", "count": n}: Web Push only, n new subscriptions;
+- {"cmd": "stats"}: pushes received so far, and their arrival times
+  (time.monotonic(), which on Linux is one clock for every process);
+- {"cmd": "reset"}: forget what was received;
+- {"cmd": "token_updates"}: APNs only, take a new provider token at any
+  time (two clients with one key: Direct Push and raw aioapns).
+
+A benchmark talks to it through bench.harness.ServerProcess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+import ssl
+import sys
+import tempfile
+import time
+from typing import Any, override
+
+from aiohttp import web
+
+from tests.apns_server import ApnsServer, _ApnsConnection, _Request, make_credentials
+from tests.webpush_server import WebPushServer
+
+
+class TimedApnsServer(ApnsServer):
+    """Notes when each push arrived, and its message."""
+
+    arrivals: list[tuple[float, str]]
+
+    @override
+    async def _serve(self, connection: _ApnsConnection, request: _Request) -> None:
+        arrived = time.monotonic()
+        pushes = len(self.pushes)
+        await super()._serve(connection, request)
+        if len(self.pushes) > pushes:
+            alert = self.pushes[-1].payload.get("aps", {}).get("alert", {})
+            body = alert.get("body", "") if isinstance(alert, dict) else str(alert)
+            self.arrivals.append((arrived, body))
+
+
+class TlsWebPushServer(WebPushServer):
+    """The Web Push receiver over TLS (HTTP/1.1), as push services are reached."""
+
+    def __init__(self, context: ssl.SSLContext | None) -> None:
+        """Serve with this TLS context, or plain HTTP without one."""
+        super().__init__()
+        self._context = context
+
+    @property
+    @override
+    def origin(self) -> str:
+        scheme = "https" if self._context else "http"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    @override
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/push/{sub_id}", self._handle_push)
+        app.router.add_route("*", "/{tail:.*}", self._handle_other)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        await web.TCPSite(
+            runner, "127.0.0.1", 0, ssl_context=self._context, backlog=4096
+        ).start()
+        self._runner = runner
+        self._port = int(runner.addresses[0][1])
+
+
+async def _serve_apns(folder: Path) -> tuple[TimedApnsServer, dict[str, Any]]:
+    credentials = make_credentials(folder)
+    server = TimedApnsServer(credentials)
+    server.arrivals = []
+    await server.start()
+    return server, {
+        "port": server.port,
+        "ca_file": str(credentials.ca_file),
+        "key_pem": credentials.key_pem,
+        "key_id": credentials.key_id,
+        "team_id": credentials.team_id,
+        "topic": credentials.topic,
+    }
+
+
+async def _serve_webpush(
+    folder: Path, tls: bool
+) -> tuple[TlsWebPushServer, dict[str, Any]]:
+    context = None
+    hello: dict[str, Any] = {}
+    if tls:
+        credentials = make_credentials(folder)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(
+            credentials.server_cert_file, credentials.server_key_file
+        )
+        hello["ca_file"] = str(credentials.ca_file)
+    server = TlsWebPushServer(context)
+    await server.start()
+    hello["origin"] = server.origin
+    return server, hello
+
+
+def _answer(server: TimedApnsServer | TlsWebPushServer, command: dict[str, Any]) -> Any:
+    match command["cmd"]:
+        case "delay":
+            server.response_delay = float(command["seconds"])
+            return None
+        case "subscribe":
+            assert isinstance(server, WebPushServer)
+            return [
+                server.subscribe(f"Browser {index}").as_json()
+                for index in range(int(command["count"]))
+            ]
+        case "stats":
+            if isinstance(server, TimedApnsServer):
+                return {"received": len(server.pushes), "arrivals": server.arrivals}
+            return {
+                "received": len(server.messages),
+                "rejected": len(server.rejections),
+            }
+        case "token_updates":
+            assert isinstance(server, ApnsServer)
+            server.token_refresh_interval = 0
+            return None
+        case "reset":
+            if isinstance(server, TimedApnsServer):
+                server.pushes.clear()
+                server.arrivals.clear()
+            else:
+                server.messages.clear()
+                server.rejections.clear()
+            return None
+    raise ValueError(command)
+
+
+async def main(kind: str, tls: bool) -> None:
+    """Serve until stdin closes."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        server: TimedApnsServer | TlsWebPushServer
+        if kind == "apns":
+            server, hello = await _serve_apns(Path(folder))
+        else:
+            server, hello = await _serve_webpush(Path(folder), tls)
+        print(json.dumps(hello), flush=True)
+        while line := await reader.readline():
+            print(json.dumps(_answer(server, json.loads(line))), flush=True)
+        await server.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], "--tls" in sys.argv[2:]))
