@@ -1,8 +1,9 @@
 """The test push servers in a process of their own, for the benchmarks.
 
-`python -m bench.servers apns|webpush [--tls]` starts tests/apns_server.py's
-APNs server or tests/webpush_server.py's Web Push receiver, prints one JSON line
-(where to reach it), then answers JSON commands, one per line on stdin:
+`python -m bench.servers apns|webpush|transport [--tls]` starts
+tests/apns_server.py's APNs server, tests/webpush_server.py's Web Push
+receiver, or two bare push services (below); prints one JSON line (where to
+reach it), then answers JSON commands, one per line on stdin:
 
 - {"cmd": "delay", "seconds": s}: answer each push after s seconds;
 - {"cmd": "subscribe", "count": n}: Web Push only, n new subscriptions;
@@ -13,6 +14,11 @@ APNs server or tests/webpush_server.py's Web Push receiver, prints one JSON line
   time (two clients with one key: Direct Push and raw aioapns).
 
 A benchmark talks to it through bench.harness.ServerProcess.
+
+"transport" serves POST /push/<id> with 201 after the delay, nothing checked,
+over TLS: HTTP/1.1 (aiohttp) on one port, HTTP/2 (h2, as tests/apns_server.py
+frames it) on another, each allowing 100 concurrent streams as push services
+do; it compares HTTP clients, not push handling.
 """
 
 from __future__ import annotations
@@ -28,7 +34,14 @@ from typing import Any, override
 
 from aiohttp import web
 
-from tests.apns_server import ApnsServer, _ApnsConnection, _Request, make_credentials
+from tests import apns_server
+from tests.apns_server import (
+    ApnsServer,
+    ApnsTestCredentials,
+    _ApnsConnection,
+    _Request,
+    make_credentials,
+)
 from tests.webpush_server import WebPushServer
 
 
@@ -76,6 +89,67 @@ class TlsWebPushServer(WebPushServer):
         self._port = int(runner.addresses[0][1])
 
 
+class BareServices:
+    """201 after the delay, over HTTP/1.1 and over HTTP/2; counts what it answered."""
+
+    def __init__(self, credentials: ApnsTestCredentials) -> None:
+        self.credentials = credentials
+        self.response_delay = 0.0
+        self.received = 0
+        self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
+
+    def _context(self, alpn: str) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(
+            self.credentials.server_cert_file, self.credentials.server_key_file
+        )
+        context.set_alpn_protocols([alpn])
+        return context
+
+    async def start(self) -> dict[str, Any]:
+        async def handle(request: web.Request) -> web.Response:
+            await request.read()
+            await asyncio.sleep(self.response_delay)
+            self.received += 1
+            return web.Response(status=201)
+
+        async def serve(connection: _ApnsConnection, request: _Request) -> None:
+            await asyncio.sleep(self.response_delay)
+            self.received += 1
+            connection.respond(request.stream_id, [(":status", "201")], b"")
+
+        app = web.Application()
+        app.router.add_post("/push/{sub_id}", handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        await web.TCPSite(
+            self._runner,
+            "127.0.0.1",
+            0,
+            ssl_context=self._context("http/1.1"),
+            backlog=4096,
+        ).start()
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: _ApnsConnection(lambda _: None, lambda _: None, serve),
+            "127.0.0.1",
+            0,
+            ssl=self._context("h2"),
+            backlog=4096,
+        )
+        return {
+            "ca_file": str(self.credentials.ca_file),
+            "http1": f"https://127.0.0.1:{self._runner.addresses[0][1]}",
+            "http2": f"https://127.0.0.1:{self._server.sockets[0].getsockname()[1]}",
+        }
+
+    async def stop(self) -> None:
+        assert self._runner is not None
+        assert self._server is not None
+        await self._runner.cleanup()
+        self._server.close()
+
+
 async def _serve_apns(folder: Path) -> tuple[TimedApnsServer, dict[str, Any]]:
     credentials = make_credentials(folder)
     server = TimedApnsServer(credentials)
@@ -109,7 +183,10 @@ async def _serve_webpush(
     return server, hello
 
 
-def _answer(server: TimedApnsServer | TlsWebPushServer, command: dict[str, Any]) -> Any:
+type _Server = TimedApnsServer | TlsWebPushServer | BareServices
+
+
+def _answer(server: _Server, command: dict[str, Any]) -> Any:
     match command["cmd"]:
         case "delay":
             server.response_delay = float(command["seconds"])
@@ -121,6 +198,8 @@ def _answer(server: TimedApnsServer | TlsWebPushServer, command: dict[str, Any])
                 for index in range(int(command["count"]))
             ]
         case "stats":
+            if isinstance(server, BareServices):
+                return {"received": server.received}
             if isinstance(server, TimedApnsServer):
                 return {"received": len(server.pushes), "arrivals": server.arrivals}
             return {
@@ -132,7 +211,9 @@ def _answer(server: TimedApnsServer | TlsWebPushServer, command: dict[str, Any])
             server.token_refresh_interval = 0
             return None
         case "reset":
-            if isinstance(server, TimedApnsServer):
+            if isinstance(server, BareServices):
+                server.received = 0
+            elif isinstance(server, TimedApnsServer):
                 server.pushes.clear()
                 server.arrivals.clear()
             else:
@@ -150,9 +231,14 @@ async def main(kind: str, tls: bool) -> None:
         lambda: asyncio.StreamReaderProtocol(reader), sys.stdin
     )
     with tempfile.TemporaryDirectory() as folder:
-        server: TimedApnsServer | TlsWebPushServer
+        server: _Server
         if kind == "apns":
             server, hello = await _serve_apns(Path(folder))
+        elif kind == "transport":
+            # As push services allow (Google's and Mozilla's front ends).
+            apns_server.MAX_CONCURRENT_STREAMS = 100
+            server = BareServices(make_credentials(Path(folder)))
+            hello = await server.start()
         else:
             server, hello = await _serve_webpush(Path(folder), tls)
         print(json.dumps(hello), flush=True)

@@ -158,6 +158,9 @@ class WebPushServer:
         self.rejections: list[tuple[str, int]] = []
         # Every request received, pushes or not.
         self.requests = 0
+        # Pushes being answered now, and the most at once.
+        self.in_flight = 0
+        self.max_in_flight = 0
         # (method, path) of requests outside /push/, e.g. followed redirects.
         self.other_requests: list[tuple[str, str]] = []
         self.response_delay = 0.0
@@ -317,7 +320,12 @@ class WebPushServer:
         sub_id = request.match_info["sub_id"]
         # Read it all first so every answer follows a complete request.
         body = await request.read()
-        await self._delay()
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await self._delay()
+        finally:
+            self.in_flight -= 1
         try:
             outcome = self._receive(request, sub_id, body)
         except _RejectError as err:
