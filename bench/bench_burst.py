@@ -15,23 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from pathlib import Path
-import tempfile
 
 from homeassistant.core import HomeAssistant
 
 from bench.bench_fanout import RawPool, _request
-from bench.harness import (
-    LoopLag,
-    ServerProcess,
-    add_hub,
-    apns_devices,
-    clock,
-    home_assistant,
-    hub_data,
-    machine,
-    use_apns_server,
-)
+from bench.harness import LoopLag, ServerProcess, apns_server, apple_hub, clock, machine
 from custom_components.direct_push.const import DOMAIN
 
 RTT = 0.02
@@ -61,20 +49,18 @@ def _row(name: str, pushes: int, wall: float, lag: LoopLag, before: int) -> None
 async def _dp_burst(
     server: ServerProcess, devices: int, calls: int, label: str
 ) -> tuple[float, float]:
-    with tempfile.TemporaryDirectory() as folder:
-        async with home_assistant(Path(folder)) as hass:
-            await add_hub(hass, hub_data(server.hello), apns_devices(devices))
-            # Warm up: connections open, code paths run once.
-            await _calls(hass, 1)
-            await server.command("reset")
-            with LoopLag() as lag:
-                before = lag.peak_rss
-                wall, _ = clock()
-                await _calls(hass, calls)
-                wall = clock()[0] - wall
-            assert await server.received() == devices * calls
-            _row(label, devices * calls, wall, lag, before)
-            return wall, lag.worst
+    async with apple_hub(server, devices) as hass:
+        # Warm up: connections open, code paths run once.
+        await _calls(hass, 1)
+        await server.command("reset")
+        with LoopLag() as lag:
+            before = lag.peak_rss
+            wall, _ = clock()
+            await _calls(hass, calls)
+            wall = clock()[0] - wall
+        assert await server.received() == devices * calls
+        _row(label, devices * calls, wall, lag, before)
+        return wall, lag.worst
 
 
 async def _raw_burst(server: ServerProcess, pushes: int) -> tuple[float, float]:
@@ -102,9 +88,7 @@ async def main(quick: bool) -> None:
         f"{'burst':<34} {'pushes':>6} | {'time':>10} | {'worst stall':>10}"
         f" {'p99 tick':>10} | {'memory':>10}"
     )
-    async with ServerProcess("apns") as server:
-        use_apns_server(server.hello)
-        await server.command("token_updates")
+    async with apns_server(raw_client=True) as server:
         await server.command("delay", seconds=RTT)
         _, calls_stall = await _dp_burst(
             server, 10, calls, f"{calls} calls x 10 devices"

@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from functools import partial
-from pathlib import Path
 import ssl
-import tempfile
 from typing import Any
 
 from aioapns.common import NotificationRequest, PushType
@@ -29,18 +27,14 @@ from aioapns.connection import (
 from homeassistant.core import HomeAssistant
 
 from bench.harness import (
-    ServerProcess,
-    add_hub,
-    apns_devices,
+    apns_server,
+    apple_hub,
     clock,
-    home_assistant,
-    hub_data,
     interleaved,
     machine,
     median,
-    use_apns_server,
+    send,
 )
-from custom_components.direct_push.const import DOMAIN
 
 DEVICES = 1000
 MESSAGE = "Washing machine finished"
@@ -101,26 +95,53 @@ async def _raw_sequential(pool: RawPool, count: int) -> float:
 
 async def _direct_push(hass: HomeAssistant, count: int) -> tuple[float, float]:
     target = [f"Phone {index}" for index in range(count)]
-    wall, cpu = clock()
-    response = await hass.services.async_call(
-        DOMAIN,
-        "send",
-        {"message": MESSAGE, "title": "Laundry", "target": target},
-        blocking=True,
-        return_response=True,
+    return await send(hass, message=MESSAGE, title="Laundry", target=target)
+
+
+async def _row(
+    hass: HomeAssistant,
+    pool: RawPool,
+    count: int,
+    rtt: float,
+    *,
+    rounds: int,
+    quick: bool,
+) -> None:
+    """Measure one N at one RTT; print its row."""
+    cpu: dict[str, list[float]] = {"dp": [], "raw": []}
+
+    async def dp() -> float:
+        wall, used = await _direct_push(hass, count)
+        cpu["dp"].append(used / count)
+        return wall
+
+    async def raw() -> float:
+        wall, used = await _raw_gathered(pool, count)
+        cpu["raw"].append(used / count)
+        return wall
+
+    times = await interleaved(rounds, {"dp": dp, "raw": raw})
+    # Once only, and not at all when quick and long: it is the slow reference.
+    sequential = (
+        await _raw_sequential(pool, count)
+        if not (quick and count * rtt > 5)
+        else float("nan")
     )
-    wall2, cpu2 = clock()
-    assert response is not None
-    rows: list[dict[str, Any]] = response["deliveries"]  # type: ignore[assignment]
-    assert len(rows) == count
-    assert all(row["status"] == "delivered" for row in rows)
-    return wall2 - wall, cpu2 - cpu
+    dp_time, raw_time = median(times["dp"]), median(times["raw"])
+    dp_cpu, raw_cpu = median(cpu["dp"]), median(cpu["raw"])
+    print(
+        f"{count:>5} {rtt * 1000:>4.0f}ms |"
+        f" {dp_time * 1000:>9.1f} ms {raw_time * 1000:>10.1f} ms"
+        f" {sequential * 1000:>8.1f} ms |"
+        f" {raw_time / dp_time:>11.2f}x |"
+        f" {dp_cpu * 1000:>8.3f} ms {raw_cpu * 1000:>5.3f} ms"
+        f" {dp_cpu / raw_cpu:>5.2f}x",
+        flush=True,
+    )
 
 
 async def main(quick: bool) -> None:
     """Measure and print the table."""
-    sizes = (1, 10, 100, 1000)
-    rtts = (0.0, 0.02)
     rounds = 3 if quick else 5
     print(f"Fan-out to Apple devices; {machine()}")
     print(f"median of {rounds} interleaved rounds; warm connections")
@@ -128,49 +149,19 @@ async def main(quick: bool) -> None:
         f"{'N':>5} {'RTT':>6} | {'Direct Push':>12} {'raw gathered':>13} {'sequential':>11}"
         f" | {'speed vs raw':>12} | {'CPU/push DP':>11} {'raw':>8} {'ratio':>6}"
     )
-    async with ServerProcess("apns") as server:
-        use_apns_server(server.hello)
-        await server.command("token_updates")
-        with tempfile.TemporaryDirectory() as folder:
-            async with home_assistant(Path(folder)) as hass:
-                await add_hub(hass, hub_data(server.hello), apns_devices(DEVICES))
-                pool = RawPool(server.hello)
-                for rtt in rtts:
-                    await server.command("delay", seconds=rtt)
-                    # Warm both up: connections open, code paths run once.
-                    await _direct_push(hass, 100)
-                    await _raw_gathered(pool, 100)
-                    for count in sizes:
-                        cpu: dict[str, list[float]] = {"dp": [], "raw": []}
-
-                        async def dp(count: int = count, cpu: Any = cpu) -> float:
-                            wall, used = await _direct_push(hass, count)
-                            cpu["dp"].append(used / count)
-                            return wall
-
-                        async def raw(count: int = count, cpu: Any = cpu) -> float:
-                            wall, used = await _raw_gathered(pool, count)
-                            cpu["raw"].append(used / count)
-                            return wall
-
-                        times = await interleaved(rounds, {"dp": dp, "raw": raw})
-                        sequential = (
-                            await _raw_sequential(pool, count)
-                            if not (quick and count * rtt > 5)
-                            else float("nan")
-                        )
-                        dp_time, raw_time = median(times["dp"]), median(times["raw"])
-                        dp_cpu, raw_cpu = median(cpu["dp"]), median(cpu["raw"])
-                        print(
-                            f"{count:>5} {rtt * 1000:>4.0f}ms |"
-                            f" {dp_time * 1000:>9.1f} ms {raw_time * 1000:>10.1f} ms"
-                            f" {sequential * 1000:>8.1f} ms |"
-                            f" {raw_time / dp_time:>11.2f}x |"
-                            f" {dp_cpu * 1000:>8.3f} ms {raw_cpu * 1000:>5.3f} ms"
-                            f" {dp_cpu / raw_cpu:>5.2f}x",
-                            flush=True,
-                        )
-                pool.close()
+    async with (
+        apns_server(raw_client=True) as server,
+        apple_hub(server, DEVICES) as hass,
+    ):
+        pool = RawPool(server.hello)
+        for rtt in (0.0, 0.02):
+            await server.command("delay", seconds=rtt)
+            # Warm both up: connections open, code paths run once.
+            await _direct_push(hass, 100)
+            await _raw_gathered(pool, 100)
+            for count in (1, 10, 100, 1000):
+                await _row(hass, pool, count, rtt, rounds=rounds, quick=quick)
+        pool.close()
     print("speed vs raw: raw gathered time / Direct Push time (1.00x: as fast as raw)")
 
 

@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from pathlib import Path
-import tempfile
 import time
 from typing import Any
 
@@ -32,14 +30,11 @@ from homeassistant.setup import async_setup_component
 
 from bench.harness import (
     ServerProcess,
-    add_hub,
-    apns_devices,
-    home_assistant,
-    hub_data,
+    apns_server,
+    apple_hub,
     machine,
     percentile,
     setup_http,
-    use_apns_server,
 )
 from custom_components.direct_push.const import DOMAIN
 
@@ -152,32 +147,24 @@ async def _events(
 async def _measure(
     devices: int, events: int
 ) -> dict[str, tuple[list[float], list[float]]]:
-    async with ServerProcess("apns") as server:
-        use_apns_server(server.hello)
-        with tempfile.TemporaryDirectory() as folder:
-            async with home_assistant(Path(folder)) as hass:
-                entry = await add_hub(
-                    hass, hub_data(server.hello), apns_devices(devices)
-                )
-                await setup_http(hass)
-                [entity] = [
-                    state.entity_id
-                    for state in hass.states.async_all("notify")
-                    if state.attributes.get("friendly_name") == TARGET
-                ]
-                assert await async_setup_component(
-                    hass, "automation", {"automation": _automations(entity)}
-                )
-                await hass.async_block_till_done()
-                # Warm up: connections open, templates compiled.
-                await _events(hass, server, "a", 20)
-                await _events(hass, server, "e", 20)
-                results = {
-                    "direct_push.send": await _events(hass, server, "a", events),
-                    "device's notify entity": await _events(hass, server, "e", events),
-                }
-                await hass.config_entries.async_unload(entry.entry_id)
-                return results
+    async with apns_server() as server, apple_hub(server, devices) as hass:
+        await setup_http(hass)
+        [entity] = [
+            state.entity_id
+            for state in hass.states.async_all("notify")
+            if state.attributes.get("friendly_name") == TARGET
+        ]
+        assert await async_setup_component(
+            hass, "automation", {"automation": _automations(entity)}
+        )
+        await hass.async_block_till_done()
+        # Warm up: connections open, templates compiled.
+        await _events(hass, server, "a", 20)
+        await _events(hass, server, "e", 20)
+        return {
+            "direct_push.send": await _events(hass, server, "a", events),
+            "device's notify entity": await _events(hass, server, "e", events),
+        }
 
 
 async def main(quick: bool) -> None:

@@ -34,10 +34,10 @@ from bench.harness import (
     interleaved,
     machine,
     median,
+    send,
     setup_http,
     webpush_devices,
 )
-from custom_components.direct_push.const import DOMAIN
 
 DELAY = 0.05
 MESSAGE = "Front door opened"
@@ -98,19 +98,8 @@ async def _html5(hass: HomeAssistant, entities: list[str]) -> float:
 
 async def _direct_push(hass: HomeAssistant, count: int) -> float:
     target = [f"Browser {index}" for index in range(count)]
-    wall, _ = clock()
-    response = await hass.services.async_call(
-        DOMAIN,
-        "send",
-        {"message": MESSAGE, "title": "Door", "target": target},
-        blocking=True,
-        return_response=True,
-    )
-    elapsed = clock()[0] - wall
-    assert response is not None
-    rows: list[dict[str, Any]] = response["deliveries"]  # type: ignore[assignment]
-    assert [row["status"] for row in rows] == ["delivered"] * count, rows[:3]
-    return elapsed
+    wall, _ = await send(hass, message=MESSAGE, title="Door", target=target)
+    return wall
 
 
 async def main(quick: bool, tls: bool) -> None:

@@ -21,6 +21,7 @@ import platform
 import socket
 import statistics
 import sys
+import tempfile
 import time
 from types import MappingProxyType
 from typing import Any
@@ -175,10 +176,44 @@ async def setup_http(hass: HomeAssistant) -> None:
     )
 
 
-def use_apns_server(hello: dict[str, Any]) -> None:
-    """Point Direct Push's APNs backend at the local server (its development setting)."""
-    os.environ[ENV_DEV_APNS_SERVER] = f"127.0.0.1:{hello['port']}"
-    os.environ[ENV_DEV_CA_FILE] = hello["ca_file"]
+@contextlib.asynccontextmanager
+async def apns_server(*, raw_client: bool = False) -> AsyncIterator[ServerProcess]:
+    """Run the local APNs server, and point Direct Push at it (its development setting).
+
+    With raw_client, aioapns itself also sends, signing its own provider token
+    with the same key: the server takes a new token at any time.
+    """
+    async with ServerProcess("apns") as server:
+        os.environ[ENV_DEV_APNS_SERVER] = f"127.0.0.1:{server.hello['port']}"
+        os.environ[ENV_DEV_CA_FILE] = server.hello["ca_file"]
+        if raw_client:
+            await server.command("token_updates")
+        yield server
+
+
+@contextlib.asynccontextmanager
+async def apple_hub(
+    server: ServerProcess, devices: int
+) -> AsyncIterator[HomeAssistant]:
+    """Run Home Assistant on a new folder with a hub of Apple devices ("Phone 0" on)."""
+    with tempfile.TemporaryDirectory() as folder:
+        async with home_assistant(Path(folder)) as hass:
+            await add_hub(hass, hub_data(server.hello), apns_devices(devices))
+            yield hass
+
+
+async def send(hass: HomeAssistant, **fields: Any) -> tuple[float, float]:
+    """Call direct_push.send; check every push was delivered; return wall and CPU time."""
+    wall, cpu = clock()
+    response = await hass.services.async_call(
+        DOMAIN, "send", fields, blocking=True, return_response=True
+    )
+    wall2, cpu2 = clock()
+    assert response is not None
+    rows: list[dict[str, Any]] = response["deliveries"]  # type: ignore[assignment]
+    assert rows, "sent to some"
+    assert all(row["status"] == "delivered" for row in rows), rows[:3]
+    return wall2 - wall, cpu2 - cpu
 
 
 def hub_data(apns: dict[str, Any] | None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from homeassistant.config_entries import SOURCE_USER, ConfigSubentryData
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import (
@@ -384,6 +385,28 @@ def subentry_id(entry: MockConfigEntry, name: str) -> str:
         sid for sid, sub in entry.subentries.items() if sub.title == name
     )
     return subentry_id
+
+
+def ha_device_id(hass: HomeAssistant, entry: MockConfigEntry, key: str) -> str:
+    """Return the HA device id of a device (key: its subentry id) or the hub (the entry id)."""
+    # A lookup that every supported Home Assistant version offers.
+    [device] = [
+        device
+        for device in dr.async_entries_for_config_entry(
+            dr.async_get(hass), entry.entry_id
+        )
+        if (DOMAIN, key) in device.identifiers
+    ]
+    return device.id
+
+
+def notify_entity_id(hass: HomeAssistant, entry: MockConfigEntry, key: str) -> str:
+    """Return the notify entity of a device (key: its subentry id) or a group ("admins")."""
+    entity_id = er.async_get(hass).async_get_entity_id(
+        Platform.NOTIFY, DOMAIN, f"{entry.entry_id}_{key}"
+    )
+    assert entity_id is not None
+    return entity_id
 
 
 def inactive_issue(

@@ -18,41 +18,30 @@ from custom_components.direct_push.const import DOMAIN
 from custom_components.direct_push.hub import DirectPushHub
 
 from .apns_server import ApnsServer
-from .conftest import ALICE_TOKEN, BOB_TOKEN, CAROL_TOKEN, apns_device, subentry_id
-
-
-def _ha_device_id(hass: HomeAssistant, entry: MockConfigEntry, key: str) -> str:
-    """Return the HA device id of a device (by subentry id) or the hub (by entry id)."""
-    [device] = [
-        device
-        for device in dr.async_entries_for_config_entry(
-            dr.async_get(hass), entry.entry_id
-        )
-        if (DOMAIN, key) in device.identifiers
-    ]
-    return device.id
-
-
-def _entity_id(hass: HomeAssistant, entry: MockConfigEntry, key: str) -> str:
-    entity_id = er.async_get(hass).async_get_entity_id(
-        Platform.NOTIFY, DOMAIN, f"{entry.entry_id}_{key}"
-    )
-    assert entity_id is not None
-    return entity_id
+from .conftest import (
+    ALICE_TOKEN,
+    BOB_TOKEN,
+    CAROL_TOKEN,
+    apns_device,
+    ha_device_id,
+    notify_entity_id,
+    send_rows,
+    subentry_id,
+)
 
 
 def _targets(hass: HomeAssistant, entry: MockConfigEntry) -> list[str]:
     """Every way to name each device and group now."""
     targets = ["all", "admin", "everyone", "Admins", "", "nobody"]
-    targets += [_entity_id(hass, entry, key) for key in ("admins", "everyone")]
-    targets.append(_ha_device_id(hass, entry, entry.entry_id))
+    targets += [notify_entity_id(hass, entry, key) for key in ("admins", "everyone")]
+    targets.append(ha_device_id(hass, entry, entry.entry_id))
     for device_id, subentry in entry.subentries.items():
         targets += [
             subentry.title,
             subentry.title.upper(),
             device_id,
-            _ha_device_id(hass, entry, device_id),
-            _entity_id(hass, entry, device_id),
+            ha_device_id(hass, entry, device_id),
+            notify_entity_id(hass, entry, device_id),
         ]
     return targets
 
@@ -81,15 +70,7 @@ def assert_same_as_fresh(
 
 
 async def _send(hass: HomeAssistant, target: Any) -> list[str]:
-    response = await hass.services.async_call(
-        DOMAIN,
-        "send",
-        {"message": "Hi", "target": target},
-        blocking=True,
-        return_response=True,
-    )
-    assert response is not None
-    return [row["device"] for row in response["deliveries"]]  # type: ignore[union-attr, index]
+    return [row["device"] for row in await send_rows(hass, message="Hi", target=target)]
 
 
 async def test_renamed_entity_ids(
@@ -97,8 +78,8 @@ async def test_renamed_entity_ids(
 ) -> None:
     """A notify entity renamed in the registry is a target by its new id only."""
     bob = subentry_id(loaded_entry, "Bob")
-    old = _entity_id(hass, loaded_entry, bob)
-    old_admins = _entity_id(hass, loaded_entry, "admins")
+    old = notify_entity_id(hass, loaded_entry, bob)
+    old_admins = notify_entity_id(hass, loaded_entry, "admins")
     before = _targets(hass, loaded_entry)
     assert await _send(hass, old) == ["Bob"]
 
@@ -142,7 +123,7 @@ async def test_devices_added_renamed_and_removed(
     carol_id = subentry_id(loaded_entry, "Carol")
     seen += _targets(hass, loaded_entry)
     assert await _send(hass, "carol") == ["Carol"]
-    assert await _send(hass, _ha_device_id(hass, loaded_entry, carol_id)) == ["Carol"]
+    assert await _send(hass, ha_device_id(hass, loaded_entry, carol_id)) == ["Carol"]
     assert await _send(hass, "admin") == ["Alice", "Carol"]
     assert_same_as_fresh(hass, loaded_entry, seen)
 
@@ -157,7 +138,7 @@ async def test_devices_added_renamed_and_removed(
     assert_same_as_fresh(hass, loaded_entry, seen)
 
     bob_id = subentry_id(loaded_entry, "Bob")
-    bob_ha_id = _ha_device_id(hass, loaded_entry, bob_id)
+    bob_ha_id = ha_device_id(hass, loaded_entry, bob_id)
     assert hass.config_entries.async_remove_subentry(loaded_entry, bob_id)
     await hass.async_block_till_done()
     for gone in ("Bob", bob_id, bob_ha_id):
@@ -182,8 +163,8 @@ async def test_ha_device_removed_from_the_registry(
 ) -> None:
     """A device removed in Home Assistant is no longer a target by its HA ids."""
     alice_id = subentry_id(loaded_entry, "Alice")
-    alice_ha_id = _ha_device_id(hass, loaded_entry, alice_id)
-    alice_entity = _entity_id(hass, loaded_entry, alice_id)
+    alice_ha_id = ha_device_id(hass, loaded_entry, alice_id)
+    alice_entity = notify_entity_id(hass, loaded_entry, alice_id)
     before = _targets(hass, loaded_entry)
     assert await _send(hass, alice_ha_id) == ["Alice"]
 
@@ -221,14 +202,19 @@ async def test_ha_device_removed_from_the_registry(
     assert [push.token for push in apns_server.pushes] == [ALICE_TOKEN] * 4
 
 
+def _index_in_use(entry: MockConfigEntry) -> tuple[DirectPushHub, object]:
+    """Send once, so the hub builds its index; return the hub and the index."""
+    hub: DirectPushHub = entry.runtime_data
+    hub.resolve(["Alice"])
+    assert hub._routes is not None
+    return hub, hub._routes
+
+
 async def test_other_integrations_leave_the_index(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
     """Registry changes elsewhere cost no rebuild; ours do."""
-    hub: DirectPushHub = loaded_entry.runtime_data
-    hub.resolve(["Alice"])
-    routes = hub._routes
-    assert routes is not None
+    hub, routes = _index_in_use(loaded_entry)
 
     other = MockConfigEntry(domain="other")
     other.add_to_hass(hass)
@@ -248,7 +234,7 @@ async def test_other_integrations_leave_the_index(
 
     # Our own entity's change, even one that changes no id, rebuilds.
     er.async_get(hass).async_update_entity(
-        _entity_id(hass, loaded_entry, subentry_id(loaded_entry, "Bob")),
+        notify_entity_id(hass, loaded_entry, subentry_id(loaded_entry, "Bob")),
         name="Bob's phone",
     )
     await hass.async_block_till_done()
@@ -260,9 +246,7 @@ async def test_other_integrations_leave_the_index(
 async def test_index_is_built_once_between_changes(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
-    hub: DirectPushHub = loaded_entry.runtime_data
-    hub.resolve(["Alice"])
-    routes = hub._routes
+    hub, routes = _index_in_use(loaded_entry)
     for target in ("Bob", "all", "admin"):
         hub.resolve([target])
     assert hub._routes is routes
@@ -271,10 +255,10 @@ async def test_index_is_built_once_between_changes(
 async def test_unloaded_hub_stops_listening(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
-    hub: DirectPushHub = loaded_entry.runtime_data
-    hub.resolve(["Alice"])
-    routes = hub._routes
-    alice_entity = _entity_id(hass, loaded_entry, subentry_id(loaded_entry, "Alice"))
+    hub, routes = _index_in_use(loaded_entry)
+    alice_entity = notify_entity_id(
+        hass, loaded_entry, subentry_id(loaded_entry, "Alice")
+    )
     assert await hass.config_entries.async_unload(loaded_entry.entry_id)
     er.async_get(hass).async_update_entity(alice_entity, name="Alice's phone")
     await hass.async_block_till_done()
