@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
 
@@ -111,24 +110,20 @@ async def test_costly_turns_are_woken_one_per_pass() -> None:
     assert passes.count >= 20
 
 
-async def test_gather_paced_keeps_order_and_makes_coroutines_in_turn() -> None:
+async def test_gather_paced_keeps_order_and_starts_each_in_turn() -> None:
     pacer = Pacer(slice_seconds=0)
-    made: list[int] = []
+    started: list[int] = []
 
     async def work(index: int) -> int:
+        started.append(index)
         await asyncio.sleep(0.001 * (5 - index % 5))
         return index * 10
 
-    def coros() -> Callable[[], object]:
-        for index in range(10):
-            made.append(index)
-            yield work(index)
-
     passes = Passes()
-    results = await async_gather_paced(pacer, coros())  # type: ignore[arg-type]
+    results = await async_gather_paced(pacer, work, range(10))
     passes.stop()
     assert results == [index * 10 for index in range(10)]
-    assert made == list(range(10))
+    assert started == list(range(10))
     # With no slice to speak of, each one's turn came in a pass of its own.
     assert passes.count >= 9
 
@@ -143,12 +138,37 @@ async def test_gather_paced_starts_each_eagerly() -> None:
         await asyncio.sleep(0)
         return index
 
-    gathering = asyncio.ensure_future(
-        async_gather_paced(pacer, (work(index) for index in range(3)))
-    )
+    gathering = asyncio.ensure_future(async_gather_paced(pacer, work, range(3)))
     await asyncio.sleep(0)
     assert started == [0, 1, 2]
     assert await gathering == [0, 1, 2]
+
+
+async def test_gather_paced_cancelled_cancels_what_it_started() -> None:
+    """As asyncio.gather: cancelled, it cancels its work; what had no turn never starts."""
+    pacer = Pacer(slice_seconds=0)
+    started: list[int] = []
+    cancelled: list[int] = []
+    three = asyncio.Event()
+
+    async def work(index: int) -> None:
+        started.append(index)
+        if len(started) == 3:
+            three.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.append(index)
+            raise
+
+    gathering = asyncio.ensure_future(async_gather_paced(pacer, work, range(10)))
+    await three.wait()
+    gathering.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await gathering
+    await asyncio.sleep(0)
+    assert 3 <= len(started) < 10
+    assert cancelled == started
 
 
 async def test_gather_paced_raises_the_first_error() -> None:
@@ -160,4 +180,4 @@ async def test_gather_paced_raises_the_first_error() -> None:
         return index
 
     with pytest.raises(ValueError, match="1"):
-        await async_gather_paced(pacer, (work(index) for index in range(3)))
+        await async_gather_paced(pacer, work, range(3))

@@ -298,7 +298,7 @@ class DirectPushHub:
         """Send to every device at once; one report per device, in order."""
         # Each push's first steps (encrypt, frame, write) take CPU: in turn.
         return await async_gather_paced(
-            self.pacer, (self._async_deliver(device, message) for device in devices)
+            self.pacer, lambda device: self._async_deliver(device, message), devices
         )
 
     async def async_close(self) -> None:

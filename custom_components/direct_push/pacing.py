@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Final
 
 SLICE: Final = 0.005
@@ -74,17 +74,22 @@ class Pacer:
             self._started = None
 
 
-async def async_gather_paced[T](
-    pacer: Pacer, coros: Iterable[Coroutine[Any, Any, T]]
-) -> list[T]:
-    """Run coroutines concurrently, each started in its turn; return their results in order.
+async def async_gather_paced[T, R](
+    pacer: Pacer, start: Callable[[T], Coroutine[Any, Any, R]], items: Iterable[T]
+) -> list[R]:
+    """Run start(item) for each item concurrently, each in its turn; return the results in order.
 
-    Each starts eagerly, so the work before its first wait falls in the turn
-    it took. Pass a generator: a coroutine is made only when its turn comes.
+    Each starts eagerly, so its work before its first wait falls in the turn
+    it took. Cancelled while waiting for a turn, it cancels those started.
     """
     loop = asyncio.get_running_loop()
-    tasks: list[asyncio.Task[T]] = []
-    for coro in coros:
-        await pacer.async_turn()
-        tasks.append(asyncio.Task(coro, loop=loop, eager_start=True))
+    tasks: list[asyncio.Task[R]] = []
+    try:
+        for item in items:
+            await pacer.async_turn()
+            tasks.append(asyncio.Task(start(item), loop=loop, eager_start=True))
+    except asyncio.CancelledError:
+        for task in tasks:
+            task.cancel()
+        raise
     return list(await asyncio.gather(*tasks))
