@@ -18,7 +18,7 @@ import re
 import ssl
 import time
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypedDict, Unpack
 import uuid
 
 from cryptography import x509
@@ -42,6 +42,8 @@ from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes, Settings
 import jwt
 
+from .blackhole import Blackhole
+
 _LOGGER = logging.getLogger(__name__)
 
 KEY_ID: Final = "ABC123DEFG"
@@ -50,6 +52,7 @@ PRODUCTION_HOST: Final = "api.push.apple.com"
 SANDBOX_HOSTS: Final = frozenset(
     {"api.development.push.apple.com", "api.sandbox.push.apple.com"}
 )
+ENVIRONMENTS: Final = frozenset({"production", "sandbox"})
 PUSH_TYPES: Final = frozenset(
     {
         "alert",
@@ -76,6 +79,12 @@ MAX_CONCURRENT_STREAMS: Final = 1000
 # stall behind WINDOW_UPDATE round trips (aioapns ignores flow control).
 CONNECTION_WINDOW: Final = 16 * 1024 * 1024
 
+# Apple marks push certificates for the sandbox, for production, and the
+# topics of universal ones (Apple WWDR certification practice statement).
+APNS_DEVELOPMENT_OID: Final = x509.ObjectIdentifier("1.2.840.113635.100.6.3.1")
+APNS_PRODUCTION_OID: Final = x509.ObjectIdentifier("1.2.840.113635.100.6.3.2")
+APNS_TOPICS_OID: Final = x509.ObjectIdentifier("1.2.840.113635.100.6.3.6")
+
 _DEVICE_PATH: Final = "/3/device/"
 _TOKEN_RE: Final = re.compile(r"(?:[0-9a-fA-F]{2}){32,100}")
 _UUID_RE: Final = re.compile(
@@ -99,6 +108,9 @@ class ApnsTestCredentials:
     ca_file: Path
     server_cert_file: Path
     server_key_file: Path
+    # The test CA, to issue more push certificates the server trusts.
+    ca_cert_pem: str = field(repr=False)
+    ca_key_pem: str = field(repr=False)
 
 
 def _pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> str:
@@ -116,6 +128,9 @@ def _issue(
     issuer: x509.Certificate | None,
     issuer_key: ec.EllipticCurvePrivateKey,
     extensions: Iterable[tuple[x509.ExtensionType, bool]],
+    *,
+    not_before: datetime = _NOT_BEFORE,
+    not_after: datetime = _NOT_AFTER,
 ) -> x509.Certificate:
     """Build a certificate; issuer None means self-signed."""
     builder = (
@@ -124,8 +139,8 @@ def _issue(
         .issuer_name(issuer.subject if issuer else subject)
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
-        .not_valid_before(_NOT_BEFORE)
-        .not_valid_after(_NOT_AFTER)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), False)
     )
     if issuer is not None:
@@ -205,15 +220,80 @@ def make_credentials(
         ],
     )
 
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_file = directory / "apns_ca.pem"
+    server_cert_file = directory / "apns_server.pem"
+    server_key_file = directory / "apns_server_key.pem"
+    ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    server_cert_file.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
+    server_key_file.write_text(_pem(server_key))
+
+    ca_key_pem = _pem(ca_key)
+    ca_cert_pem = ca_cert.public_bytes(serialization.Encoding.PEM).decode()
+    return ApnsTestCredentials(
+        key_pem=_pem(ec.generate_private_key(ec.SECP256R1())),
+        key_id=KEY_ID,
+        team_id=TEAM_ID,
+        topic=topic,
+        cert_pem=_push_certificate(ca_cert, ca_key, topic),
+        ca_file=ca_file,
+        server_cert_file=server_cert_file,
+        server_key_file=server_key_file,
+        ca_cert_pem=ca_cert_pem,
+        ca_key_pem=ca_key_pem,
+    )
+
+
+class PushCertificateOptions(TypedDict, total=False):
+    """How a test push certificate differs from make_credentials' own."""
+
+    kind: str | None
+    """"development", "production" or "universal": Apple's extensions for it."""
+    common_name: str | None
+    not_before: datetime
+    not_after: datetime
+    password: bytes
+    """Encrypt the key, as an export without `-nodes` does."""
+    key_first: bool
+    chain: bool
+    """Apple's intermediate certificate first, as some exports have it."""
+
+
+def issue_push_certificate(
+    credentials: ApnsTestCredentials, **options: Unpack[PushCertificateOptions]
+) -> str:
+    """Issue another push certificate the server trusts, with its key, in one PEM.
+
+    Blocking (RSA key generation).
+    """
+    ca_cert = x509.load_pem_x509_certificate(credentials.ca_cert_pem.encode())
+    ca_key = serialization.load_pem_private_key(
+        credentials.ca_key_pem.encode(), password=None
+    )
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    return _push_certificate(ca_cert, ca_key, credentials.topic, **options)
+
+
+def _push_certificate(
+    ca_cert: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    topic: str,
+    **options: Unpack[PushCertificateOptions],
+) -> str:
+    """A push certificate and its key as `openssl pkcs12` writes them."""
     # Apple's push certificates carry RSA 2048 keys and UID = bundle id.
     client_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    kind = options.get("kind")
+    common_name = options.get("common_name") or (
+        f"Apple Development IOS Push Services: {topic}"
+        if kind in (None, "development")
+        else f"Apple Push Services: {topic}"
+    )
     client_cert = _issue(
         x509.Name(
             [
                 x509.NameAttribute(NameOID.USER_ID, topic),
-                x509.NameAttribute(
-                    NameOID.COMMON_NAME, f"Apple Development IOS Push Services: {topic}"
-                ),
+                x509.NameAttribute(NameOID.COMMON_NAME, common_name),
                 x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, TEAM_ID),
                 x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example Developer"),
                 x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
@@ -226,28 +306,49 @@ def make_credentials(
             (x509.BasicConstraints(ca=False, path_length=None), True),
             (_key_usage(digital_signature=True, cert_sign=False), True),
             (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False),
+            *(
+                (x509.UnrecognizedExtension(oid, value), False)
+                for oid, value in _push_extensions(kind, topic)
+            ),
         ],
+        not_before=options.get("not_before", _NOT_BEFORE),
+        not_after=options.get("not_after", _NOT_AFTER),
     )
+    cert_pem = client_cert.public_bytes(serialization.Encoding.PEM).decode()
+    key_pem = client_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(password)
+        if (password := options.get("password"))
+        else serialization.NoEncryption(),
+    ).decode()
+    blocks = [cert_pem, key_pem]
+    if options.get("key_first"):
+        blocks.reverse()
+    if options.get("chain"):
+        blocks.insert(0, ca_cert.public_bytes(serialization.Encoding.PEM).decode())
+    return "".join(blocks)
 
-    directory.mkdir(parents=True, exist_ok=True)
-    ca_file = directory / "apns_ca.pem"
-    server_cert_file = directory / "apns_server.pem"
-    server_key_file = directory / "apns_server_key.pem"
-    ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    server_cert_file.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
-    server_key_file.write_text(_pem(server_key))
 
-    return ApnsTestCredentials(
-        key_pem=_pem(ec.generate_private_key(ec.SECP256R1())),
-        key_id=KEY_ID,
-        team_id=TEAM_ID,
-        topic=topic,
-        cert_pem=client_cert.public_bytes(serialization.Encoding.PEM).decode()
-        + _pem(client_key),
-        ca_file=ca_file,
-        server_cert_file=server_cert_file,
-        server_key_file=server_key_file,
-    )
+def _push_extensions(
+    kind: str | None, topic: str
+) -> list[tuple[x509.ObjectIdentifier, bytes]]:
+    """The extensions Apple puts on each kind of push certificate (DER values)."""
+    null = b"\x05\x00"
+    topics = topic.encode()
+    # SEQUENCE { UTF8String topic, SEQUENCE { UTF8String "app" } }
+    app = b"\x0c" + bytes([len(topics)]) + topics + b"\x30\x05\x0c\x03app"
+    topics_value = b"\x30" + bytes([len(app)]) + app
+    return {
+        None: [],
+        "development": [(APNS_DEVELOPMENT_OID, null)],
+        "production": [(APNS_PRODUCTION_OID, null)],
+        "universal": [
+            (APNS_DEVELOPMENT_OID, null),
+            (APNS_PRODUCTION_OID, null),
+            (APNS_TOPICS_OID, topics_value),
+        ],
+    }[kind]
 
 
 @dataclass(slots=True)
@@ -266,6 +367,8 @@ class ApnsPush:
     headers: dict[str, str]
     host: str
     auth: str
+    received_at: float = 0.0
+    """time.perf_counter() when the request's last byte arrived."""
 
     @property
     def environment(self) -> str:
@@ -278,6 +381,29 @@ class ApnsPush:
         return self.expiration != 0
 
 
+def _host(headers: dict[str, str]) -> str:
+    """Return the host a request names."""
+    return headers.get("host") or headers.get(":authority", "")
+
+
+def _environment(host: str) -> str:
+    """Return the environment a request's host names."""
+    return (
+        "sandbox" if host.partition(":")[0].lower() in SANDBOX_HOSTS else "production"
+    )
+
+
+def _certificate_environments(cert: x509.Certificate) -> frozenset[str]:
+    """Where Apple accepts a client certificate, by the extensions it carries."""
+    oids = {extension.oid for extension in cert.extensions}
+    environments = set()
+    if oids & {APNS_DEVELOPMENT_OID, APNS_TOPICS_OID}:
+        environments.add("sandbox")
+    if oids & {APNS_PRODUCTION_OID, APNS_TOPICS_OID}:
+        environments.add("production")
+    return frozenset(environments) or ENVIRONMENTS
+
+
 @dataclass(slots=True)
 class _Request:
     """One HTTP/2 request being received."""
@@ -285,6 +411,7 @@ class _Request:
     stream_id: int
     headers: list[tuple[str, str]]
     body: bytearray = field(default_factory=bytearray)
+    received_at: float = 0.0
 
 
 @dataclass(slots=True)
@@ -333,6 +460,8 @@ class _ApnsConnection(asyncio.Protocol):
         self._tasks: set[asyncio.Task[None]] = set()
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.peer_topic: str | None = None
+        # Where the client certificate may push; unmarked test certificates anywhere.
+        self.peer_environments: frozenset[str] = ENVIRONMENTS
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Send our preface and note the client certificate's topic, if any."""
@@ -342,14 +471,14 @@ class _ApnsConnection(asyncio.Protocol):
         if ssl_object is not None:
             der = ssl_object.getpeercert(binary_form=True)
             if der:
-                uid = x509.load_der_x509_certificate(
-                    der
-                ).subject.get_attributes_for_oid(NameOID.USER_ID)
+                peer = x509.load_der_x509_certificate(der)
+                uid = peer.subject.get_attributes_for_oid(NameOID.USER_ID)
                 if uid:
                     value = uid[0].value
                     self.peer_topic = (
                         value.decode() if isinstance(value, bytes) else value
                     )
+                self.peer_environments = _certificate_environments(peer)
         self._h2.local_settings = Settings(
             client=False,
             initial_values={
@@ -405,6 +534,7 @@ class _ApnsConnection(asyncio.Protocol):
         elif isinstance(event, StreamEnded):
             assert event.stream_id is not None
             if (request := self._requests.pop(event.stream_id, None)) is not None:
+                request.received_at = time.perf_counter()
                 task = asyncio.get_running_loop().create_task(
                     self._on_request(self, request)
                 )
@@ -463,15 +593,24 @@ class _ApnsConnection(asyncio.Protocol):
         if (pending := self._h2.data_to_send()) and self._transport is not None:
             self._transport.write(pending)
 
-    def goaway(self) -> None:
-        """Close cleanly: GOAWAY, then close the TLS connection."""
+    def goaway(self, last_stream_id: int | None = None) -> None:
+        """Close cleanly: GOAWAY, then close the TLS connection.
+
+        Streams after last_stream_id (default: the last one received) are left
+        unanswered, as unprocessed.
+        """
         if self._transport is None or self._transport.is_closing():
             return
         for task in self._tasks:
             task.cancel()
-        self._h2.close_connection(ErrorCodes.NO_ERROR)
+        self._h2.close_connection(ErrorCodes.NO_ERROR, last_stream_id=last_stream_id)
         self._flush()
         self._transport.close()
+
+    def reset(self, stream_id: int) -> None:
+        """Answer a stream with RST_STREAM instead of a response."""
+        self._h2.reset_stream(stream_id, ErrorCodes.INTERNAL_ERROR)
+        self._flush()
 
     def abort(self) -> None:
         """Drop the TCP connection without any goodbye."""
@@ -518,7 +657,9 @@ class ApnsServer:
         self.max_in_flight = 0
         self._in_flight = 0
         self._drops = 0
-        self._scripts: dict[str, _Script] = {}
+        self._scripts: dict[tuple[str, str | None], _Script] = {}
+        # Device tokens by the environment that issued them; others go anywhere.
+        self.token_environments: dict[str, str] = {}
         # kid -> (last accepted token, time.time() when it was first accepted)
         self._provider_tokens: dict[str, tuple[str, float]] = {}
         # Keys whose token was answered ExpiredProviderToken: Apple asked for a
@@ -526,9 +667,19 @@ class ApnsServer:
         self._renewals_asked: set[str] = set()
         self._connections: set[_ApnsConnection] = set()
         self._server: asyncio.Server | None = None
+        # Faults, for the outbox's tests. Every complete request as
+        # (device token, apns-id), answered or not:
+        self.received: list[tuple[str, str]] = []
+        self._resets = 0
+        self._goaway_after: int | None = None
+        self._blackhole = Blackhole()
 
     async def start(self) -> None:
         """Listen on 127.0.0.1 on a free port."""
+        await self._listen(0)
+        _LOGGER.debug("APNs test server listening on port %s", self.port)
+
+    async def _listen(self, port: int) -> None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(
             self.credentials.server_cert_file, self.credentials.server_key_file
@@ -540,15 +691,38 @@ class ApnsServer:
         self._server = await asyncio.get_running_loop().create_server(
             self._make_connection,
             host="127.0.0.1",
-            port=0,
+            port=port,
             ssl=context,
             ssl_shutdown_timeout=5,
         )
         self.port = self._server.sockets[0].getsockname()[1]
-        _LOGGER.debug("APNs test server listening on port %s", self.port)
+
+    async def go_down(self, *, hang: bool = False, tls: bool = True) -> None:
+        """Drop every connection and refuse new ones.
+
+        With hang, accept connections and never answer; with tls False, answer
+        in plain text, so that every TLS handshake fails (a proxy in the way).
+        """
+        await self.stop()
+        if hang or not tls:
+            await self._blackhole.start(self.port, reply=b"" if hang else _NOT_TLS)
+
+    async def come_up(self) -> None:
+        """Serve again on the same port."""
+        await self._blackhole.stop()
+        await self._listen(self.port)
+
+    def reset_next(self, n: int = 1) -> None:
+        """Answer the next n requests with RST_STREAM."""
+        self._resets += n
+
+    def goaway_after(self, n: int) -> None:
+        """Answer n more requests, then send GOAWAY with the rest unanswered."""
+        self._goaway_after = n
 
     async def stop(self) -> None:
         """Stop listening and drop every connection."""
+        await self._blackhole.stop()
         if self._server is None:
             return
         self._server.close()
@@ -576,10 +750,23 @@ class ApnsServer:
         await self.stop()
 
     def script(
-        self, token: str, status: int, reason: str, *, times: int | None = None
+        self,
+        token: str,
+        status: int,
+        reason: str,
+        *,
+        times: int | None = None,
+        environment: str | None = None,
     ) -> None:
-        """Answer requests for token with this error, times times (None: until cleared)."""
-        self._scripts[token] = _Script(status, reason, times)
+        """Answer requests for token with this error, times times (None: until cleared).
+
+        With an environment, only requests to that environment's host.
+        """
+        self._scripts[token, environment] = _Script(status, reason, times)
+
+    def register(self, token: str, environment: str) -> None:
+        """Know a device token as one environment's: the other answers BadDeviceToken."""
+        self.token_environments[token.lower()] = environment
 
     def clear_scripts(self) -> None:
         """Forget all scripted answers."""
@@ -621,6 +808,24 @@ class ApnsServer:
 
     async def _serve(self, connection: _ApnsConnection, request: _Request) -> None:
         """Answer one complete request."""
+        headers = dict(request.headers)
+        self.received.append(
+            (
+                headers.get(":path", "").removeprefix(_DEVICE_PATH),
+                headers.get("apns-id", ""),
+            )
+        )
+        if self._goaway_after == 0:
+            self._goaway_after = None
+            _LOGGER.debug("GOAWAY instead of answering stream %s", request.stream_id)
+            connection.goaway(last_stream_id=request.stream_id - 2)
+            return
+        if self._goaway_after is not None:
+            self._goaway_after -= 1
+        if self._resets > 0:
+            self._resets -= 1
+            connection.reset(request.stream_id)
+            return
         if self._drops > 0:
             self._drops -= 1
             _LOGGER.debug("Dropping connection on stream %s", request.stream_id)
@@ -682,7 +887,7 @@ class ApnsServer:
             raise _RejectError(404, "BadPath")
         if not token:
             raise _RejectError(400, "MissingDeviceToken")
-        self._check_script(token)
+        self._check_script(token, _environment(_host(headers)))
         if not _TOKEN_RE.fullmatch(token):
             raise _RejectError(400, "BadDeviceToken")
         names = [
@@ -694,6 +899,13 @@ class ApnsServer:
             raise _RejectError(400, "DuplicateHeaders")
 
         topic, auth = self._authenticate(connection, headers)
+        host = _host(headers)
+        environment = _environment(host)
+        if auth == "certificate" and environment not in connection.peer_environments:
+            raise _RejectError(403, "BadCertificateEnvironment")
+        # A token is only valid in the environment that issued it.
+        if self.token_environments.get(token.lower(), environment) != environment:
+            raise _RejectError(400, "BadDeviceToken")
 
         if headers.get("apns-id") is not None and not _UUID_RE.fullmatch(apns_id):
             raise _RejectError(400, "BadMessageId")
@@ -719,8 +931,9 @@ class ApnsServer:
             payload=payload,
             raw=raw,
             headers=headers,
-            host=headers.get("host") or headers.get(":authority", ""),
+            host=host,
             auth=auth,
+            received_at=request.received_at,
         )
 
     def _authenticate(
@@ -730,10 +943,7 @@ class ApnsServer:
         topic = headers.get("apns-topic")
         authorization = headers.get("authorization")
         if authorization is not None:
-            self._check_provider_token(
-                authorization,
-                _environment(headers.get("host") or headers.get(":authority", "")),
-            )
+            self._check_provider_token(authorization, _environment(_host(headers)))
             if not topic:
                 raise _RejectError(400, "MissingTopic")
             if topic not in self.topics:
@@ -747,15 +957,16 @@ class ApnsServer:
             raise _RejectError(400, "TopicDisallowed")
         return topic, "certificate"
 
-    def _check_script(self, token: str) -> None:
+    def _check_script(self, token: str, environment: str) -> None:
         """Raise the scripted answer for token, if any is left."""
-        if (script := self._scripts.get(token)) is None:
-            return
-        if script.remaining is not None:
-            script.remaining -= 1
-            if script.remaining <= 0:
-                del self._scripts[token]
-        raise _RejectError(script.status, script.reason)
+        for key in ((token, environment), (token, None)):
+            if (script := self._scripts.get(key)) is None:
+                continue
+            if script.remaining is not None:
+                script.remaining -= 1
+                if script.remaining <= 0:
+                    del self._scripts[key]
+            raise _RejectError(script.status, script.reason)
 
     def _check_provider_token(self, authorization: str, environment: str) -> None:
         """Verify the JWT provider token, its environment and Apple's refresh rules."""
@@ -813,11 +1024,7 @@ class ApnsServer:
         self.tokens_seen.append(token)
 
 
-def _environment(host: str) -> str:
-    """Return "sandbox" or "production", from the host the client named."""
-    return (
-        "sandbox" if host.partition(":")[0].lower() in SANDBOX_HOSTS else "production"
-    )
+_NOT_TLS: Final = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n"
 
 
 def _priority(raw: str | None, push_type: str) -> int | None:

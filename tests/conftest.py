@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator, Callable, Iterator
 from http import HTTPStatus
@@ -9,6 +10,8 @@ import json
 import logging
 from pathlib import Path
 import socket
+import tempfile
+import time
 from typing import Any
 from unittest.mock import patch
 
@@ -17,10 +20,14 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant import config_entries
+from homeassistant.components.repairs import RepairsFlow
 from homeassistant.config_entries import SOURCE_USER, ConfigSubentryData
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.data_entry_flow import FlowHandler, FlowManager, FlowResultType
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import (
     device_registry as dr,
     entity_registry as er,
@@ -28,7 +35,11 @@ from homeassistant.helpers import (
 )
 from homeassistant.setup import async_setup_component
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+    async_fire_time_changed,
+)
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
@@ -54,10 +65,12 @@ from custom_components.direct_push.const import (
     ENV_DEV_APNS_SERVER,
     ENV_DEV_CA_FILE,
     ENV_PRODUCTION,
+    EVENT_DELIVERY,
 )
 from custom_components.direct_push.webpush import SUBENTRY_WEBPUSH, vapid_public_key
 
 from .apns_server import ApnsServer, ApnsTestCredentials, make_credentials
+from .frontend_strings import StringsCheck
 from .webpush_server import ReceivedPush, Subscription, WebPushServer
 
 # One fixed VAPID identity for every test hub, so snapshots are stable.
@@ -70,6 +83,100 @@ CAROL_TOKEN = "c3" * 32
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let HA load Direct Push from custom_components."""
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Give this run a temporary folder of its own.
+
+    HA's file upload keeps uploads in <temp>/home-assistant-file_upload and
+    deletes that folder whenever an instance starts or stops: test runs side
+    by side on one machine deleted each other's uploads.
+    """
+    before = tempfile.tempdir
+    tempfile.tempdir = str(tmp_path_factory.mktemp("temp"))
+    yield
+    tempfile.tempdir = before
+
+
+@pytest.fixture
+def unix_socket() -> Iterator[Path]:
+    """A listening Unix socket, a file that is none; under /tmp, as their paths are short."""
+    with tempfile.TemporaryDirectory(dir="/tmp") as folder:
+        path = Path(folder) / "AuthKey.p8"
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(str(path))
+        sock.listen()
+        try:
+            yield path
+        finally:
+            sock.close()
+
+
+def _check_flow_step(
+    check: StringsCheck, flow: FlowHandler[Any, Any, Any], result: Any
+) -> None:
+    """Check the strings of a step of a Direct Push flow; ignore other flows."""
+    if isinstance(flow, config_entries.ConfigFlow):
+        if flow.handler == DOMAIN:
+            check.flow_result("config", result)
+        return
+    if isinstance(flow, RepairsFlow):
+        if flow.handler == DOMAIN:
+            check.repair(flow.issue_id, result)
+        return
+    handler = flow.handler
+    entry_id = handler[0] if isinstance(handler, tuple) else handler
+    entry = flow.hass.config_entries.async_get_entry(entry_id)
+    if entry is None or entry.domain != DOMAIN:
+        return
+    if isinstance(flow, config_entries.ConfigSubentryFlow):
+        check.flow_result(f"config_subentries.{handler[1]}", result)
+    else:
+        check.flow_result("options", result)
+
+
+@pytest.fixture(autouse=True)
+def check_strings(monkeypatch: pytest.MonkeyPatch) -> Iterator[StringsCheck]:
+    """Fail a test whose flows, issues or errors show a missing string or placeholder."""
+    check = StringsCheck(DOMAIN)
+    handle_step = FlowManager._async_handle_step
+
+    async def checked_step(
+        self: FlowManager[Any, Any, Any], flow: Any, *args: Any
+    ) -> Any:
+        result = await handle_step(self, flow, *args)
+        _check_flow_step(check, flow, result)
+        return result
+
+    create_issue = ir.async_create_issue
+
+    def checked_issue(
+        hass: HomeAssistant, domain: str, issue_id: str, **kwargs: Any
+    ) -> None:
+        check.issue(
+            domain,
+            issue_id,
+            kwargs["translation_key"],
+            kwargs.get("translation_placeholders"),
+        )
+        create_issue(hass, domain, issue_id, **kwargs)
+
+    init_error = HomeAssistantError.__init__
+
+    def checked_error(self: HomeAssistantError, *args: object, **kwargs: Any) -> None:
+        if kwargs.get("translation_domain") == DOMAIN:
+            check.exception(
+                kwargs["translation_key"], kwargs.get("translation_placeholders")
+            )
+        init_error(self, *args, **kwargs)
+
+    monkeypatch.setattr(FlowManager, "_async_handle_step", checked_step)
+    monkeypatch.setattr(ir, "async_create_issue", checked_issue)
+    monkeypatch.setattr(HomeAssistantError, "__init__", checked_error)
+    yield check
+    if check.problems:
+        pytest.fail("Strings the UI would show broken:\n" + "\n".join(check.problems))
 
 
 @pytest.fixture
@@ -91,10 +198,16 @@ async def apns_server(
         yield server
 
 
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the backoff real but short."""
-    monkeypatch.setattr("custom_components.direct_push.backend.RETRY_BASE_DELAY", 0.01)
+@pytest.fixture
+def server(apns_server: ApnsServer) -> ApnsServer:
+    """The APNs server, accepting a new provider token at any time.
+
+    Every probe and every (re)loaded hub signs its own provider token, so a flow
+    that probes twice, or probes and then sends, presents a new token within
+    Apple's 20 minutes; these tests are not about that limit.
+    """
+    apns_server.token_refresh_interval = 0
+    return apns_server
 
 
 def token_entry_data(credentials: ApnsTestCredentials) -> dict[str, Any]:
@@ -259,10 +372,11 @@ def dns() -> Iterator[StaticResolver]:
         yield resolver
 
 
-async def upload(client: TestClient[Any, Any], name: str, content: str) -> str:
-    """Upload a file through the frontend's endpoint; return its file id."""
+async def upload(client: TestClient[Any, Any], name: str, content: str | bytes) -> str:
+    """Upload a file (text as UTF-8) through the frontend's endpoint; return its id."""
     form = FormData()
-    form.add_field("file", content.encode(), filename=name)
+    data = content.encode() if isinstance(content, str) else content
+    form.add_field("file", data, filename=name)
     response = await client.post("/api/file_upload", data=form)
     assert response.status == 200
     file_id: str = (await response.json())["file_id"]
@@ -454,6 +568,59 @@ async def add_webpush_device(
     return subentry_id(entry, name)
 
 
+# Time, and what happens after an action returned.
+
+
+async def until(predicate: Callable[[], object], *, seconds: float = 10.0) -> None:
+    """Let the loop run until predicate holds; fail after seconds of real time.
+
+    Real time, whatever freezer did to the clock: the local servers answer over
+    real sockets, and background work (retries, later attempts) is not awaited
+    by hass.async_block_till_done.
+    """
+    loop = asyncio.get_running_loop()
+    for _ in range(int(seconds / 0.002)):
+        if predicate():
+            return
+        await loop.run_in_executor(None, time.sleep, 0.002)
+    pytest.fail("the condition never held")
+
+
+def sending(hass: HomeAssistant) -> bool:
+    """Return True while any hub has a push in flight."""
+    return any(
+        lane.task is not None
+        for entry in hass.config_entries.async_loaded_entries(DOMAIN)
+        for lane in entry.runtime_data.outbox._lanes.values()
+    )
+
+
+async def advance(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    seconds: float,
+    *,
+    step: float = 1.0,
+) -> None:
+    """Let seconds pass on the frozen clock, a step at a time.
+
+    After each step the timers that came due run, and then the loop until no
+    push is being sent.
+    """
+    while seconds > 0:
+        freezer.tick(min(step, seconds))
+        seconds -= step
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done()
+        await until(lambda: not sending(hass))
+
+
+@pytest.fixture
+def delivery_events(hass: HomeAssistant) -> list[Event]:
+    """The direct_push_delivery events fired during the test."""
+    return async_capture_events(hass, EVENT_DELIVERY)
+
+
 # Repairs, as the frontend drives them.
 
 REPAIR_FIX_URL = "/api/repairs/issues/fix"
@@ -493,6 +660,33 @@ _ENTITY_FIELDS = (
 _DEVICE_FIELDS = ("name", "manufacturer", "model", "entry_type")
 
 
+async def setup_platform_hub(
+    hass: HomeAssistant,
+    credentials: ApnsTestCredentials,
+    webpush_server: WebPushServer,
+    platform: Platform,
+) -> MockConfigEntry:
+    """Set up a hub with one device of each kind and only one platform, to snapshot it."""
+    pixel = webpush_server.subscribe("Pixel", application_server_key=VAPID_PUBLIC_KEY)
+    # Fixed ids: they are part of the unique ids in the snapshot.
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Direct Push",
+        entry_id="01DIRECTPUSHHUB00000000000",
+        data=token_entry_data(credentials),
+        subentries_data=[
+            {**apns_device("Alice", ALICE_TOKEN, admin=True), "subentry_id": "alice"},
+            {**webpush_device("Pixel", pixel), "subentry_id": "pixel"},
+        ],
+        minor_version=2,
+    )
+    entry.add_to_hass(hass)
+    with patch("custom_components.direct_push.PLATFORMS", [platform]):
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+    return entry
+
+
 async def snapshot_platform(
     hass: HomeAssistant,
     entity_registry: er.EntityRegistry,
@@ -516,8 +710,14 @@ async def snapshot_platform(
         assert entry.disabled_by is None, "enable every entity"
         device = devices.async_get(entry.device_id) if entry.device_id else None
         assert device is not None
+        fields = {field: getattr(entry, field) for field in _ENTITY_FIELDS}
+        if fields["capabilities"]:
+            # Capability names are enum members on newer versions too.
+            fields["capabilities"] = {
+                str(key): value for key, value in fields["capabilities"].items()
+            }
         assert {
-            **{field: getattr(entry, field) for field in _ENTITY_FIELDS},
+            **fields,
             "device": {field: getattr(device, field) for field in _DEVICE_FIELDS},
         } == snapshot(name=f"{entry.entity_id}-entry")
         state = hass.states.get(entry.entity_id)

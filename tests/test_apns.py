@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from functools import partial
+import logging
 import time
 from typing import Any
 
@@ -15,8 +17,12 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
 )
 from freezegun.api import FrozenDateTimeFactory
-from h2.connection import ConnectionState
-from homeassistant.config_entries import SOURCE_REAUTH, ConfigSubentryData
+from h2.connection import ConnectionState, H2Connection
+from homeassistant.config_entries import (
+    SOURCE_REAUTH,
+    ConfigEntryState,
+    ConfigSubentryData,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 import jwt
@@ -38,21 +44,36 @@ from custom_components.direct_push.const import (
     AUTH_CERTIFICATE,
     CONF_AUTH_METHOD,
     CONF_CERTIFICATE,
+    CONF_DETECTED_ENVIRONMENT,
     CONF_ENVIRONMENT,
     CONF_KEY,
     CONF_TOPIC,
     DOMAIN,
+    ENV_AUTO,
     ENV_DEV_APNS_SERVER,
     ENV_DEV_CA_FILE,
     ENV_PRODUCTION,
     ENV_SANDBOX,
 )
 from custom_components.direct_push.hub import DirectPushHub
-from custom_components.direct_push.issues import clock_issue_id
+from custom_components.direct_push.issues import clock_issue_id, inactive_issue_id
+from custom_components.direct_push.jobs import Status
 from custom_components.direct_push.message import Message
 
-from .apns_server import TOKEN_MAX_AGE, ApnsServer, ApnsTestCredentials
-from .conftest import ALICE_TOKEN, BOB_TOKEN, CAROL_TOKEN, apns_device, token_entry_data
+from .apns_server import (
+    TOKEN_MAX_AGE,
+    ApnsServer,
+    ApnsTestCredentials,
+    issue_push_certificate,
+)
+from .conftest import (
+    ALICE_TOKEN,
+    BOB_TOKEN,
+    CAROL_TOKEN,
+    advance,
+    apns_device,
+    token_entry_data,
+)
 
 SECOND_TOPIC = "com.example.second"
 
@@ -188,16 +209,12 @@ async def test_token_survives_reconnects_for_hours(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,
     apns_server: ApnsServer,
-    monkeypatch: pytest.MonkeyPatch,
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """A doorbell every 5 minutes for 3 hours, each on a new connection.
 
     freezer comes last: time freezes once the server and hub are up.
     """
-    # A refused push must show, not be retried (and backoff cannot sleep on
-    # the frozen loop clock).
-    monkeypatch.setattr("custom_components.direct_push.backend.RETRY_ATTEMPTS", 0)
     sends = 0
     for minute in range(0, 181, 5):
         if sends:
@@ -318,12 +335,9 @@ async def test_expired_token_is_renewed(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,
     apns_server: ApnsServer,
-    monkeypatch: pytest.MonkeyPatch,
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """Apple calls the token expired: one new token at once, and every push arrives."""
-    # Backoff cannot sleep on the frozen loop clock; nothing here may need it.
-    monkeypatch.setattr("custom_components.direct_push.backend.RETRY_ATTEMPTS", 0)
     assert await _send(hass, target="Alice", message="First") == {"Alice": "delivered"}
     # Apple finds the token stale sooner than its hour. The new token comes
     # within 20 minutes of the first, because Apple asked for it.
@@ -357,9 +371,16 @@ async def test_expired_token_is_renewed(
 
 
 async def test_clock_wrong(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, apns_server: ApnsServer
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
-    """Apple calls even a brand-new token expired: the clock is wrong, not the key."""
+    """Apple calls even a brand-new token expired: the clock is wrong, not the key.
+
+    The pushes are kept: they go out once the clock is right. (freezer: no
+    retry runs on its own while the test looks.)
+    """
     assert await _send(hass, target="Alice", message="Before") == {"Alice": "delivered"}
     [first] = apns_server.tokens_seen
     # Home Assistant's clock is two hours behind Apple's.
@@ -395,6 +416,11 @@ async def test_clock_wrong(
     # The clock is right again: the next push goes through, the repair goes.
     apns_server.clock_offset = 0
     assert await _send(hass, target="Alice", message="After") == {"Alice": "delivered"}
+    # The new push went out after the ones kept for Alice, in order.
+    assert [
+        push.payload["aps"]["alert"]["body"]
+        for push in apns_server.pushes_for(ALICE_TOKEN)
+    ] == ["Before", "Late", "Still late", "After"]
     assert apns_server.tokens_seen == [first, renewed]
     assert not _issues(hass)
     assert not _reauth_flows(hass)
@@ -489,8 +515,11 @@ async def test_certificate_authentication(
 # Connections.
 
 
-async def test_push_racing_a_goaway_is_retried(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, apns_server: ApnsServer
+async def test_push_racing_a_goaway_is_resent(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
     """Apple said GOAWAY; the connection is not gone from aioapns's pool yet."""
     assert await _send(hass, target="Alice", message="First") == {"Alice": "delivered"}
@@ -506,12 +535,286 @@ async def test_push_racing_a_goaway_is_retried(
     assert connection in hub.backends[SUBENTRY_APNS]._pools[ENV_PRODUCTION].connections  # type: ignore[attr-defined]
 
     alice = next(d for d in hub.devices.values() if d.name == "Alice")
-    [report] = await hub.async_send([alice], Message(message="Second"))
+    [report] = (await hub.async_send([alice], Message(message="Second"))).reports
     await closing
 
-    assert report.delivery.ok
+    # h2 refused to send on the closed connection: resent on a new one.
+    assert (report.status, report.reason) == (Status.QUEUED, "connection_error")
+    await advance(hass, freezer, 10)
+    assert [push.payload["aps"]["alert"]["body"] for push in apns_server.pushes] == [
+        "First",
+        "Second",
+    ]
+    assert apns_server.pushes[-1].apns_id == report.message_id
+    assert apns_server.connections_made == 2
+
+
+async def test_connection_out_of_stream_ids_is_replaced(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """After 2**30 pushes on one connection h2 has no stream id left: a new one takes over."""
+    assert await _send(hass, target="Alice", message="First") == {"Alice": "delivered"}
+    pool = _hub(loaded_entry).backends[SUBENTRY_APNS]._pools[ENV_PRODUCTION]  # type: ignore[attr-defined]
+    [connection] = pool.connections
+    connection.free_channels._stream_id = H2Connection.HIGHEST_ALLOWED_STREAM_ID
+    assert await _send(hass, target="Alice", message="Second") == {
+        "Alice": "connection_error"
+    }
+    # Out of the pool at once: the retry cannot pick it again.
+    assert connection not in pool.connections
+    await advance(hass, freezer, 10)
     assert [push.payload["aps"]["alert"]["body"] for push in apns_server.pushes] == [
         "First",
         "Second",
     ]
     assert apns_server.connections_made == 2
+
+
+# Automatic environments.
+
+
+def _auto(name: str, token: str, **extra: Any) -> ConfigSubentryData:
+    """An Apple device whose environment is found automatically."""
+    return apns_device(name, token, **{CONF_ENVIRONMENT: ENV_AUTO, **extra})
+
+
+async def _hub_with(
+    hass: HomeAssistant, data: dict[str, Any], *devices: ConfigSubentryData
+) -> MockConfigEntry:
+    return await _set_up(
+        hass, MockConfigEntry(domain=DOMAIN, data=data, subentries_data=devices)
+    )
+
+
+async def test_automatic_device_moves_to_the_sandbox(
+    hass: HomeAssistant,
+    apns_server: ApnsServer,
+    apns_credentials: ApnsTestCredentials,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A sandbox token: refused in production, accepted in the sandbox, kept there."""
+    caplog.set_level(logging.INFO)
+    apns_server.register(BOB_TOKEN, "sandbox")
+    entry = await _hub_with(
+        hass, token_entry_data(apns_credentials), _auto("Bob", BOB_TOKEN)
+    )
+    hub = _hub(entry)
+    [bob_id] = entry.subentries
+
+    assert await _send(hass, message="Hi") == {"Bob": "delivered"}
+    assert apns_server.rejections == [(BOB_TOKEN, 400, "BadDeviceToken")]
+    assert [push.environment for push in apns_server.pushes] == [ENV_SANDBOX]
+    assert entry.subentries[bob_id].data[CONF_ENVIRONMENT] == ENV_AUTO
+    assert entry.subentries[bob_id].data[CONF_DETECTED_ENVIRONMENT] == ENV_SANDBOX
+    assert (
+        "Apple refused the push to Bob in production (BadDeviceToken) and "
+        "accepted it in sandbox" in caplog.text
+    )
+    assert BOB_TOKEN not in caplog.text
+    # Stored without a reload: the same hub, with its open connection.
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert entry.runtime_data is hub
+    assert not hub.is_inactive(bob_id)
+    assert await _send(hass, message="Again") == {"Bob": "delivered"}
+    assert len(apns_server.rejections) == 1
+    assert apns_server.connections_made == 2  # production once, sandbox once
+
+    # Stored for good: after a restart, straight to the sandbox.
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    assert await _send(hass, message="Later") == {"Bob": "delivered"}
+    assert len(apns_server.rejections) == 1
+    assert [push.environment for push in apns_server.pushes] == [ENV_SANDBOX] * 3
+
+
+async def test_automatic_device_moves_back_to_production(
+    hass: HomeAssistant, apns_server: ApnsServer, apns_credentials: ApnsTestCredentials
+) -> None:
+    """Found in the sandbox once, the app now comes from TestFlight."""
+    apns_server.register(BOB_TOKEN, "production")
+    entry = await _hub_with(
+        hass,
+        token_entry_data(apns_credentials),
+        _auto("Bob", BOB_TOKEN, **{CONF_DETECTED_ENVIRONMENT: ENV_SANDBOX}),
+    )
+    assert await _send(hass, message="Hi") == {"Bob": "delivered"}
+    [push] = apns_server.pushes
+    assert push.environment == ENV_PRODUCTION
+    [bob] = entry.subentries.values()
+    assert bob.data[CONF_DETECTED_ENVIRONMENT] == ENV_PRODUCTION
+
+
+async def test_automatic_device_refused_in_both(
+    hass: HomeAssistant,
+    apns_server: ApnsServer,
+    apns_credentials: ApnsTestCredentials,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """Only when both environments refuse the token is the device inactive."""
+    apns_server.script(BOB_TOKEN, 400, "BadDeviceToken")
+    entry = await _hub_with(
+        hass, token_entry_data(apns_credentials), _auto("Bob", BOB_TOKEN)
+    )
+    [bob_id] = entry.subentries
+    assert await _send(hass, message="Hi") == {"Bob": "BadDeviceToken"}
+    assert apns_server.rejections == [(BOB_TOKEN, 400, "BadDeviceToken")] * 2
+    assert _hub(entry).is_inactive(bob_id)
+    assert issue_registry.async_get_issue(DOMAIN, inactive_issue_id(bob_id))
+    assert CONF_DETECTED_ENVIRONMENT not in entry.subentries[bob_id].data
+
+
+async def test_automatic_device_with_a_key_for_the_sandbox_only(
+    hass: HomeAssistant,
+    apns_server: ApnsServer,
+    apns_credentials: ApnsTestCredentials,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """A key limited to the sandbox: automatic devices are found there, no reauth."""
+    apns_server.key_environment = ENV_SANDBOX
+    apns_server.script(BOB_TOKEN, 400, "BadDeviceToken", environment=ENV_SANDBOX)
+    entry = await _hub_with(
+        hass,
+        {**token_entry_data(apns_credentials), CONF_ENVIRONMENT: ENV_SANDBOX},
+        _auto("Alice", ALICE_TOKEN),
+        _auto("Bob", BOB_TOKEN),
+    )
+    alice_id, bob_id = entry.subentries
+    assert await _send(hass, message="Hi") == {
+        "Alice": "delivered",
+        "Bob": "BadDeviceToken",
+    }
+    assert sorted(reason for _, _, reason in apns_server.rejections) == [
+        "BadDeviceToken",
+        "BadEnvironmentKeyIdInToken",
+        "BadEnvironmentKeyIdInToken",
+    ]
+    assert entry.subentries[alice_id].data[CONF_DETECTED_ENVIRONMENT] == ENV_SANDBOX
+    # Bob's token is refused where the key works: he is gone, the key is fine.
+    assert issue_registry.async_get_issue(DOMAIN, inactive_issue_id(bob_id))
+    assert not _reauth_flows(hass)
+    # Alice goes straight to the sandbox from now on.
+    assert await _send(hass, message="Again", target="Alice") == {"Alice": "delivered"}
+    assert len(apns_server.rejections) == 3
+    assert [push.environment for push in apns_server.pushes] == [ENV_SANDBOX] * 2
+
+
+async def test_chosen_environment_is_not_second_guessed(
+    hass: HomeAssistant, apns_server: ApnsServer, apns_credentials: ApnsTestCredentials
+) -> None:
+    """A device set to production with a sandbox token: refused, inactive."""
+    apns_server.register(BOB_TOKEN, "sandbox")
+    entry = await _hub_with(
+        hass, token_entry_data(apns_credentials), apns_device("Bob", BOB_TOKEN)
+    )
+    assert await _send(hass, message="Hi") == {"Bob": "BadDeviceToken"}
+    assert apns_server.rejections == [(BOB_TOKEN, 400, "BadDeviceToken")]
+    assert apns_server.pushes == []
+    assert _hub(entry).is_inactive(next(iter(entry.subentries)))
+
+
+async def test_passing_failure_in_the_other_environment_is_retried(
+    hass: HomeAssistant,
+    apns_server: ApnsServer,
+    apns_credentials: ApnsTestCredentials,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The sandbox was busy: not a refusal, so the push is kept and tried again."""
+    apns_server.script(BOB_TOKEN, 400, "BadDeviceToken", environment=ENV_PRODUCTION)
+    apns_server.script(
+        BOB_TOKEN, 503, "ServiceUnavailable", times=1, environment=ENV_SANDBOX
+    )
+    entry = await _hub_with(
+        hass, token_entry_data(apns_credentials), _auto("Bob", BOB_TOKEN)
+    )
+    assert await _send(hass, message="Hi") == {"Bob": "ServiceUnavailable"}
+    await advance(hass, freezer, 30)
+    assert [push.token for push in apns_server.pushes] == [BOB_TOKEN]
+    assert [reason for _, _, reason in apns_server.rejections] == [
+        "BadDeviceToken",
+        "ServiceUnavailable",
+        "BadDeviceToken",
+    ]
+    [bob] = entry.subentries.values()
+    assert bob.data[CONF_DETECTED_ENVIRONMENT] == ENV_SANDBOX
+
+
+@pytest.mark.parametrize(
+    ("kind", "tried", "outcome"),
+    [
+        # Apple accepts a development certificate in the sandbox only.
+        ("development", [ENV_SANDBOX], "delivered"),
+        # A universal certificate works in both: production first.
+        ("universal", [ENV_PRODUCTION, ENV_SANDBOX], "delivered"),
+        # An old production-only certificate cannot reach the sandbox token.
+        ("production", [ENV_PRODUCTION], "BadDeviceToken"),
+    ],
+)
+async def test_automatic_device_with_a_certificate(
+    hass: HomeAssistant,
+    apns_server: ApnsServer,
+    apns_credentials: ApnsTestCredentials,
+    kind: str,
+    tried: list[str],
+    outcome: str,
+) -> None:
+    """Only the environments the certificate works in are tried."""
+    certificate = await hass.async_add_executor_job(
+        partial(issue_push_certificate, apns_credentials, kind=kind)
+    )
+    apns_server.register(BOB_TOKEN, ENV_SANDBOX)
+    await _hub_with(
+        hass,
+        {
+            CONF_AUTH_METHOD: AUTH_CERTIFICATE,
+            CONF_CERTIFICATE: certificate,
+            CONF_TOPIC: apns_credentials.topic,
+            CONF_ENVIRONMENT: ENV_SANDBOX if kind == "development" else ENV_PRODUCTION,
+        },
+        _auto("Bob", BOB_TOKEN),
+    )
+    assert await _send(hass, message="Hi") == {"Bob": outcome}
+    attempts = [
+        *(ENV_PRODUCTION for _ in apns_server.rejections),
+        *(push.environment for push in apns_server.pushes),
+    ]
+    assert attempts == tried
+    assert {push.auth for push in apns_server.pushes} <= {"certificate"}
+
+
+async def test_stored_settings_and_reloads(
+    hass: HomeAssistant, apns_server: ApnsServer, apns_credentials: ApnsTestCredentials
+) -> None:
+    """What the hub stores itself needs no reload; anyone else's change does."""
+    entry = await _hub_with(
+        hass,
+        token_entry_data(apns_credentials),
+        _auto("Alice", ALICE_TOKEN),
+        _auto("Bob", BOB_TOKEN),
+    )
+    hub = _hub(entry)
+    alice_id, bob_id = entry.subentries
+    sandbox = {CONF_DETECTED_ENVIRONMENT: ENV_SANDBOX}
+
+    hub.async_update_device(alice_id, sandbox)
+    hub.async_update_device(alice_id, sandbox)  # nothing new: nothing stored
+    hub.async_update_device("removed meanwhile", sandbox)
+    await hass.async_block_till_done()
+    assert entry.runtime_data is hub
+    assert hub.devices[alice_id].config[CONF_DETECTED_ENVIRONMENT] == ENV_SANDBOX
+
+    # The user renames Bob while a push to Alice learns something.
+    assert hass.config_entries.async_update_subentry(
+        entry, entry.subentries[bob_id], title="Robert"
+    )
+    hub.async_update_device(alice_id, {CONF_DETECTED_ENVIRONMENT: ENV_PRODUCTION})
+    await hass.async_block_till_done()
+    assert entry.runtime_data is not hub
+    assert entry.state is ConfigEntryState.LOADED
+    assert _hub(entry).devices[bob_id].name == "Robert"
+    assert (
+        _hub(entry).devices[alice_id].config[CONF_DETECTED_ENVIRONMENT]
+        == ENV_PRODUCTION
+    )

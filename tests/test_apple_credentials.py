@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+import re
+import ssl
+import tempfile
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.serialization import (
@@ -14,7 +18,13 @@ from cryptography.hazmat.primitives.serialization import (
 import pytest
 
 from custom_components.direct_push.apple_credentials import (
+    CERT_DEVELOPMENT,
+    CERT_PRODUCTION,
+    CERT_UNIVERSAL,
     AppleCredentialError,
+    CertificateExpiredError,
+    CertificateNotYetValidError,
+    EncryptedCertificateKeyError,
     InvalidCertificateError,
     InvalidDeviceTokenError,
     InvalidKeyIdError,
@@ -31,6 +41,7 @@ from custom_components.direct_push.apple_credentials import (
     load_push_certificate,
     load_signing_key,
     push_certificate_topic,
+    read_push_certificate,
     valid_device_token,
 )
 from custom_components.direct_push.backend import CredentialError
@@ -41,10 +52,11 @@ from custom_components.direct_push.const import (
     CONF_TEAM_ID,
     CONF_TOKEN,
     CONF_TOPIC,
+    ENV_PRODUCTION,
     ENV_SANDBOX,
 )
 
-from .apns_server import ApnsTestCredentials, make_credentials
+from .apns_server import ApnsTestCredentials, issue_push_certificate, make_credentials
 
 
 @pytest.fixture(autouse=True)
@@ -95,6 +107,135 @@ def test_push_certificate(credentials: ApnsTestCredentials) -> None:
     assert push_certificate_topic(credentials.cert_pem) == credentials.topic
     # make_credentials issues a development certificate, as Xcode builds use.
     assert certificate_environment(cert) == ENV_SANDBOX
+
+
+@pytest.mark.parametrize(
+    ("kind", "common_name", "expected", "environments"),
+    [
+        # Apple's extensions decide, whatever the subject says.
+        ("development", None, CERT_DEVELOPMENT, (ENV_SANDBOX,)),
+        ("production", None, CERT_PRODUCTION, (ENV_PRODUCTION,)),
+        ("universal", None, CERT_UNIVERSAL, (ENV_PRODUCTION, ENV_SANDBOX)),
+        ("universal", "Push", CERT_UNIVERSAL, (ENV_PRODUCTION, ENV_SANDBOX)),
+        # Without them, the subject.
+        (None, "Apple Development IOS Push Services: x", CERT_DEVELOPMENT, None),
+        (None, "Apple Sandbox Push Services: x", CERT_DEVELOPMENT, None),
+        (None, "Apple Push Services: x", CERT_UNIVERSAL, None),
+        (None, "Apple Production IOS Push Services: x", CERT_PRODUCTION, None),
+        # Unknown: production, where dmt-system always sent.
+        (None, "Example", CERT_PRODUCTION, None),
+    ],
+)
+def test_push_certificate_kind(
+    credentials: ApnsTestCredentials,
+    kind: str | None,
+    common_name: str | None,
+    expected: str,
+    environments: tuple[str, ...] | None,
+) -> None:
+    pem = issue_push_certificate(credentials, kind=kind, common_name=common_name)
+    certificate = read_push_certificate(pem)
+    assert certificate.kind == expected
+    assert certificate.environments == (
+        environments
+        or {
+            CERT_DEVELOPMENT: (ENV_SANDBOX,),
+            CERT_PRODUCTION: (ENV_PRODUCTION,),
+            CERT_UNIVERSAL: (ENV_PRODUCTION, ENV_SANDBOX),
+        }[expected]
+    )
+    assert (
+        certificate_environment(certificate.certificate)
+        == (certificate.environments[0])
+    )
+    assert certificate.topic == credentials.topic
+
+
+@pytest.mark.parametrize(
+    ("key_first", "chain"), [(False, False), (True, False), (False, True), (True, True)]
+)
+def test_push_certificate_in_any_order(
+    credentials: ApnsTestCredentials, key_first: bool, chain: bool
+) -> None:
+    """The key before the certificate, Apple's intermediate first: all fine.
+
+    The certificate is stored with its key right after it, as OpenSSL loads it.
+    """
+    pem = issue_push_certificate(
+        credentials, kind="universal", key_first=key_first, chain=chain
+    )
+    # openssl pkcs12 writes "Bag Attributes" before each block.
+    pem = "Bag Attributes\n    friendlyName: Apple Push Services\n" + pem
+    certificate = read_push_certificate(pem)
+    assert certificate.topic == credentials.topic
+    blocks = re.findall(r"-----BEGIN ([A-Z ]+)-----", certificate.pem)
+    assert blocks == ["CERTIFICATE", "PRIVATE KEY"] + ["CERTIFICATE"] * chain
+    again = read_push_certificate(certificate.pem)
+    assert again.pem == certificate.pem
+    assert again.certificate == certificate.certificate
+    # OpenSSL takes the first certificate and the key from the file.
+    context = ssl.create_default_context()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "push.pem"
+        path.write_text(certificate.pem)
+        context.load_cert_chain(path)
+
+
+def test_push_certificate_among_other_blocks(credentials: ApnsTestCredentials) -> None:
+    """Broken and unrelated PEM blocks around it are passed over."""
+    broken = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+    parameters = (
+        "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"
+    )
+    certificate = read_push_certificate(broken + parameters + credentials.cert_pem)
+    assert certificate.topic == credentials.topic
+    assert certificate.pem == credentials.cert_pem
+
+
+def test_push_certificate_with_encrypted_key(credentials: ApnsTestCredentials) -> None:
+    """Exported without -nodes: its own error, which says what to do."""
+    pem = issue_push_certificate(credentials, password=b"secret")
+    assert "ENCRYPTED PRIVATE KEY" in pem
+    with pytest.raises(EncryptedCertificateKeyError) as err:
+        read_push_certificate(pem)
+    assert (err.value.key, err.value.field) == (
+        "encrypted_certificate_key",
+        CONF_CERTIFICATE,
+    )
+    assert isinstance(err.value, InvalidCertificateError)
+
+
+@pytest.mark.parametrize(
+    ("not_before", "not_after", "error"),
+    [
+        (datetime(2020, 1, 1, tzinfo=UTC), datetime(2021, 1, 1, tzinfo=UTC), "expired"),
+        (datetime(2090, 1, 1, tzinfo=UTC), datetime(2091, 1, 1, tzinfo=UTC), "early"),
+        (datetime(2020, 1, 1, tzinfo=UTC), datetime(2090, 1, 1, tzinfo=UTC), None),
+    ],
+)
+def test_push_certificate_dates(
+    credentials: ApnsTestCredentials,
+    not_before: datetime,
+    not_after: datetime,
+    error: str | None,
+) -> None:
+    certificate = read_push_certificate(
+        issue_push_certificate(credentials, not_before=not_before, not_after=not_after)
+    )
+    assert (certificate.valid_from, certificate.valid_until) == (not_before, not_after)
+    if error is None:
+        certificate.check_dates()
+        return
+    expected = {
+        "expired": CertificateExpiredError,
+        "early": CertificateNotYetValidError,
+    }[error]
+    with pytest.raises(expected) as err:
+        certificate.check_dates()
+    assert err.value.field == CONF_CERTIFICATE
+    # Valid from its first second to its last.
+    certificate.check_dates(not_after)
+    certificate.check_dates(not_before)
 
 
 @pytest.mark.parametrize("mistake", ["garbage", "no key", "another key"])
@@ -167,6 +308,9 @@ def test_one_error_base() -> None:
         InvalidSigningKeyError,
         SigningKeyTypeError,
         InvalidCertificateError,
+        EncryptedCertificateKeyError,
+        CertificateExpiredError,
+        CertificateNotYetValidError,
         InvalidKeyIdError,
         InvalidTeamIdError,
         InvalidTopicError,

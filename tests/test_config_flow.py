@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import partial
 import logging
 import socket
 from typing import Any
@@ -40,6 +41,7 @@ from custom_components.direct_push.const import (
     AUTH_CERTIFICATE,
     AUTH_TOKEN,
     CONF_ADMIN,
+    CONF_ALLOW_LOCAL_PUSH_SERVICES,
     CONF_AUTH_METHOD,
     CONF_CERTIFICATE,
     CONF_ENVIRONMENT,
@@ -53,8 +55,10 @@ from custom_components.direct_push.const import (
     CONF_TITLE_FROM_DEVICE,
     CONF_TOKEN,
     CONF_TOPIC,
+    CONF_UNREACHABLE_DAYS,
     CONF_VAPID_PRIVATE_KEY,
     DOMAIN,
+    ENV_AUTO,
     ENV_DEV_APNS_SERVER,
     ENV_PRODUCTION,
     ENV_SANDBOX,
@@ -62,7 +66,7 @@ from custom_components.direct_push.const import (
 from custom_components.direct_push.hub import entity_unique_id
 from custom_components.direct_push.issues import inactive_issue_id
 
-from .apns_server import ApnsServer, ApnsTestCredentials
+from .apns_server import ApnsServer, ApnsTestCredentials, issue_push_certificate
 from .conftest import (
     ALICE_TOKEN,
     BOB_TOKEN,
@@ -105,18 +109,18 @@ UNKNOWN_KEY_PEM = _pem(ec.generate_private_key(ec.SECP256R1()))
 RSA_KEY_PEM = _pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
 P384_KEY_PEM = _pem(ec.generate_private_key(ec.SECP384R1()))
 NO_UID_CERT_PEM = _certificate_without_uid()
-
-
-@pytest.fixture
-def server(apns_server: ApnsServer) -> ApnsServer:
-    """The APNs server, accepting a new provider token at any time.
-
-    Every probe and every (re)loaded hub signs its own provider token, so a flow
-    that probes twice, or probes and then sends, presents a new token within
-    Apple's 20 minutes; these tests are not about that limit.
-    """
-    apns_server.token_refresh_interval = 0
-    return apns_server
+# Push certificates that parse, yet cannot work.
+PEM_CHANGES: dict[str, dict[str, Any]] = {
+    "encrypted": {"password": b"secret"},
+    "expired": {
+        "not_before": datetime(2020, 1, 1, tzinfo=UTC),
+        "not_after": datetime(2021, 1, 1, tzinfo=UTC),
+    },
+    "early": {
+        "not_before": datetime(2090, 1, 1, tzinfo=UTC),
+        "not_after": datetime(2091, 1, 1, tzinfo=UTC),
+    },
+}
 
 
 def token_input(credentials: ApnsTestCredentials, **changes: Any) -> dict[str, Any]:
@@ -499,16 +503,31 @@ async def test_token_cannot_connect(
     await hass.async_block_till_done()
 
 
-@pytest.mark.parametrize("method", [AUTH_TOKEN, AUTH_CERTIFICATE])
 async def test_single_instance(
-    hass: HomeAssistant, config_entry: MockConfigEntry, method: str
+    hass: HomeAssistant, config_entry: MockConfigEntry
 ) -> None:
-    """One hub serves the household; the menu stays open for imports into it."""
+    """One hub serves the household: HA refuses a second before any step.
+
+    Imports into the hub go through its own import (test_import_merge).
+    """
     config_entry.add_to_hass(hass)
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "single_instance_allowed"
+
+
+@pytest.mark.parametrize("method", [AUTH_TOKEN, AUTH_CERTIFICATE, "webpush"])
+async def test_hub_made_in_another_window(
+    hass: HomeAssistant, config_entry: MockConfigEntry, method: str
+) -> None:
+    """A flow opened before the hub was made stops at its next step."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
     assert result["type"] is FlowResultType.MENU
+    config_entry.add_to_hass(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"next_step_id": method}
     )
@@ -568,6 +587,17 @@ async def test_certificate_creates_entry(
         ),
         ({CONF_CERTIFICATE: "cert_only"}, {CONF_CERTIFICATE: "invalid_certificate"}),
         ({CONF_CERTIFICATE: "wrong_key"}, {CONF_CERTIFICATE: "invalid_certificate"}),
+        (
+            {CONF_CERTIFICATE: "encrypted"},
+            {CONF_CERTIFICATE: "encrypted_certificate_key"},
+        ),
+        # Refused before any probe: Apple would end the TLS handshake, which
+        # looks like no internet connection.
+        ({CONF_CERTIFICATE: "expired"}, {CONF_CERTIFICATE: "certificate_expired"}),
+        (
+            {CONF_CERTIFICATE: "early"},
+            {CONF_CERTIFICATE: "certificate_not_yet_valid"},
+        ),
         ({CONF_CERTIFICATE: NO_UID_CERT_PEM}, {CONF_TOPIC: "missing_topic"}),
         ({CONF_TOPIC: "not a topic"}, {CONF_TOPIC: "invalid_topic"}),
         ({CONF_TOPIC: OTHER_TOPIC}, {"base": "topic_disallowed"}),
@@ -582,6 +612,11 @@ async def test_certificate_errors_then_recovery(
 ) -> None:
     certificate = certificate_only(apns_credentials)
     pems = {"cert_only": certificate, "wrong_key": certificate + UNKNOWN_KEY_PEM}
+    issue = partial(issue_push_certificate, apns_credentials)
+    if (value := changes.get(CONF_CERTIFICATE)) in PEM_CHANGES:
+        pems[value] = await hass.async_add_executor_job(
+            partial(issue, **PEM_CHANGES[value])
+        )
     user_input = {
         CONF_CERTIFICATE: apns_credentials.cert_pem,
         CONF_ENVIRONMENT: ENV_SANDBOX,
@@ -594,6 +629,8 @@ async def test_certificate_errors_then_recovery(
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == errors
     assert not hass.config_entries.async_entries(DOMAIN)
+    if errors.get(CONF_CERTIFICATE):
+        assert (server.pushes, server.rejections) == ([], [])
 
     result = await hass.config_entries.flow.async_configure(
         flow_id,
@@ -601,6 +638,31 @@ async def test_certificate_errors_then_recovery(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
+
+
+async def test_certificate_in_another_order(
+    hass: HomeAssistant, server: ApnsServer, apns_credentials: ApnsTestCredentials
+) -> None:
+    """Key first, Apple's intermediate before it all: found, and it signs in."""
+    pem = await hass.async_add_executor_job(
+        partial(
+            issue_push_certificate,
+            apns_credentials,
+            kind="universal",
+            key_first=True,
+            chain=True,
+        )
+    )
+    flow_id = await start_flow(hass, AUTH_CERTIFICATE)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_CERTIFICATE: pem, CONF_ENVIRONMENT: ENV_PRODUCTION}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    [entry] = hass.config_entries.async_entries(DOMAIN)
+    assert entry.state is ConfigEntryState.LOADED
+    [probe] = server.pushes
+    assert (probe.auth, probe.environment) == ("certificate", ENV_PRODUCTION)
 
 
 # Reauthentication.
@@ -701,8 +763,9 @@ async def test_refused_push_starts_reauth(
         [apns_device("Alice", ALICE_TOKEN)],
     )
     [delivery] = await send(hass, message="Ding dong")
+    # Kept for when the new key is in.
     assert (delivery["status"], delivery["reason"]) == (
-        "failed",
+        "queued",
         "InvalidProviderToken",
     )
     assert server.rejections == [(ALICE_TOKEN, 403, "InvalidProviderToken")]
@@ -874,6 +937,31 @@ async def test_add_device(
     [push] = server.pushes
     assert push.token == CAROL_TOKEN
     assert CAROL_TOKEN not in integration_log(caplog)
+
+
+async def test_add_device_with_automatic_environment(
+    hass: HomeAssistant, server: ApnsServer, loaded_entry: MockConfigEntry
+) -> None:
+    """Offered next to production and sandbox; the hub's default stays preselected."""
+    result = await hass.config_entries.subentries.async_init(
+        (loaded_entry.entry_id, SUBENTRY_APNS), context={"source": SOURCE_USER}
+    )
+    assert result["data_schema"] is not None
+    schema = result["data_schema"].schema
+    [field] = [key for key in schema if key == CONF_ENVIRONMENT]
+    assert field.default() == ENV_PRODUCTION
+    assert schema[field].config["options"] == [ENV_AUTO, ENV_PRODUCTION, ENV_SANDBOX]
+
+    server.register(CAROL_TOKEN, ENV_SANDBOX)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        device_input("Carol", CAROL_TOKEN, **{CONF_ENVIRONMENT: ENV_AUTO}),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    [delivery] = await send(hass, message="Hi", target="Carol")
+    assert delivery["status"] == "delivered"
+    assert [push.environment for push in server.pushes] == [ENV_SANDBOX]
 
 
 @pytest.mark.parametrize(
@@ -1050,7 +1138,12 @@ async def test_options_reach_the_push(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
-    assert loaded_entry.options == options
+    # An unreachable device gets its repair after three days, unless set
+    # otherwise; left alone, the network option stays off.
+    assert loaded_entry.options == options | {
+        CONF_UNREACHABLE_DAYS: 3,
+        CONF_ALLOW_LOCAL_PUSH_SERVICES: False,
+    }
 
     [delivery] = await send(hass, message="Ding dong", target="Alice")
     assert delivery["status"] == "delivered"

@@ -1,7 +1,9 @@
-"""The demo that scripts/develop runs passes Home Assistant's config check.
+"""The demo that scripts/develop runs: its configuration and its apple_push folder.
 
-It checks config/ as shipped, with the files scripts/develop adds at start (the
-blueprints and dev/direct_push.yaml), so that the demo cannot rot unnoticed.
+The configuration is checked as scripts/develop lays it out once Direct Push is set up
+(config/ as shipped, the blueprints, an empty automations.yaml), so that the demo cannot
+rot unnoticed. The apple_push folder scripts/dev_servers.py writes must import through
+the config flow, which is how the demo's hub is made.
 """
 
 from __future__ import annotations
@@ -9,27 +11,33 @@ from __future__ import annotations
 from pathlib import Path
 import shutil
 
+from homeassistant import config_entries
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.check_config import async_check_ha_config_file
+import pytest
 
-from scripts.dev_servers import write_config
+from custom_components.direct_push.const import (
+    DOMAIN,
+    ENV_DEV_APNS_SERVER,
+    ENV_DEV_CA_FILE,
+)
+from scripts.dev_servers import DEMO_DEVICES, DeviceNames, demo_credentials
 
-from .apns_server import make_credentials
+from .apns_server import ApnsServer
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def _lay_out(config: Path) -> None:
     """Do what scripts/develop does before it starts Home Assistant."""
-    for name in ("configuration.yaml", "automations.yaml"):
-        shutil.copy(REPO / "config" / name, config / name)
+    shutil.copy(REPO / "config/configuration.yaml", config)
+    shutil.copy(REPO / "config/demo_automations.yaml", config)
+    (config / "automations.yaml").write_text("[]\n")
     shutil.copytree(
         REPO / "blueprints/automation/direct_push",
         config / "blueprints/automation/direct_push",
     )
-    dev = config / "dev"
-    dev.mkdir()
-    write_config(dev, make_credentials(dev), 8443)
 
 
 async def test_demo_config_passes_the_check(
@@ -40,9 +48,55 @@ async def test_demo_config_passes_the_check(
     result = await async_check_ha_config_file(hass)
     assert result.errors == []
     assert result.warnings == []
-    # The demo really configures what it promises.
-    assert {"direct_push", "automation", "input_button", "template", "person"} <= set(
-        result
-    )
-    assert len(result["direct_push"]["devices"]) == 2
+    assert {"automation", "input_button", "template", "person"} <= set(result)
+    # Direct Push is set up in the UI, not in YAML.
+    assert DOMAIN not in result
     assert len(result["automation"]) == 4
+
+
+async def test_demo_folder_imports_through_the_config_flow(
+    hass: HomeAssistant,
+    socket_enabled: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dev = tmp_path / "dev"
+    credentials = await hass.async_add_executor_job(demo_credentials, dev)
+    async with ApnsServer(credentials) as server:
+        monkeypatch.setenv(ENV_DEV_APNS_SERVER, f"127.0.0.1:{server.port}")
+        monkeypatch.setenv(ENV_DEV_CA_FILE, str(credentials.ca_file))
+        result = await hass.config_entries.flow.async_init(
+            DOMAIN, context={"source": config_entries.SOURCE_USER}
+        )
+        for user_input in (
+            {"next_step_id": "import_folder"},
+            {"folder": str(dev / "apple_push")},
+            {},
+        ):
+            result = await hass.config_entries.flow.async_configure(
+                result["flow_id"], user_input
+            )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    entry = result["result"]
+    assert sorted(sub.title for sub in entry.subentries.values()) == sorted(
+        device["name"] for device in DEMO_DEVICES
+    )
+    # A second start keeps the key the hub has stored.
+    again = await hass.async_add_executor_job(demo_credentials, dev)
+    assert again.key_pem == credentials.key_pem
+
+
+def test_device_names_come_from_home_assistant_storage(tmp_path: Path) -> None:
+    names = DeviceNames(tmp_path)
+    assert names.get("a1" * 32) is None  # no storage yet
+    storage = tmp_path / ".storage"
+    storage.mkdir()
+    (storage / "core.config_entries").write_text(
+        '{"data": {"entries": [{"domain": "direct_push", "subentries": ['
+        '{"title": "Alice", "data": {"token": "' + "a1" * 32 + '"}},'
+        '{"title": "Pixel", "data": {"endpoint": "https://push.example/x"}}]},'
+        '{"domain": "other", "subentries": [{"title": "No", "data": {"token": "x"}}]}]}}'
+    )
+    assert names.get("a1" * 32) == "Alice"
+    assert names.get("https://push.example/x") == "Pixel"
+    assert names.get("x") is None

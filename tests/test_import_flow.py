@@ -11,12 +11,13 @@ import json
 import logging
 from pathlib import Path
 import re
-from typing import Any
+from typing import Any, Final
 
 from aiohttp.test_utils import TestClient
 from homeassistant.config_entries import (
     SOURCE_IMPORT,
     SOURCE_USER,
+    ConfigEntry,
     ConfigEntryState,
     ConfigFlowResult,
 )
@@ -33,7 +34,13 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 import voluptuous as vol
 
 from custom_components.direct_push import async_import_yaml
-from custom_components.direct_push.apns import PROBE_TOKEN, SUBENTRY_APNS
+from custom_components.direct_push.apns import _PROBE_ERRORS, PROBE_TOKEN, SUBENTRY_APNS
+from custom_components.direct_push.apple_credentials import (
+    CERT_DEVELOPMENT,
+    CERT_PRODUCTION,
+    CERT_UNIVERSAL,
+    AppleCredentialError,
+)
 from custom_components.direct_push.const import (
     AUTH_CERTIFICATE,
     AUTH_TOKEN,
@@ -49,9 +56,13 @@ from custom_components.direct_push.const import (
     CONF_TOPIC,
     CONF_VAPID_PRIVATE_KEY,
     DOMAIN,
+    ENV_AUTO,
     ENV_PRODUCTION,
     ENV_SANDBOX,
 )
+from custom_components.direct_push.hub_import import IMPORT_PLACEHOLDERS
+from custom_components.direct_push.import_flow import IMPORT_SUBENTRY
+from custom_components.direct_push.validation import escape_markdown
 
 from .apns_server import ApnsServer, ApnsTestCredentials
 from .conftest import ALICE_TOKEN, BOB_TOKEN, CAROL_TOKEN, token_entry_data, upload
@@ -66,13 +77,6 @@ DEFAULT_DEVICES: list[dict[str, Any]] = [
     {"name": "Alice", "token": ALICE_TOKEN, "admin": True},
     {"name": "Bob", "token": BOB_TOKEN},
 ]
-
-
-@pytest.fixture
-def server(apns_server: ApnsServer) -> ApnsServer:
-    """The APNs server, accepting a new provider token at any time."""
-    apns_server.token_refresh_interval = 0
-    return apns_server
 
 
 @pytest.fixture
@@ -129,13 +133,28 @@ def write_folder(
     return folder
 
 
-async def start(hass: HomeAssistant, method: str) -> ConfigFlowResult:
-    """Open the user step's menu and pick an import method."""
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER}
-    )
+def flows(hass: HomeAssistant, result: Any) -> Any:
+    """Return the manager of a result's flow: the config flow's, or the hub's subentry flows'."""
+    if isinstance(result["handler"], tuple):
+        return hass.config_entries.subentries
+    return hass.config_entries.flow
+
+
+async def start(
+    hass: HomeAssistant, method: str, hub: ConfigEntry | None = None
+) -> Any:
+    """Pick an import method: in the config flow, or in the hub's import subentry flow."""
+    if hub is None:
+        result = await hass.config_entries.flow.async_init(
+            DOMAIN, context={"source": SOURCE_USER}
+        )
+    else:
+        result = await hass.config_entries.subentries.async_init(
+            (hub.entry_id, IMPORT_SUBENTRY), context={"source": SOURCE_USER}
+        )
     assert result["type"] is FlowResultType.MENU
-    result = await hass.config_entries.flow.async_configure(
+    assert {"import_folder", "import_upload"} <= set(result["menu_options"])
+    result = await flows(hass, result).async_configure(
         result["flow_id"], {"next_step_id": method}
     )
     assert result["type"] is FlowResultType.FORM
@@ -143,48 +162,59 @@ async def start(hass: HomeAssistant, method: str) -> ConfigFlowResult:
     return result
 
 
-async def import_folder(hass: HomeAssistant, folder: Path | str) -> ConfigFlowResult:
+async def import_folder(
+    hass: HomeAssistant, folder: Path | str, hub: ConfigEntry | None = None
+) -> Any:
     """Import a folder up to its summary."""
-    result = await start(hass, "import_folder")
-    return await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"folder": str(folder)}
-    )
+    result = await start(hass, "import_folder", hub)
+    return await submit(hass, result, folder=str(folder))
 
 
-async def submit(
-    hass: HomeAssistant, result: ConfigFlowResult, **data: Any
-) -> ConfigFlowResult:
+async def submit(hass: HomeAssistant, result: Any, **data: Any) -> Any:
     """Submit a form of the flow."""
-    return await hass.config_entries.flow.async_configure(result["flow_id"], data)
+    return await flows(hass, result).async_configure(result["flow_id"], data)
 
 
-def placeholders_of(result: ConfigFlowResult) -> Mapping[str, str]:
+MARKDOWN_ESCAPE: Final = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def placeholders_of(result: Any) -> Mapping[str, str]:
     """Return a result's description placeholders."""
     placeholders: Mapping[str, str] | None = result["description_placeholders"]
     assert placeholders is not None
     return placeholders
 
 
-def description(result: ConfigFlowResult) -> str:
+def strings(result: Any) -> dict[str, Any]:
+    """Return the strings of a result's flow: the config flow's or the import subentry's."""
+    if isinstance(result["handler"], tuple):
+        section: dict[str, Any] = STRINGS["config_subentries"][IMPORT_SUBENTRY]
+        return section
+    config: dict[str, Any] = STRINGS["config"]
+    return config
+
+
+def description(result: Any) -> str:
     """Return a form's description as the frontend shows it."""
-    template: str = STRINGS["config"]["step"][result["step_id"]]["description"]
+    template: str = strings(result)["step"][result["step_id"]]["description"]
     text = template.format(**(result["description_placeholders"] or {}))
     assert "{" not in text, text
-    return text
+    # Markdown shows an escaped character as the character itself.
+    return MARKDOWN_ESCAPE.sub(r"\1", text)
 
 
-def error_text(result: ConfigFlowResult, field: str = "base") -> str:
+def error_text(result: Any, field: str = "base") -> str:
     """Return a form's error message as the frontend shows it."""
     assert result["errors"] is not None
-    template: str = STRINGS["config"]["error"][result["errors"][field]]
+    template: str = strings(result)["error"][result["errors"][field]]
     text = template.format(**(result["description_placeholders"] or {}))
     assert "{" not in text, text
     return text
 
 
-def abort_text(result: ConfigFlowResult) -> str:
+def abort_text(result: Any) -> str:
     """Return an abort's message as the frontend shows it."""
-    template: str = STRINGS["config"]["abort"][result["reason"]]
+    template: str = strings(result)["abort"][result["reason"]]
     return template.format(**(result["description_placeholders"] or {}))
 
 
@@ -269,7 +299,7 @@ async def test_folder_import_creates_hub(
     assert not hass.config_entries.async_entries(DOMAIN)
     assert probes(server) == 0
     placeholders = placeholders_of(result)
-    assert placeholders["source"] == str(folder)
+    assert placeholders["source"] == escape_markdown(str(folder))
     assert placeholders["topic"] == apns_credentials.topic
     assert placeholders["key_id"] == apns_credentials.key_id
     assert placeholders["team_id"] == apns_credentials.team_id
@@ -297,24 +327,25 @@ async def test_folder_import_creates_hub(
         CONF_ENVIRONMENT: ENV_PRODUCTION,
     }
     assert CONF_VAPID_PRIVATE_KEY in entry.data
+    # Each device finds its environment, starting in production.
     assert devices_of(entry) == {
         "Alice": {
             CONF_NAME: "Alice",
             CONF_TOKEN: ALICE_TOKEN,
             CONF_ADMIN: True,
-            CONF_ENVIRONMENT: ENV_PRODUCTION,
+            CONF_ENVIRONMENT: ENV_AUTO,
         },
         "Bob": {
             CONF_NAME: "Bob",
             CONF_TOKEN: BOB_TOKEN,
             CONF_ADMIN: False,
-            CONF_ENVIRONMENT: ENV_PRODUCTION,
+            CONF_ENVIRONMENT: ENV_AUTO,
         },
         "Carol": {
             CONF_NAME: "Carol",
             CONF_TOKEN: CAROL_TOKEN,
             CONF_ADMIN: False,
-            CONF_ENVIRONMENT: ENV_PRODUCTION,
+            CONF_ENVIRONMENT: ENV_AUTO,
         },
     }
     # The same test push as the token step, then a real push to an imported device.
@@ -369,12 +400,16 @@ async def test_folder_paths(
     )
     result = await import_folder(hass, "~/apple_push")
     assert result["step_id"] == "import_confirm", result.get("errors")
-    assert placeholders_of(result)["source"] == str(home / "apple_push")
+    assert placeholders_of(result)["source"] == escape_markdown(
+        str(home / "apple_push")
+    )
 
     write_folder(config_dir / "apple_push", apns_credentials, key_ref="AuthKey.p8")
     result = await import_folder(hass, "apple_push")
     assert result["step_id"] == "import_confirm", result.get("errors")
-    assert placeholders_of(result)["source"] == str(config_dir / "apple_push")
+    assert placeholders_of(result)["source"] == escape_markdown(
+        str(config_dir / "apple_push")
+    )
     result = await submit(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_KEY] == apns_credentials.key_pem.strip()
@@ -408,7 +443,8 @@ async def test_folder_errors_name_file_and_line(
     result = await submit(hass, result, folder=str(folder))
     assert result["errors"] == {"base": "import_missing_key_file"}
     assert error_text(result).startswith(
-        f"config.json names the key {folder / 'AuthKey.p8'}, which is not there."
+        "config.json names the key ./AuthKey.p8, which is not there. Direct Push"
+        f" looked for it at: {folder / 'AuthKey.p8'}."
     )
 
     write_folder(folder, apns_credentials, key_id="ABC")
@@ -479,22 +515,37 @@ async def test_folder_with_development_certificate(
     apns_credentials: ApnsTestCredentials,
     tmp_path: Path,
 ) -> None:
-    """A key and a development certificate: the key, in the sandbox."""
+    """The folder as dmt-system's guide lays it out: key, config, development .pem.
+
+    dmt-system never read the .pem and always sent to production: its tokens
+    are production tokens, and so the devices start there.
+    """
+    for token in (ALICE_TOKEN, BOB_TOKEN):
+        server.register(token, ENV_PRODUCTION)
     folder = write_folder(
         tmp_path / "apple_push", apns_credentials, certificate=apns_credentials.cert_pem
     )
     result = await import_folder(hass, folder)
-    assert placeholders_of(result)["environment"] == "Sandbox (development)"
-    assert "notify-development-push.pem" in description(result)
+    assert placeholders_of(result)["environment"] == "Production"
+    assert (
+        "notify-development-push.pem is not used: dmt-system never read it"
+        in description(result)
+    )
     result = await submit(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_AUTH_METHOD] == AUTH_TOKEN
-    assert result["data"][CONF_ENVIRONMENT] == ENV_SANDBOX
+    assert result["data"][CONF_ENVIRONMENT] == ENV_PRODUCTION
     await hass.async_block_till_done()
     [entry] = hass.config_entries.async_entries(DOMAIN)
-    assert {d[CONF_ENVIRONMENT] for d in devices_of(entry).values()} == {ENV_SANDBOX}
+    assert {d[CONF_ENVIRONMENT] for d in devices_of(entry).values()} == {ENV_AUTO}
     [probe] = server.pushes_for(PROBE_TOKEN)
-    assert probe.environment == ENV_SANDBOX
+    assert probe.environment == ENV_PRODUCTION
+    await hass.services.async_call(DOMAIN, "send", {"message": "Hello"}, blocking=True)
+    assert [(p.token, p.environment) for p in server.pushes[1:]] == [
+        (ALICE_TOKEN, ENV_PRODUCTION),
+        (BOB_TOKEN, ENV_PRODUCTION),
+    ]
+    assert not [r for r in server.rejections if r[0] != PROBE_TOKEN]
 
 
 async def test_folder_with_certificate_only(
@@ -548,8 +599,11 @@ async def test_upload_import(
     result = await submit(
         hass, result, config_file=await upload(upload_client, "config.json", config)
     )
-    assert result["errors"] == {"base": "import_missing_key_file"}
-    assert error_text(result).startswith("config.json names the key ./AuthKey.p8")
+    assert result["errors"] == {"key_file": "import_missing_key_upload"}
+    assert error_text(result, "key_file") == (
+        "config.json names the key ./AuthKey.p8. Upload that .p8 file together"
+        " with config.json."
+    )
     result = await submit(
         hass,
         result,
@@ -557,7 +611,7 @@ async def test_upload_import(
     )
     assert result["step_id"] == "import_confirm"
     placeholders = placeholders_of(result)
-    assert placeholders["source"] == "config.json"
+    assert placeholders["source"] == escape_markdown("config.json")
     assert placeholders["devices"] == "- Alice (admin)\n- Bob"
     result = await submit(hass, result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -603,113 +657,8 @@ async def test_upload_errors(
         ),
     )
     assert result["step_id"] == "import_confirm"
-    assert placeholders_of(result)["environment"] == "Sandbox (development)"
-
-
-# Importing into the existing hub.
-
-
-async def test_merge_adds_new_devices_only(
-    hass: HomeAssistant,
-    server: ApnsServer,
-    apns_credentials: ApnsTestCredentials,
-    tmp_path: Path,
-) -> None:
-    entry = await setup_hub(
-        hass,
-        token_entry_data(apns_credentials),
-        [
-            {CONF_NAME: "Alice", CONF_TOKEN: ALICE_TOKEN, CONF_ADMIN: True},
-            {CONF_NAME: "Bob", CONF_TOKEN: BOB_TOKEN, CONF_ADMIN: False},
-        ],
-    )
-    assert entry.unique_id == DOMAIN  # set on setup: the hub predates imports
-    alice_id = next(s for s in entry.subentries.values() if s.title == "Alice")
-    folder = write_folder(
-        tmp_path / "apple_push",
-        apns_credentials,
-        devices=[
-            # Known token: left alone, even with another name and admin flag.
-            {"name": "Alicia", "token": ALICE_TOKEN, "admin": False},
-            {"name": "Carol", "token": CAROL_TOKEN},
-            # A new token under a name already taken.
-            {"name": "Bob", "token": DAVE_TOKEN, "admin": True},
-        ],
-    )
-    result = await import_folder(hass, folder)
-    assert result["step_id"] == "import_merge"
-    assert placeholders_of(result)["devices"] == (
-        "- Alicia: already on the hub, stays as it is\n"
-        "- Carol: new\n"
-        "- Bob (admin): added as Bob 2, since another device has this name"
-    )
-    probes_before = probes(server)
-    result = await submit(hass, result)
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "import_merged"
-    assert result["description_placeholders"] == {"added": "2", "skipped": "1"}
-    assert abort_text(result).startswith("Imported into the existing hub: 2 new")
-    # Same credentials: nothing to prove again.
-    assert probes(server) == probes_before
-    await hass.async_block_till_done()
-
-    assert hass.config_entries.async_entries(DOMAIN) == [entry]
-    assert entry.state is ConfigEntryState.LOADED
-    devices = devices_of(entry)
-    assert set(devices) == {"Alice", "Bob", "Carol", "Bob 2"}
-    assert devices["Alice"][CONF_ADMIN] is True
-    assert entry.subentries[alice_id.subentry_id].data[CONF_TOKEN] == ALICE_TOKEN
-    assert devices["Bob 2"] == {
-        CONF_NAME: "Bob 2",
-        CONF_TOKEN: DAVE_TOKEN,
-        CONF_ADMIN: True,
-        CONF_ENVIRONMENT: ENV_PRODUCTION,
-    }
-    # The reloaded hub sends to the new devices.
-    await hass.services.async_call(
-        DOMAIN, "send", {"message": "Hi", "target": ["Carol", "Bob 2"]}, blocking=True
-    )
-    assert len(server.pushes_for(CAROL_TOKEN)) == 1
-    assert len(server.pushes_for(DAVE_TOKEN)) == 1
-
-    # Importing again adds nothing.
-    result = await submit(hass, await import_folder(hass, folder))
-    assert result["description_placeholders"] == {"added": "0", "skipped": "3"}
-    await hass.async_block_till_done()
-    assert len(devices_of(entry)) == 4
-
-
-async def test_merge_renumbers_a_numbered_name(
-    hass: HomeAssistant,
-    server: ApnsServer,
-    apns_credentials: ApnsTestCredentials,
-    tmp_path: Path,
-) -> None:
-    """A second "Alice 2" becomes "Alice 3", never "Alice 2 2"."""
-    entry = await setup_hub(
-        hass,
-        token_entry_data(apns_credentials),
-        [
-            {CONF_NAME: "Alice", CONF_TOKEN: ALICE_TOKEN, CONF_ADMIN: True},
-            {CONF_NAME: "Alice 2", CONF_TOKEN: BOB_TOKEN, CONF_ADMIN: False},
-        ],
-    )
-    folder = write_folder(
-        tmp_path / "apple_push",
-        apns_credentials,
-        devices=[
-            {"name": "alice 2", "token": CAROL_TOKEN},
-            {"name": "Alice", "token": DAVE_TOKEN},
-        ],
-    )
-    result = await import_folder(hass, folder)
-    assert placeholders_of(result)["devices"] == (
-        "- alice 2: added as alice 3, since another device has this name\n"
-        "- Alice: added as Alice 4, since another device has this name"
-    )
-    await submit(hass, result)
-    await hass.async_block_till_done()
-    assert set(devices_of(entry)) == {"Alice", "Alice 2", "alice 3", "Alice 4"}
+    assert placeholders_of(result)["environment"] == "Production"
+    assert "notify-development-push.pem is not used" in description(result)
 
 
 @pytest.mark.parametrize("method", ["import_folder", "import_upload"])
@@ -770,88 +719,6 @@ async def test_import_renames_group_words(
         DOMAIN, "send", {"message": "Hi", "target": "all 2"}, blocking=True
     )
     assert len(server.pushes_for(BOB_TOKEN)) == 1
-
-
-async def test_merge_credentials_differ_keep(
-    hass: HomeAssistant,
-    server: ApnsServer,
-    apns_credentials: ApnsTestCredentials,
-    tmp_path: Path,
-) -> None:
-    server.topics.add(OTHER_TOPIC)
-    entry = await setup_hub(hass, token_entry_data(apns_credentials), [])
-    data_before = dict(entry.data)
-    folder = write_folder(tmp_path / "apple_push", apns_credentials, topic=OTHER_TOPIC)
-    result = await submit(hass, await import_folder(hass, folder))
-    assert result["step_id"] == "import_credentials"
-    assert placeholders_of(result)["changes"] == (
-        f"- Topic: {apns_credentials.topic} → {OTHER_TOPIC}"
-    )
-    description(result)
-    result = await submit(hass, result, credentials="keep")
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "import_merged"
-    await hass.async_block_till_done()
-    assert dict(entry.data) == data_before
-    assert set(devices_of(entry)) == {"Alice", "Bob"}
-    assert entry.state is ConfigEntryState.LOADED
-
-
-async def test_merge_credentials_differ_replace(
-    hass: HomeAssistant,
-    server: ApnsServer,
-    apns_credentials: ApnsTestCredentials,
-    tmp_path: Path,
-) -> None:
-    """The imported credentials replace the hub's once Apple accepts them."""
-    # The hub's key ID and team ID are ones Apple no longer knows.
-    other = token_entry_data(apns_credentials) | {
-        CONF_KEY_ID: "OLDKEY1234",
-        CONF_TEAM_ID: "OLDTEAM123",
-    }
-    entry = await setup_hub(hass, other, [])
-    vapid_key = entry.data[CONF_VAPID_PRIVATE_KEY]
-    folder = write_folder(tmp_path / "apple_push", apns_credentials, topic=OTHER_TOPIC)
-    result = await submit(hass, await import_folder(hass, folder))
-    assert result["step_id"] == "import_credentials"
-    assert placeholders_of(result)["changes"] == (
-        f"- Topic: {apns_credentials.topic} → {OTHER_TOPIC}\n"
-        f"- Key ID: OLDKEY1234 → {apns_credentials.key_id}\n"
-        f"- Team ID: OLDTEAM123 → {apns_credentials.team_id}"
-    )
-
-    # Apple does not allow the imported topic yet: nothing changes.
-    result = await submit(hass, result, credentials="replace")
-    assert result["step_id"] == "import_credentials"
-    assert result["errors"] == {"base": "topic_disallowed"}
-    assert entry.data[CONF_KEY_ID] == "OLDKEY1234"
-    assert not entry.subentries
-
-    server.topics.add(OTHER_TOPIC)
-    result = await submit(hass, result, credentials="replace")
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "import_merged_credentials"
-    await hass.async_block_till_done()
-    assert entry.data[CONF_KEY_ID] == apns_credentials.key_id
-    assert entry.data[CONF_TOPIC] == OTHER_TOPIC
-    assert entry.data[CONF_VAPID_PRIVATE_KEY] == vapid_key
-    assert set(devices_of(entry)) == {"Alice", "Bob"}
-    assert entry.state is ConfigEntryState.LOADED
-
-
-async def test_token_and_certificate_steps_abort_with_a_hub(
-    hass: HomeAssistant, server: ApnsServer, apns_credentials: ApnsTestCredentials
-) -> None:
-    await setup_hub(hass, token_entry_data(apns_credentials), [])
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER}
-    )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": AUTH_TOKEN}
-    )
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
-    assert "choose an import option" in abort_text(result)
 
 
 # The YAML.
@@ -1210,7 +1077,7 @@ async def test_no_secrets_in_logs_summaries_or_diagnostics(
     [entry] = hass.config_entries.async_entries(DOMAIN)
 
     # Upload into the existing hub.
-    result = await start(hass, "import_upload")
+    result = await start(hass, "import_upload", entry)
     result = await submit(
         hass,
         result,
@@ -1261,34 +1128,63 @@ async def test_no_secrets_in_logs_summaries_or_diagnostics(
 
 def test_every_import_error_and_note_is_translated() -> None:
     """Each key the importer raises or notes, and each import step, has its text."""
-    source = (COMPONENT / "importer.py").read_text()
+    source = "".join(
+        (COMPONENT / name).read_text()
+        for name in ("importer.py", "import_result.py", "import_flow.py")
+    )
     errors = set(re.findall(r'AppleImportError\(\s*"(\w+)"', source))
     # Passed through a variable.
     errors |= {"missing_server_auth", "missing_token", "invalid_key_id"}
     errors |= {"invalid_team_id", "missing_key_file", "name_in_use", "reserved_name"}
+    errors |= {"invalid_certificate", "encrypted_certificate_key"}
+    # The checks' own keys (safe_file, json_input, validation), kept as they are.
+    errors |= {"file_not_found", "file_is_folder", "file_not_regular"}
+    errors |= {"file_too_large", "file_unreadable", "json_too_large", "json_too_deep"}
+    errors |= {"json_not_finite", "json_number_too_large", "lone_surrogate"}
+    errors |= {"invalid_character", "name_blank", "name_too_long"}
     notes = set(re.findall(r'ImportNote\(\s*"(\w+)"', source))
-    notes |= {"reserved_name", "renamed_device"}
+    notes |= {"merged_device", "reserved_name", "renamed_device"}
+    notes |= {"device_name_too_long", "device_name_invalid"}
+    notes |= {
+        f"certificate_used_{kind}"
+        for kind in (CERT_DEVELOPMENT, CERT_PRODUCTION, CERT_UNIVERSAL)
+    }
     assert len(errors) > 15
     assert len(notes) > 10
-    config = STRINGS["config"]
-    assert {f"import_{key}" for key in errors} <= config["error"].keys()
     assert notes <= STRINGS["selector"]["import_note"]["options"].keys()
-    for step in ("import_folder", "import_upload", "import_confirm", "import_merge"):
-        assert config["step"][step]["description"]
-    assert {"import_folder", "import_upload"} <= config["step"]["user"][
-        "menu_options"
-    ].keys()
-    # No string of these sections holds a placeholder the flow does not give.
-    placeholders = {
-        "file",
-        "folder",
-        "field",
-        "line",
-        "column",
-        "path",
-        "name",
-        "first",
-    }
-    for key in errors:
-        text = config["error"][f"import_{key}"]
-        assert set(re.findall(r"{(\w+)}", text)) <= placeholders, key
+    # Both entry points: the config flow (the first hub) and the hub's import.
+    config = STRINGS["config"]
+    merge = STRINGS["config_subentries"][IMPORT_SUBENTRY]
+    for section, summary in ((config, "import_confirm"), (merge, "import_merge")):
+        assert {f"import_{key}" for key in errors} <= section["error"].keys()
+        for step in ("import_folder", "import_upload", summary):
+            assert section["step"][step]["description"]
+        assert {"import_folder", "import_upload"} <= section["step"]["user"][
+            "menu_options"
+        ].keys()
+        # No string of these sections holds a placeholder the flow does not give.
+        for key in errors:
+            text = section["error"][f"import_{key}"]
+            assert set(re.findall(r"{(\w+)}", text)) <= IMPORT_PLACEHOLDERS.keys()
+
+
+def _subclasses(cls: type[AppleCredentialError]) -> list[type[AppleCredentialError]]:
+    found = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_subclasses(sub)]
+    return found
+
+
+def test_both_entry_points_say_the_same() -> None:
+    """The hub's import repeats the config flow's strings: kept in step."""
+    config = STRINGS["config"]
+    merge = STRINGS["config_subentries"][IMPORT_SUBENTRY]
+    assert merge["error"].items() <= config["error"].items()
+    # Every error the test push can give on the summary, as in the config flow.
+    probe = {*_PROBE_ERRORS.values(), "apns_error"}
+    probe |= {error.key for error in _subclasses(AppleCredentialError)}
+    probe.remove("invalid_device_token")  # a device's, never the hub's
+    assert probe <= merge["error"].keys()
+    for step in ("import_folder", "import_upload"):
+        assert merge["step"][step] == config["step"][step]
+    assert "import_merge" not in config["step"]

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 import json
 import logging
+import os
 from pathlib import Path
+import re
+import threading
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 import pytest
 
 from custom_components.direct_push.const import (
@@ -29,6 +30,7 @@ from custom_components.direct_push.const import (
     CONF_TEAM_ID,
     CONF_TOKEN,
     CONF_TOPIC,
+    ENV_AUTO,
     ENV_PRODUCTION,
     ENV_SANDBOX,
 )
@@ -40,7 +42,10 @@ from custom_components.direct_push.importer import (
     default_folder,
     parse_config,
     read_folder,
+    read_yaml_config,
 )
+
+from .apns_server import ApnsTestCredentials, issue_push_certificate, make_credentials
 
 KEY_ID = "ABC123DEFG"
 TEAM_ID = "DEF123GHIJ"
@@ -121,29 +126,6 @@ def _pkcs8(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> str:
     ).decode()
 
 
-def _push_certificate(common_name: str) -> str:
-    """A self-signed push certificate followed by its key, in one PEM."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.USER_ID, TOPIC),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, TEAM_ID),
-        ]
-    )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(datetime(2000, 1, 1, tzinfo=UTC))
-        .not_valid_after(datetime(2099, 12, 31, tzinfo=UTC))
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode() + _pkcs8(key)
-
-
 @dataclass(frozen=True, repr=False)
 class Keys:
     """Test key material, made once per module."""
@@ -153,16 +135,22 @@ class Keys:
     rsa: str
     dev_cert: str
     prod_cert: str
+    apple: ApnsTestCredentials
 
 
 @pytest.fixture(scope="module")
-def keys() -> Keys:
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+    apple = make_credentials(tmp_path_factory.mktemp("apple"), TOPIC)
     return Keys(
         p8=_pkcs8(ec.generate_private_key(ec.SECP256R1())),
         p384=_pkcs8(ec.generate_private_key(ec.SECP384R1())),
         rsa=_pkcs8(rsa.generate_private_key(public_exponent=65537, key_size=2048)),
-        dev_cert=_push_certificate(f"Apple Development IOS Push Services: {TOPIC}"),
-        prod_cert=_push_certificate(f"Apple Push Services: {TOPIC}"),
+        # Told apart by their subjects only, as older certificates are.
+        dev_cert=apple.cert_pem,
+        prod_cert=issue_push_certificate(
+            apple, common_name=f"Apple Push Services: {TOPIC}"
+        ),
+        apple=apple,
     )
 
 
@@ -213,6 +201,11 @@ def _note_keys(result: ImportResult) -> list[str]:
     return [note.key for note in result.notes]
 
 
+def _device_notes(result: ImportResult) -> tuple[ImportNote, ...]:
+    """The notes on devices, without the one that explains the environment."""
+    return tuple(note for note in result.notes if note.key != "token_production")
+
+
 # dmt-system's example and realistic folders
 
 
@@ -242,7 +235,7 @@ def test_reference_example_with_certificate_only(tmp_path: Path, keys: Keys) -> 
     )
     assert _note_keys(result) == [
         "recovered_parenthetical",
-        "certificate_used",
+        "certificate_used_development",
         "skipped_token",
         "skipped_token",
         "skipped_token",
@@ -265,13 +258,15 @@ def test_realistic_folder(tmp_path: Path, keys: Keys) -> None:
     assert creds.environment == ENV_PRODUCTION
     assert creds.key == keys.p8
     assert creds.certificate is None
+    # dmt-system always sent to production: each device starts there.
     assert result.devices == (
-        ImportedDevice("Alice", ALICE, admin=True, environment=ENV_PRODUCTION),
-        ImportedDevice("Bob", BOB, admin=False, environment=ENV_PRODUCTION),
-        ImportedDevice("Carol", CAROL, admin=False, environment=ENV_PRODUCTION),
+        ImportedDevice("Alice", ALICE, admin=True, environment=ENV_AUTO),
+        ImportedDevice("Bob", BOB, admin=False, environment=ENV_AUTO),
+        ImportedDevice("Carol", CAROL, admin=False, environment=ENV_AUTO),
     )
     assert result.notes == (
         ImportNote("recovered_parenthetical", {"file": "config.json", "line": "8"}),
+        ImportNote("token_production", {"key_file": "AuthKey.p8"}),
     )
     assert creds.as_entry_data() == {
         CONF_AUTH_METHOD: AUTH_TOKEN,
@@ -285,7 +280,7 @@ def test_realistic_folder(tmp_path: Path, keys: Keys) -> None:
         CONF_NAME: "Alice",
         CONF_TOKEN: ALICE,
         CONF_ADMIN: True,
-        CONF_ENVIRONMENT: ENV_PRODUCTION,
+        CONF_ENVIRONMENT: ENV_AUTO,
     }
 
 
@@ -388,25 +383,27 @@ def test_missing_key_file(tmp_path: Path) -> None:
     assert err.key == "missing_key_file"
     assert err.placeholders == {
         "file": "config.json",
-        "path": str(folder / "AuthKey.p8"),
+        "path": "./AuthKey.p8",
+        "tried": str(folder / "AuthKey.p8"),
     }
 
 
-def test_unreadable_key_file(tmp_path: Path) -> None:
+def test_key_file_not_utf8(tmp_path: Path) -> None:
     folder = _folder(tmp_path, _config())
-    (folder / "AuthKey.p8").write_bytes(b"\xff\xfe binary")
+    (folder / "AuthKey.p8").write_bytes(b"\xe9t\xe9 binary")
     err = _error(lambda: read_folder(folder))
-    assert (err.key, err.placeholders) == (
-        "unreadable_key_file",
-        {"file": "AuthKey.p8"},
-    )
+    assert (err.key, err.placeholders) == ("not_utf8", {"file": "AuthKey.p8"})
 
 
 def test_key_file_is_a_folder(tmp_path: Path) -> None:
+    """A problem with the file itself names it where it is."""
     folder = _folder(tmp_path, _config())
     (folder / "AuthKey.p8").mkdir()
     err = _error(lambda: read_folder(folder))
-    assert err.key == "unreadable_key_file"
+    assert (err.key, err.placeholders) == (
+        "file_is_folder",
+        {"file": str(folder / "AuthKey.p8")},
+    )
 
 
 @pytest.mark.parametrize(
@@ -526,9 +523,10 @@ def test_missing_config(tmp_path: Path, keys: Keys) -> None:
     assert (err.key, err.placeholders) == ("missing_config", {"folder": str(folder)})
 
 
-def test_unreadable_config(tmp_path: Path) -> None:
-    err = _error(lambda: read_folder(_folder(tmp_path, b"{\xff}")))
-    assert (err.key, err.placeholders) == ("unreadable_config", {"file": "config.json"})
+def test_config_not_utf8(tmp_path: Path) -> None:
+    """Latin-1, say: the error says to save it as UTF-8."""
+    err = _error(lambda: read_folder(_folder(tmp_path, b'{"name": "Zo\xeb"}')))
+    assert (err.key, err.placeholders) == ("not_utf8", {"file": "config.json"})
 
 
 def test_default_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -555,6 +553,68 @@ def test_key_absolute_path(tmp_path: Path, keys: Keys) -> None:
     elsewhere.parent.mkdir()
     elsewhere.write_text(keys.p8)
     folder = _folder(tmp_path, _config(key=str(elsewhere)))
+    assert read_folder(folder).credentials.key == keys.p8
+
+
+@pytest.mark.parametrize("key", ["/AuthKey.p8", "//AuthKey.p8", "/keys/../AuthKey.p8"])
+def test_key_absolute_path_in_the_folder(tmp_path: Path, keys: Keys, key: str) -> None:
+    """dmt-system joined even an absolute key path to the folder."""
+    folder = _folder(tmp_path, _config(key=key), p8=keys.p8)
+    assert read_folder(folder).credentials.key == keys.p8
+
+
+def test_key_absolute_path_that_exists_wins(tmp_path: Path, keys: Keys) -> None:
+    elsewhere = tmp_path / "AuthKey.p8"
+    elsewhere.write_text(keys.p8)
+    folder = _folder(tmp_path, _config(key=str(elsewhere)), p8=keys.rsa)
+    assert read_folder(folder).credentials.key == keys.p8
+
+
+@pytest.mark.parametrize(
+    ("key", "tried"),
+    [
+        ("/AuthKey.p8", ["/AuthKey.p8", "{folder}/AuthKey.p8"]),
+        ("~/keys/AuthKey.p8", ["{home}/keys/AuthKey.p8", "{folder}/~/keys/AuthKey.p8"]),
+        ("../AuthKey.p8", ["{root}/AuthKey.p8"]),
+        ("AuthKey.p8", ["{folder}/AuthKey.p8"]),
+    ],
+)
+def test_missing_key_names_every_place_tried(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    key: str,
+    tried: list[str],
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    folder = _folder(tmp_path, _config(key=key))
+    err = _error(lambda: read_folder(folder))
+    assert err.key == "missing_key_file"
+    assert err.placeholders["path"] == key
+    names = {"folder": folder, "home": tmp_path / "home", "root": tmp_path}
+    assert err.placeholders["tried"] == ", ".join(
+        place.format(**names) for place in tried
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        # A long file name without separators.
+        "AuthKeyABC123DEFGproductionKeyForTheNotifyAppOfTheFamily2021.p8",
+        # A long absolute path with a long hexadecimal folder name.
+        "{root}/0123456789abcdef0123456789abcdef0123456789abcdef/AuthKey.p8",
+    ],
+)
+def test_long_key_paths_are_paths(tmp_path: Path, keys: Keys, name: str) -> None:
+    """Only text with a PEM header is taken for the key itself."""
+    path = name.format(root=tmp_path)
+    folder = _folder(tmp_path, _config(key=path))
+    err = _error(lambda: read_folder(folder))
+    assert err.key == "missing_key_file"
+    assert err.placeholders["path"] == path
+    place = Path(path) if Path(path).is_absolute() else folder / path
+    place.parent.mkdir(parents=True, exist_ok=True)
+    place.write_text(keys.p8)
     assert read_folder(folder).credentials.key == keys.p8
 
 
@@ -611,7 +671,7 @@ def test_uploaded_config_without_key() -> None:
         lambda: parse_config(REALISTIC_EXAMPLE, source="config.json", read_file=None)
     )
     assert (err.key, err.placeholders) == (
-        "missing_key_file",
+        "missing_key_upload",
         {"file": "config.json", "path": "./AuthKey.p8"},
     )
 
@@ -634,7 +694,7 @@ def test_unnamed_devices(tmp_path: Path, keys: Keys) -> None:
         ],
     )
     assert [d.name for d in result.devices] == ["Alice", "Device 2", "Device 3"]
-    assert result.notes == (
+    assert _device_notes(result) == (
         ImportNote("unnamed_device", {"name": "Device 2"}),
         ImportNote("unnamed_device", {"name": "Device 3"}),
     )
@@ -659,7 +719,7 @@ def test_malformed_token_skipped(
         [{"name": "Alice", "token": ALICE}, {"name": "Bob", "token": token}],
     )
     assert [d.name for d in result.devices] == ["Alice"]
-    [note] = result.notes
+    [note] = _device_notes(result)
     assert note.key == "skipped_token"
     assert note.placeholders["name"] == "Bob"
     assert note.placeholders["length"] == str(length)
@@ -672,7 +732,7 @@ def test_malformed_token_skipped(
 def test_missing_token_skipped(tmp_path: Path, keys: Keys, token: Any) -> None:
     result = _import_devices(tmp_path, keys, [{"name": "Bob", "token": token}])
     assert result.devices == ()
-    assert result.notes == (
+    assert _device_notes(result) == (
         ImportNote("missing_device_token", {"name": "Bob"}),
         ImportNote("no_devices"),
     )
@@ -689,10 +749,40 @@ def test_duplicate_tokens(tmp_path: Path, keys: Keys) -> None:
         ],
     )
     assert [d.name for d in result.devices] == ["Alice", "Bob"]
-    assert result.notes == (
+    assert _device_notes(result) == (
         ImportNote(
-            "duplicate_token",
+            "merged_device",
             {"name": "Alice's iPad", "first": "Alice", "token": "…a1a1"},
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("admins", "admin"),
+    [((False, True), True), ((True, False), True), ((False, "yes"), True)],
+)
+def test_duplicates_merge_their_admin_flag(
+    tmp_path: Path, keys: Keys, admins: tuple[Any, Any], admin: bool
+) -> None:
+    """Same token, however written: one device, an admin if any entry was."""
+    spaced = "<" + " ".join(ALICE[i : i + 8] for i in range(0, 64, 8)).upper() + ">"
+    result = _import_devices(
+        tmp_path,
+        keys,
+        [
+            {"name": "Alice", "token": ALICE, "admin": admins[0]},
+            {"name": "Bob", "token": BOB},
+            {"name": "Alice (iPhone)", "token": spaced, "admin": admins[1]},
+        ],
+    )
+    assert result.devices == (
+        ImportedDevice("Alice", ALICE, admin=admin, environment=ENV_AUTO),
+        ImportedDevice("Bob", BOB, admin=False, environment=ENV_AUTO),
+    )
+    assert _device_notes(result) == (
+        ImportNote(
+            "merged_admin",
+            {"name": "Alice (iPhone)", "first": "Alice", "token": "…a1a1"},
         ),
     )
 
@@ -717,9 +807,10 @@ def test_duplicate_names_renamed(tmp_path: Path, keys: Keys) -> None:
         "Alice 3",
         "alice 4",
     ]
-    assert _note_keys(result) == ["skipped_token"] + ["renamed_device"] * 3
-    assert result.notes[1].placeholders == {"name": "ALICE", "new_name": "ALICE 2"}
-    assert result.notes[2].placeholders == {"name": "Alice 2", "new_name": "Alice 3"}
+    notes = _device_notes(result)
+    assert [n.key for n in notes] == ["skipped_token"] + ["renamed_device"] * 3
+    assert notes[1].placeholders == {"name": "ALICE", "new_name": "ALICE 2"}
+    assert notes[2].placeholders == {"name": "Alice 2", "new_name": "Alice 3"}
 
 
 def test_group_words_renamed(tmp_path: Path, keys: Keys) -> None:
@@ -740,13 +831,14 @@ def test_group_words_renamed(tmp_path: Path, keys: Keys) -> None:
         "Admin 3",
         "admins 2",
     ]
-    assert _note_keys(result) == [
+    notes = _device_notes(result)
+    assert [n.key for n in notes] == [
         "reserved_name",
         "reserved_name",
         "renamed_device",
         "reserved_name",
     ]
-    assert result.notes[0].placeholders == {"name": "Admin", "new_name": "Admin 2"}
+    assert notes[0].placeholders == {"name": "Admin", "new_name": "Admin 2"}
 
 
 def test_unknown_keys_ignored(tmp_path: Path, keys: Keys) -> None:
@@ -758,13 +850,15 @@ def test_unknown_keys_ignored(tmp_path: Path, keys: Keys) -> None:
     config["server_auth"]["cert"] = "ignored.pem"
     result = read_folder(_folder(tmp_path, config, p8=keys.p8))
     assert [d.name for d in result.devices] == ["Alice"]
-    assert result.notes == ()
+    assert _device_notes(result) == ()
 
 
 def test_non_object_device_entry(tmp_path: Path, keys: Keys) -> None:
     result = _import_devices(tmp_path, keys, [ALICE, {"name": "Bob", "token": BOB}])
     assert [d.name for d in result.devices] == ["Bob"]
-    assert result.notes == (ImportNote("invalid_device_entry", {"index": "1"}),)
+    assert _device_notes(result) == (
+        ImportNote("invalid_device_entry", {"index": "1"}),
+    )
 
 
 @pytest.mark.parametrize("devices", [[], None])
@@ -774,8 +868,7 @@ def test_no_devices(tmp_path: Path, keys: Keys, devices: list[Any] | None) -> No
         del config["devices"]
     result = read_folder(_folder(tmp_path, config, p8=keys.p8))
     assert result.devices == ()
-    assert result.notes == (ImportNote("no_devices"),)
-    assert result.device_summary() == ""
+    assert _device_notes(result) == (ImportNote("no_devices"),)
 
 
 @pytest.mark.parametrize(
@@ -821,7 +914,7 @@ def test_token_normalised(tmp_path: Path, keys: Keys, token: str) -> None:
     """As Xcode prints NSData, with spaces and angle brackets, in upper case."""
     result = _import_devices(tmp_path, keys, [{"name": "A", "token": token}])
     assert result.devices[0].token == ALICE
-    assert result.notes == ()
+    assert _device_notes(result) == ()
 
 
 @pytest.mark.parametrize("active", [False, "false", 0])
@@ -836,20 +929,14 @@ def test_inactive_devices_skipped(tmp_path: Path, keys: Keys, active: Any) -> No
         ],
     )
     assert [d.name for d in result.devices] == ["Alice"]
-    assert result.notes == (ImportNote("inactive_device", {"name": "Old"}),)
+    assert _device_notes(result) == (ImportNote("inactive_device", {"name": "Old"}),)
 
 
-def test_device_summary(tmp_path: Path, keys: Keys) -> None:
-    result = read_folder(_folder(tmp_path, REALISTIC_EXAMPLE, p8=keys.p8))
-    assert result.device_summary() == "- Alice (admin)\n- Bob\n- Carol"
-    assert result.device_summary("Admin") == "- Alice (Admin)\n- Bob\n- Carol"
-
-
-# The development certificate
+# Push certificates
 
 
 def test_certificate_without_key(tmp_path: Path, keys: Keys) -> None:
-    """AuthKey.p8 missing, the certificate present: certificate auth, sandbox."""
+    """AuthKey.p8 missing, a development certificate present: it signs, in the sandbox."""
     folder = _folder(tmp_path, REALISTIC_EXAMPLE, pem=keys.dev_cert)
     result = read_folder(folder)
     creds = result.credentials
@@ -858,12 +945,13 @@ def test_certificate_without_key(tmp_path: Path, keys: Keys) -> None:
     assert creds.topic == TOPIC
     assert creds.certificate == keys.dev_cert
     assert (creds.key, creds.key_id, creds.team_id) == (None, None, None)
-    assert {d.environment for d in result.devices} == {ENV_SANDBOX}
-    assert _note_keys(result) == ["recovered_parenthetical", "certificate_used"]
-    assert result.notes[1].placeholders == {
-        "certificate_file": "notify-development-push.pem",
-        "environment": ENV_SANDBOX,
-    }
+    assert {d.environment for d in result.devices} == {ENV_AUTO}
+    assert result.notes[1:] == (
+        ImportNote(
+            "certificate_used_development",
+            {"certificate_file": "notify-development-push.pem"},
+        ),
+    )
     assert creds.as_entry_data() == {
         CONF_AUTH_METHOD: AUTH_CERTIFICATE,
         CONF_CERTIFICATE: keys.dev_cert,
@@ -889,37 +977,142 @@ def test_certificate_without_token_section(
     assert [d.name for d in result.devices] == ["Alice"]
 
 
-def test_production_certificate_without_key(tmp_path: Path, keys: Keys) -> None:
-    result = read_folder(_folder(tmp_path, _config(), pem=keys.prod_cert))
+@pytest.mark.parametrize(
+    ("kind", "common_name", "environment", "note"),
+    [
+        # Apple's extensions: 1.2.840.113635.100.6.3.1 for the sandbox,
+        # .3.2 for production, .3.6 (topics) on universal certificates.
+        ("development", None, ENV_SANDBOX, "certificate_used_development"),
+        ("production", None, ENV_PRODUCTION, "certificate_used_production"),
+        ("universal", None, ENV_PRODUCTION, "certificate_used_universal"),
+        # Without extensions, the subject.
+        (
+            None,
+            f"Apple Push Services: {TOPIC}",
+            ENV_PRODUCTION,
+            "certificate_used_universal",
+        ),
+        (None, None, ENV_SANDBOX, "certificate_used_development"),
+    ],
+)
+def test_certificate_only_environment(
+    tmp_path: Path,
+    keys: Keys,
+    kind: str | None,
+    common_name: str | None,
+    environment: str,
+    note: str,
+) -> None:
+    """A certificate-only folder takes its environment from the certificate."""
+    pem = issue_push_certificate(keys.apple, kind=kind, common_name=common_name)
+    result = read_folder(_folder(tmp_path, _config(), pem=pem))
     assert result.credentials.auth_method == AUTH_CERTIFICATE
-    assert result.credentials.environment == ENV_PRODUCTION
-    assert result.devices[0].environment == ENV_PRODUCTION
+    assert result.credentials.environment == environment
+    assert result.devices[0].environment == ENV_AUTO
+    assert _note_keys(result) == [note]
 
 
-def test_key_and_development_certificate(tmp_path: Path, keys: Keys) -> None:
-    """Both: the key signs; the development certificate means sandbox devices."""
-    folder = _folder(tmp_path, REALISTIC_EXAMPLE, p8=keys.p8, pem=keys.dev_cert)
-    result = read_folder(folder)
+@pytest.mark.parametrize(
+    ("key_first", "chain"), [(True, False), (False, True), (True, True)]
+)
+def test_certificate_in_any_order(
+    tmp_path: Path, keys: Keys, key_first: bool, chain: bool
+) -> None:
+    """The key first, Apple's intermediate before the certificate: found."""
+    pem = issue_push_certificate(
+        keys.apple, kind="universal", key_first=key_first, chain=chain
+    )
+    result = read_folder(_folder(tmp_path, _config(), pem=pem))
+    certificate = result.credentials.certificate
+    assert certificate is not None
+    # Stored as OpenSSL loads it: the push certificate, then its key.
+    blocks = re.findall(r"-----BEGIN ([A-Z ]+)-----", certificate)
+    assert blocks == ["CERTIFICATE", "PRIVATE KEY"] + ["CERTIFICATE"] * chain
+
+
+def test_encrypted_certificate_without_key(tmp_path: Path, keys: Keys) -> None:
+    """Exported without -nodes: its own error, not a missing .p8."""
+    pem = issue_push_certificate(keys.apple, password=b"secret")
+    for config in (_config(), {"devices": []}):
+        root = tmp_path / str(len(config))
+        root.mkdir()
+        err = _error(lambda c=config, r=root: read_folder(_folder(r, c, pem=pem)))
+        assert (err.key, err.placeholders) == (
+            "encrypted_certificate_key",
+            {"file": "notify-development-push.pem"},
+        )
+
+
+def test_encrypted_certificate_with_key(tmp_path: Path, keys: Keys) -> None:
+    pem = issue_push_certificate(keys.apple, password=b"secret")
+    result = read_folder(_folder(tmp_path, _config(), p8=keys.p8, pem=pem))
     assert result.credentials.auth_method == AUTH_TOKEN
-    assert result.credentials.certificate is None
-    assert result.credentials.environment == ENV_SANDBOX
-    assert {d.environment for d in result.devices} == {ENV_SANDBOX}
+
+
+@pytest.mark.parametrize(
+    ("not_before", "not_after", "note"),
+    [
+        (
+            datetime(2019, 4, 2, tzinfo=UTC),
+            datetime(2020, 5, 3, tzinfo=UTC),
+            "certificate_expired",
+        ),
+        (
+            datetime(2090, 4, 2, tzinfo=UTC),
+            datetime(2091, 5, 3, tzinfo=UTC),
+            "certificate_not_yet_valid",
+        ),
+    ],
+)
+def test_certificate_out_of_date(
+    tmp_path: Path,
+    keys: Keys,
+    not_before: datetime,
+    not_after: datetime,
+    note: str,
+) -> None:
+    """Imported, but the summary says so, with its dates, before any probe."""
+    pem = issue_push_certificate(
+        keys.apple, kind="development", not_before=not_before, not_after=not_after
+    )
+    result = read_folder(_folder(tmp_path, _config(), pem=pem))
+    assert result.credentials.auth_method == AUTH_CERTIFICATE
     assert result.notes[1] == ImportNote(
-        "token_auth_used_certificate_hint",
+        note,
         {
-            "key_file": "AuthKey.p8",
             "certificate_file": "notify-development-push.pem",
-            "environment": ENV_SANDBOX,
+            "valid_from": not_before.date().isoformat(),
+            "valid_until": not_after.date().isoformat(),
         },
     )
 
 
-def test_key_and_production_certificate(tmp_path: Path, keys: Keys) -> None:
-    folder = _folder(tmp_path, _config(), p8=keys.p8, pem=keys.prod_cert)
+@pytest.mark.parametrize("pem", ["dev_cert", "prod_cert", "-----BEGIN nonsense"])
+def test_certificate_beside_a_key_is_not_used(
+    tmp_path: Path, keys: Keys, pem: str
+) -> None:
+    """dmt-system never read it: the key signs, and the devices start in production.
+
+    Every folder that worked with dmt-system holds production tokens, even
+    with the development certificate the guide puts next to the key.
+    """
+    text = getattr(keys, pem, pem)
+    folder = _folder(tmp_path, REALISTIC_EXAMPLE, p8=keys.p8, pem=text)
     result = read_folder(folder)
     assert result.credentials.auth_method == AUTH_TOKEN
+    assert result.credentials.certificate is None
     assert result.credentials.environment == ENV_PRODUCTION
-    assert result.notes[0].placeholders["environment"] == ENV_PRODUCTION
+    assert {d.environment for d in result.devices} == {ENV_AUTO}
+    assert result.notes[1:] == (
+        ImportNote("token_production", {"key_file": "AuthKey.p8"}),
+        ImportNote(
+            "certificate_ignored",
+            {
+                "certificate_file": "notify-development-push.pem",
+                "key_file": "AuthKey.p8",
+            },
+        ),
+    )
 
 
 def test_key_and_certificate_without_topic(tmp_path: Path, keys: Keys) -> None:
@@ -927,14 +1120,6 @@ def test_key_and_certificate_without_topic(tmp_path: Path, keys: Keys) -> None:
     del config["server_auth"]["topic"]
     result = read_folder(_folder(tmp_path, config, p8=keys.p8, pem=keys.dev_cert))
     assert result.credentials.topic == TOPIC
-
-
-def test_broken_certificate_with_key_is_ignored(tmp_path: Path, keys: Keys) -> None:
-    folder = _folder(tmp_path, _config(), p8=keys.p8, pem="-----BEGIN nonsense")
-    result = read_folder(folder)
-    assert result.credentials.auth_method == AUTH_TOKEN
-    assert result.credentials.environment == ENV_PRODUCTION
-    assert result.notes == ()
 
 
 def test_certificate_without_its_key(tmp_path: Path, keys: Keys) -> None:
@@ -954,6 +1139,173 @@ def test_broken_certificate_and_missing_key(tmp_path: Path, keys: Keys) -> None:
     """The config asks for a key: its absence is the problem to report."""
     folder = _folder(tmp_path, _config(), pem="garbage")
     assert _error(lambda: read_folder(folder)).key == "missing_key_file"
+
+
+# Encodings
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-8-sig", "utf-32"])
+def test_encodings_with_a_byte_order_mark(
+    tmp_path: Path, keys: Keys, encoding: str
+) -> None:
+    """Windows tools save UTF-16 with a byte order mark: read like UTF-8."""
+    codec = {"utf-16-be": "utf-16-be", "utf-32": "utf-32"}.get(encoding, encoding)
+    bom = "\ufeff" if encoding == "utf-16-be" else ""
+    folder = _folder(tmp_path, (bom + REALISTIC_EXAMPLE).encode(codec))
+    (folder / "AuthKey.p8").write_bytes((bom + keys.p8).encode(codec))
+    (folder / "notify-development-push.pem").write_bytes(
+        (bom + keys.dev_cert).encode(codec)
+    )
+    result = read_folder(folder)
+    assert result.credentials.key == keys.p8
+    assert [d.name for d in result.devices] == ["Alice", "Bob", "Carol"]
+    # The certificate was read too: it is noted as not used.
+    assert _note_keys(result)[-1] == "certificate_ignored"
+
+
+@pytest.mark.parametrize(
+    ("data", "key", "encoding"),
+    [
+        (
+            REALISTIC_EXAMPLE.encode("utf-16-le"),
+            "text_encoding",
+            "UTF-16 without a byte order mark",
+        ),
+        (b"\xff\xfe{\x00\x00", "text_encoding", "UTF-16"),  # odd: cut short
+        (b"\xef\xbb\xbf{\xff}", "text_encoding", "UTF-8"),
+        ('{"name": "Zoë"}'.encode("cp1252"), "not_utf8", None),
+    ],
+)
+def test_encodings_refused(
+    tmp_path: Path, data: bytes, key: str, encoding: str | None
+) -> None:
+    err = _error(lambda: read_folder(_folder(tmp_path, data)))
+    expected = {"file": "config.json"}
+    if encoding is not None:
+        expected["encoding"] = encoding
+    assert (err.key, err.placeholders) == (key, expected)
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"\xff\xfe-\x00-", {"key": "text_encoding", "encoding": "UTF-16"}),
+        (b"\xe9", {"key": "not_utf8"}),
+        (None, {"key": "file_is_folder", "file": "{path}"}),
+    ],
+)
+def test_yaml_key_file_encodings(
+    tmp_path: Path, keys: Keys, data: bytes | None, error: dict[str, str]
+) -> None:
+    """The YAML's key_file is read like the folder's: UTF-16 too, or a clear error."""
+    conf = {
+        "key_file": "AuthKey.p8",
+        "key_id": KEY_ID,
+        "team_id": TEAM_ID,
+        "topic": TOPIC,
+    }
+    path = tmp_path / "AuthKey.p8"
+    path.write_bytes(keys.p8.encode("utf-16"))
+    assert read_yaml_config(conf, tmp_path).credentials.key == keys.p8
+    path.unlink()
+    if data is None:
+        path.mkdir()
+    else:
+        path.write_bytes(data)
+    err = _error(lambda: read_yaml_config(conf, tmp_path))
+    key = error.pop("key")
+    expected = {"file": "AuthKey.p8", **error}
+    expected["file"] = expected["file"].format(path=path)
+    assert (err.key, err.placeholders) == (key, expected)
+
+
+# Remarks
+
+
+def test_many_remarks_in_one_pass(tmp_path: Path, keys: Keys) -> None:
+    """3,000 remarks, each after a value: all stripped, each noted, in order."""
+    count = 3000
+    devices = ",\n".join(
+        f'    {{\n      "name": "Device {i}" (phone {i}),\n'
+        f'      "token": "{i + 1:064x}"\n    }}'
+        for i in range(count)
+    )
+    head = REALISTIC_EXAMPLE.split('"devices"', maxsplit=1)[0]
+    text = f'{head}"devices": [\n{devices}\n  ]\n}}\n'
+    result = read_folder(_folder(tmp_path, text, p8=keys.p8))
+    assert len(result.devices) == count
+    assert result.devices[-1] == ImportedDevice(
+        f"Device {count - 1}", f"{count:064x}", admin=False, environment=ENV_AUTO
+    )
+    remarks = [n for n in result.notes if n.key == "recovered_parenthetical"]
+    assert len(remarks) == count + 1  # and the topic's
+    assert [n.placeholders["line"] for n in remarks[:3]] == ["8", "13", "17"]
+
+
+def test_a_long_line_with_a_remark_is_quick(tmp_path: Path, keys: Keys) -> None:
+    """Spaces around a remark: the recovery scans each line once.
+
+    A config.json of one line with a million spaces on each side of a remark
+    took cubic time to refuse, an executor thread lost for hours.
+    """
+    spaces = " " * 1_000_000
+    line = f'"topic": "{TOPIC}"{spaces}(mine){spaces}x'
+    text = REALISTIC_EXAMPLE.replace(f'"topic": "{TOPIC}" (change', f"{line} (change")
+    folder = _folder(tmp_path, text, p8=keys.p8)
+    done = threading.Event()
+    errors: list[AppleImportError] = []
+
+    def read() -> None:
+        try:
+            read_folder(folder)
+        except AppleImportError as err:
+            errors.append(err)
+        done.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    assert done.wait(30), "the remark recovery did not finish"
+    assert errors[0].key == "invalid_json"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "placeholders"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "json_too_deep", {"limit": "32"}),
+        ('{"devices": [], "x": NaN}', "json_not_finite", {}),
+        ('{"devices": [], "x": -Infinity}', "json_not_finite", {}),
+        ('{"devices": [], "x": 1' + "0" * 5000 + "}", "json_number_too_large", {}),
+        (
+            " " * (4 * 1024 * 1024 + 1),
+            "json_too_large",
+            {"limit": str(4 * 1024 * 1024)},
+        ),
+    ],
+)
+def test_config_json_within_limits(
+    text: str, key: str, placeholders: dict[str, str]
+) -> None:
+    """Each limit is an import error naming the file: never a RecursionError."""
+    err = _error(lambda: parse_config(text, source="config.json", read_file=None))
+    assert err.key == key
+    assert err.placeholders["file"] == "config.json"
+    assert placeholders.items() <= err.placeholders.items()
+
+
+def test_certificate_that_cannot_be_read(tmp_path: Path, keys: Keys) -> None:
+    """Why it cannot be read is said when it would be used, never waited on."""
+    folder = _folder(tmp_path, {"server_auth": {"topic": TOPIC}, "devices": []})
+    os.mkfifo(folder / "notify-development-push.pem")
+    err = _error(lambda: read_folder(folder))
+    assert (err.key, err.placeholders) == (
+        "file_not_regular",
+        {"file": "notify-development-push.pem"},
+    )
+    # With a key asked for and missing, the missing key is what to fix.
+    (folder / "config.json").write_text(json.dumps(_config()))
+    assert _error(lambda: read_folder(folder)).key == "missing_key_file"
+    # With the key, it is not needed.
+    (folder / "AuthKey.p8").write_text(keys.p8)
+    assert read_folder(folder).credentials.key == keys.p8
 
 
 # Secrets
@@ -992,7 +1344,7 @@ def test_no_secrets_in_errors_notes_or_logs(
         except AppleImportError as err:
             seen += [str(err), repr(err), str(err.args)]
         else:
-            seen += [repr(result), repr(result.credentials), result.device_summary()]
+            seen += [repr(result), repr(result.credentials)]
             seen += [str(note) for note in result.notes]
             seen += [repr(device) for device in result.devices]
     seen.append(caplog.text)
@@ -1003,5 +1355,5 @@ def test_no_secrets_in_errors_notes_or_logs(
     assert not [secret for secret in secrets if secret in text]
     # The checks above did run: errors and notes are in the text.
     assert "invalid_key_type" in text
-    assert "duplicate_token" in text
+    assert "merged_admin" in text
     assert "Imported config.json" in caplog.text

@@ -51,18 +51,21 @@ async def test_setup_and_send(
         blocking=True,
         return_response=True,
     )
+    [push] = apns_server.pushes
     assert response == {
         "deliveries": [
             {
                 "device": "Alice",
                 "device_id": next(iter(loaded_entry.subentries)),
+                "message_id": push.apns_id,
                 "status": "delivered",
                 "reason": None,
+                "next_attempt": None,
                 "truncated": False,
             }
-        ]
+        ],
+        "dropped": 0,
     }
-    [push] = apns_server.pushes
     assert push.token == ALICE_TOKEN
     assert push.payload["aps"]["alert"] == {"title": "Doorbell", "body": "Ding dong"}
 

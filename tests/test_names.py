@@ -11,6 +11,7 @@ from custom_components.direct_push.names import (
     is_reserved,
 )
 from custom_components.direct_push.routing import GROUP_WORDS, Route, RouteIndex
+from custom_components.direct_push.validation import InputError
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +44,37 @@ def test_claim(taken: tuple[str, ...], wanted: str, given: str) -> None:
     assert names.claim(wanted) == given
     # Taken from now on.
     assert names.problem(given) == NAME_IN_USE
+
+
+def test_claim_in_turn() -> None:
+    """Numbers given before stay taken; each search starts where it should."""
+    names = DeviceNames(["Alice"])
+    assert [names.claim(name) for name in ("Alice", "Alice 5", "alice")] == [
+        "Alice 2",
+        "Alice 5",
+        "alice 3",
+    ]
+    assert names.claim("Alice 4") == "Alice 4"
+    assert names.claim("Alice") == "Alice 6"
+    assert names.claim("Alice 2") == "Alice 7"
+    assert [names.claim("Bob") for _ in range(1000)][-1] == "Bob 1000"
+
+
+def test_check() -> None:
+    """The one rule for a new name: storable, visible, short, free."""
+    names = DeviceNames(["Alice"])
+    assert names.check("  Bob ") == "Bob"
+    for name, key in [
+        ("alice", NAME_IN_USE),
+        ("Everyone", RESERVED_NAME),
+        ("\u200b", "name_blank"),
+        ("B\x00b", "invalid_character"),
+        ("B\ud800", "lone_surrogate"),
+        ("B" * 65, "name_too_long"),
+    ]:
+        with pytest.raises(InputError) as err:
+            names.check(name, "devices[0].name")
+        assert (err.value.field, err.value.key) == ("devices[0].name", key)
 
 
 def test_problem() -> None:

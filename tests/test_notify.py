@@ -12,6 +12,7 @@ from homeassistant.const import (
     ATTR_FRIENDLY_NAME,
     ATTR_SUPPORTED_FEATURES,
     STATE_UNKNOWN,
+    Platform,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -27,11 +28,9 @@ from .apns_server import ApnsServer, ApnsTestCredentials
 from .conftest import (
     ALICE_TOKEN,
     BOB_TOKEN,
-    VAPID_PUBLIC_KEY,
     apns_device,
+    setup_platform_hub,
     snapshot_platform,
-    token_entry_data,
-    webpush_device,
 )
 from .webpush_server import WebPushServer
 
@@ -120,23 +119,9 @@ async def test_notify_platform(
     snapshot: SnapshotAssertion,
 ) -> None:
     """Every notify entity of a hub with both kinds of device, as core's ntfy does."""
-    pixel = webpush_server.subscribe("Pixel", application_server_key=VAPID_PUBLIC_KEY)
-    # Fixed ids: they are part of the unique ids in the snapshot.
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Direct Push",
-        entry_id="01DIRECTPUSHHUB00000000000",
-        data=token_entry_data(apns_credentials),
-        subentries_data=[
-            {**apns_device("Alice", ALICE_TOKEN, admin=True), "subentry_id": "alice"},
-            {**webpush_device("Pixel", pixel), "subentry_id": "pixel"},
-        ],
-        minor_version=2,
+    entry = await setup_platform_hub(
+        hass, apns_credentials, webpush_server, Platform.NOTIFY
     )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-
     await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
     await hass.config_entries.async_unload(entry.entry_id)
 

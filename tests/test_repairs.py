@@ -15,9 +15,12 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.direct_push.const import (
+    CONF_DETECTED_ENVIRONMENT,
     CONF_ENVIRONMENT,
     CONF_TOKEN,
     DOMAIN,
+    ENV_AUTO,
+    ENV_PRODUCTION,
     ENV_SANDBOX,
 )
 
@@ -58,10 +61,12 @@ async def bob_gone(
     return f"device_inactive_{bob_id(loaded_entry)}"
 
 
-async def submit(client: Any, flow_id: str, token: str) -> dict[str, Any]:
-    """Submit the token form."""
+async def submit(
+    client: Any, flow_id: str, token: str, **fields: str
+) -> dict[str, Any]:
+    """Submit the token form (and its other fields, such as the environment)."""
     response = await client.post(
-        f"{REPAIR_FIX_URL}/{flow_id}", json={CONF_TOKEN: token}
+        f"{REPAIR_FIX_URL}/{flow_id}", json={CONF_TOKEN: token, **fields}
     )
     assert response.status == HTTPStatus.OK
     result: dict[str, Any] = await response.json()
@@ -112,7 +117,11 @@ async def test_fix_with_new_token(
     result = await start_repair(client, bob_gone)
     assert result["type"] == "form"
     assert result["step_id"] == "init"
-    assert result["description_placeholders"] == {"device": "Bob"}
+    # The device and the push service's answer, for the description.
+    assert result["description_placeholders"] == {
+        "device": "Bob",
+        "reason": "Unregistered",
+    }
     flow_id = result["flow_id"]
 
     result = await submit(client, flow_id, "not hex")
@@ -149,16 +158,53 @@ async def test_fix_with_the_other_environment(
     # A sandbox token sent to production: the token stays, the environment changes.
     client = await hass_client()
     flow_id = (await start_repair(client, bob_gone))["flow_id"]
-    response = await client.post(
-        f"{REPAIR_FIX_URL}/{flow_id}",
-        json={CONF_TOKEN: BOB_TOKEN, CONF_ENVIRONMENT: ENV_SANDBOX},
-    )
-    assert (await response.json())["type"] == "create_entry"
+    result = await submit(client, flow_id, BOB_TOKEN, environment=ENV_SANDBOX)
+    assert result["type"] == "create_entry"
     await hass.async_block_till_done()
     [delivery] = await send(hass, "Bob")
     assert delivery["status"] == "delivered"
     [push] = apns_server.pushes
     assert (push.token, push.environment) == (BOB_TOKEN, "sandbox")
+
+
+async def test_fix_with_automatic_environment(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    bob_gone: str,
+) -> None:
+    """Automatic is offered; a new token forgets where the old one was found."""
+    hass.config_entries.async_update_subentry(
+        loaded_entry,
+        loaded_entry.subentries[bob_id(loaded_entry)],
+        data={
+            **loaded_entry.subentries[bob_id(loaded_entry)].data,
+            CONF_ENVIRONMENT: ENV_AUTO,
+            CONF_DETECTED_ENVIRONMENT: ENV_SANDBOX,
+        },
+    )
+    await hass.async_block_till_done()
+    client = await hass_client()
+    result = await start_repair(client, bob_gone)
+    [field] = [f for f in result["data_schema"] if f["name"] == CONF_ENVIRONMENT]
+    assert field["default"] == ENV_AUTO
+    assert field["selector"]["select"]["options"] == [
+        ENV_AUTO,
+        ENV_PRODUCTION,
+        ENV_SANDBOX,
+    ]
+    result = await submit(client, result["flow_id"], CAROL_TOKEN, environment=ENV_AUTO)
+    assert result["type"] == "create_entry"
+    await hass.async_block_till_done()
+    data = loaded_entry.subentries[bob_id(loaded_entry)].data
+    assert (data[CONF_TOKEN], data[CONF_ENVIRONMENT]) == (CAROL_TOKEN, ENV_AUTO)
+    assert CONF_DETECTED_ENVIRONMENT not in data
+    # Production first again.
+    [delivery] = await send(hass, "Bob")
+    assert delivery["status"] == "delivered"
+    [push] = apns_server.pushes
+    assert (push.token, push.environment) == (CAROL_TOKEN, ENV_PRODUCTION)
 
 
 async def test_fix_aborts_when_device_removed(

@@ -9,6 +9,7 @@ from pathlib import Path
 import time
 from typing import Any
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigSubentryData
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -37,6 +38,7 @@ from .conftest import (
     ALICE_TOKEN,
     BOB_TOKEN,
     CAROL_TOKEN,
+    advance,
     apns_device,
     ha_device_id,
     notify_entity_id,
@@ -118,16 +120,19 @@ async def test_all_fields_reach_apple(
         priority=5,
         data={"camera": "front", "count": 2},
     )
+    [push] = apns_server.pushes
     assert rows == [
         {
             "device": "Alice",
             "device_id": _subentry_id(loaded_entry, "Alice"),
+            # Sent as the apns-id: the same on a resend, so an app can drop a duplicate.
+            "message_id": push.apns_id,
             "status": "delivered",
             "reason": None,
+            "next_attempt": None,
             "truncated": False,
         }
     ]
-    [push] = apns_server.pushes
     assert push.token == ALICE_TOKEN
     assert push.payload == {
         "camera": "front",
@@ -524,7 +529,8 @@ async def test_refused_credentials_start_reauth(
     for token in TOKENS.values():
         apns_server.script(token, 403, reason)
     rows = await _send(hass, message="Hi")
-    assert set(_statuses(rows).values()) == {("failed", reason)}
+    # Kept until new credentials arrive (test_outbox follows them there).
+    assert set(_statuses(rows).values()) == {("queued", reason)}
     await hass.async_block_till_done()
     flows = [
         flow
@@ -554,21 +560,19 @@ async def test_transient_errors_are_retried(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,
     apns_server: ApnsServer,
+    freezer: FrozenDateTimeFactory,
     status: int,
     reason: str,
 ) -> None:
     apns_server.script(ALICE_TOKEN, status, reason, times=3)
-    apns_server.script(BOB_TOKEN, status, reason)
     rows = await _send(hass, target=["Alice", "Bob"], message="Hi")
     assert _statuses(rows) == {
-        "Alice": ("delivered", None),
-        "Bob": ("failed", reason),
+        "Alice": ("queued", reason),
+        "Bob": ("delivered", None),
     }
-    refusals = [token for token, _, _ in apns_server.rejections]
-    # Alice: refused three times, delivered on the last retry. Bob: one
-    # attempt and three retries, all refused.
-    assert refusals.count(ALICE_TOKEN) == 3
-    assert refusals.count(BOB_TOKEN) == 4
+    await advance(hass, freezer, 60)
+    # Refused three times, delivered on the third retry.
+    assert [token for token, _, _ in apns_server.rejections] == [ALICE_TOKEN] * 3
     assert len(apns_server.pushes_for(ALICE_TOKEN)) == 1
 
 
@@ -577,29 +581,24 @@ async def test_no_retry_with_ttl_zero(
 ) -> None:
     apns_server.script(ALICE_TOKEN, 503, "ServiceUnavailable", times=1)
     rows = await _send(hass, target="Alice", message="Now or never", ttl=0)
-    assert _statuses(rows) == {"Alice": ("failed", "ServiceUnavailable")}
+    assert _statuses(rows) == {"Alice": ("expired", "ServiceUnavailable")}
     assert len(apns_server.rejections) == 1
     assert apns_server.pushes == []
 
 
 async def test_dropped_connection_is_retried(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, apns_server: ApnsServer
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
     apns_server.drop_next(2)
     rows = await _send(hass, target="Alice", message="Hi")
-    assert _statuses(rows) == {"Alice": ("delivered", None)}
+    assert _statuses(rows) == {"Alice": ("queued", "connection_error")}
+    await advance(hass, freezer, 30)
     assert len(apns_server.pushes) == 1
     # One connection per attempt: two were dropped.
     assert apns_server.connections_made == 3
-
-
-async def test_connection_that_keeps_dropping_fails(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, apns_server: ApnsServer
-) -> None:
-    apns_server.drop_next(4)
-    rows = await _send(hass, target="Alice", message="Hi")
-    assert _statuses(rows) == {"Alice": ("failed", "connection_error")}
-    assert apns_server.pushes == []
 
 
 async def test_other_errors_fail_without_retry(
@@ -710,9 +709,11 @@ async def test_no_push_after_the_hub_closed(
     backend = hub.backends["apns_device"]
     device = hub.devices[_subentry_id(loaded_entry, "Alice")]
     await hass.config_entries.async_unload(loaded_entry.entry_id)
-    # A retry that outlives a reload must not open a new, unowned pool.
+    # An attempt that outlives a reload must not open a new, unowned pool; the
+    # push stays in the outbox for the reloaded hub.
     delivery = await backend.async_send(device, Message(message="late"))
     assert (delivery.outcome, delivery.reason) == (Outcome.FAILED, "hub_closed")
+    assert delivery.retryable
     assert apns_server.connections_made == 0
 
 

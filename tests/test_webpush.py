@@ -31,8 +31,8 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.direct_push import webpush
-from custom_components.direct_push.backend import RETRY_MAX_DELAY, Device, Outcome
+from custom_components.direct_push import outbox, webpush
+from custom_components.direct_push.backend import Device, Outcome
 from custom_components.direct_push.const import (
     CONF_ADMIN,
     CONF_AUTH,
@@ -71,6 +71,7 @@ from .conftest import (
     VAPID_PUBLIC_KEY,
     Subscribe,
     add_webpush_device,
+    advance,
     b64url,
     delivery_statuses,
     inactive_issue,
@@ -452,7 +453,7 @@ async def test_retry_after_zero_is_retried(
 @pytest.mark.parametrize(
     ("status", "reason"), [(429, "too_many_requests"), (503, "server_error_503")]
 )
-async def test_retry_after_past_the_cap_fails_at_once(
+async def test_retry_after_past_the_ttl_expires_at_once(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,
     webpush_server: WebPushServer,
@@ -461,13 +462,11 @@ async def test_retry_after_past_the_cap_fails_at_once(
     status: int,
     reason: str,
 ) -> None:
-    wait = str(int(RETRY_MAX_DELAY) + 1)
-    webpush_server.script(subs["Erin"], status, headers={"Retry-After": wait})
-    rows = await send_rows(hass, target="Erin", message="Hello")
+    webpush_server.script(subs["Erin"], status, headers={"Retry-After": "7200"})
+    rows = await send_rows(hass, target="Erin", message="Hello", ttl=3600)
 
-    # Not retried: waiting longer than the cap would hold the action open.
-    # (test_backend checks with a recorded sleep that no wait happens.)
-    assert delivery_statuses(rows) == {"Erin": ("failed", reason)}
+    # Any wait within the TTL is honoured (test_outbox); a later one cannot help.
+    assert delivery_statuses(rows) == {"Erin": ("expired", reason)}
     assert webpush_server.requests == 1
 
 
@@ -486,33 +485,23 @@ async def test_bad_request_is_not_retried(
 
 
 @pytest.mark.parametrize("status", [500, 503])
-async def test_server_errors_are_retried_then_fail(
+async def test_server_errors_are_retried(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,
     webpush_server: WebPushServer,
     subs: dict[str, Subscription],
+    freezer: FrozenDateTimeFactory,
     status: int,
 ) -> None:
-    webpush_server.script(subs["Erin"], status)
+    webpush_server.script(subs["Erin"], status, times=2)
     rows = await send_rows(hass, target="Erin", message="Hello")
 
-    assert delivery_statuses(rows) == {"Erin": ("failed", f"server_error_{status}")}
-    assert webpush_server.requests == 4  # the first try and three retries
-    assert inactive_issue(hass, loaded_entry, "Erin") is None
-
-
-async def test_server_error_then_success(
-    hass: HomeAssistant,
-    loaded_entry: MockConfigEntry,
-    webpush_server: WebPushServer,
-    subs: dict[str, Subscription],
-) -> None:
-    webpush_server.script(subs["Erin"], 500, times=2)
-    rows = await send_rows(hass, target="Erin", message="Hello")
-
-    assert delivery_statuses(rows) == {"Erin": ("delivered", None)}
+    assert delivery_statuses(rows) == {"Erin": ("queued", f"server_error_{status}")}
+    assert webpush_server.requests == 1
+    await advance(hass, freezer, 30)
     assert webpush_server.requests == 3
     assert webpush_server.messages_for(subs["Erin"])[0].json == {"message": "Hello"}
+    assert inactive_issue(hass, loaded_entry, "Erin") is None
 
 
 async def test_no_subscriber_keeps_device_active(
@@ -553,14 +542,14 @@ async def test_slow_service_times_out(
     subs: dict[str, Subscription],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Long enough that each try surely reaches the service, even on a busy CI.
-    monkeypatch.setattr(webpush, "SEND_TIMEOUT", 0.2)
-    monkeypatch.setattr("custom_components.direct_push.backend.RETRY_ATTEMPTS", 1)
+    # Long enough that the try surely reaches the service, even on a busy CI.
+    monkeypatch.setattr(outbox, "ATTEMPT_TIMEOUT", 0.2)
     webpush_server.response_delay = 5
     rows = await send_rows(hass, target="Erin", message="Hello")
 
-    assert delivery_statuses(rows) == {"Erin": ("failed", "connection_error")}
-    assert webpush_server.requests == 2  # a timeout is worth retrying
+    # A timeout is worth retrying: kept for later.
+    assert delivery_statuses(rows) == {"Erin": ("queued", "timeout")}
+    assert webpush_server.requests == 1
     assert inactive_issue(hass, loaded_entry, "Erin") is None
 
 
@@ -574,7 +563,7 @@ async def test_unreachable_service(
     rows = await send_rows(hass, message="Hello")
 
     statuses = delivery_statuses(rows)
-    assert statuses["Erin"] == statuses["Dana"] == ("failed", "connection_error")
+    assert statuses["Erin"] == statuses["Dana"] == ("queued", "connection_error")
     assert statuses["Alice"] == statuses["Bob"] == ("delivered", None)
     assert inactive_issue(hass, loaded_entry, "Erin") is None
 
@@ -708,6 +697,7 @@ async def test_diagnostics_redact_web_push_secrets(
             "kind": SUBENTRY_WEBPUSH,
             "admin": name == "Dana",
             "inactive": False,
+            "queued": 0,
             "config": {
                 CONF_NAME: name,
                 CONF_ENDPOINT: "**REDACTED**",
@@ -745,7 +735,7 @@ async def test_failures_log_no_subscription_secrets(
     monkeypatch.setattr(webpush, "SEND_TIMEOUT", 0.05)
     webpush_server.response_delay = 2
     rows = await send_rows(hass, message="Three", target="Dana")
-    assert delivery_statuses(rows) == {"Dana": ("failed", "connection_error")}
+    assert delivery_statuses(rows) == {"Dana": ("queued", "connection_error")}
 
     # The check below is not vacuous: the sends were logged, at every level.
     logged = [r for r in caplog.records if r.name.startswith("custom_components")]
@@ -887,14 +877,26 @@ def test_parse_subscription_json() -> None:
     with pytest.raises(SubscriptionError) as err:
         parse_subscription_json(text.replace("https:", "ftp:"))
     assert (err.value.field, err.value.key) == (CONF_SUBSCRIPTION, "endpoint_scheme")
-    # Within limits, and plain JSON only.
-    for bad in ("[" * 100_000, " " * (16 * 1024) + text, text.replace("null", "NaN")):
+    # Within limits, and plain JSON only: each says what is wrong.
+    for bad, key, placeholders in (
+        ("[" * 100_000, "json_too_large", {"limit": "16384"}),
+        (" " * (16 * 1024) + text, "json_too_large", {"limit": "16384"}),
+        ("[" * 33 + "]" * 33, "json_too_deep", {"limit": "32"}),
+        (text.replace("null", "NaN"), "json_not_finite", {}),
+        (text.replace("null", "9" * 5000), "json_number_too_large", {}),
+        (
+            text.replace("/up", "/up\\ud800"),
+            "lone_surrogate",
+            {"field": "subscription"},
+        ),
+    ):
         with pytest.raises(SubscriptionError) as err:
             parse_subscription_json(bad)
-        assert (err.value.field, err.value.key) == (
+        assert (err.value.field, err.value.key, err.value.placeholders) == (
             CONF_SUBSCRIPTION,
-            "invalid_subscription",
-        )
+            key,
+            placeholders,
+        ), bad[:40]
     # A self-registered device's subscription meets the stricter policy.
     with pytest.raises(SubscriptionError) as err:
         parse_subscription_json(

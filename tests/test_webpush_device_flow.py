@@ -224,8 +224,14 @@ async def test_add_device_errors(
             fields(endpoint="https://user:pass@push.example.com/up"),
             {CONF_ENDPOINT: "endpoint_credentials"},
         ),
+        # A line break is no character for any one-line field.
         (
             fields(endpoint="https://push.example.com/up\r\nX: 1"),
+            {CONF_ENDPOINT: "invalid_character"},
+        ),
+        # Whitespace inside is the endpoint rule's to refuse.
+        (
+            fields(endpoint="https://push.example.com/up X: 1"),
             {CONF_ENDPOINT: "endpoint_whitespace"},
         ),
         (
@@ -244,13 +250,14 @@ async def test_add_device_errors(
             fields(endpoint="http://2130706433/up"),
             {CONF_ENDPOINT: "invalid_endpoint"},
         ),
+        # What broke HA's storage: refused, naming the broken character.
         (
             fields(subscription='{"endpoint": "https://e/\\ud800", "keys": {}}'),
-            {CONF_SUBSCRIPTION: "invalid_subscription"},
+            {CONF_SUBSCRIPTION: "lone_surrogate"},
         ),
         (
             fields(subscription="[" * 100_000),
-            {CONF_SUBSCRIPTION: "invalid_subscription"},
+            {CONF_SUBSCRIPTION: "json_too_large"},
         ),
         (
             fields(endpoint="https://push.example.com/" + "a" * 1000),
@@ -278,9 +285,11 @@ async def test_add_device_errors(
         )
         assert result["type"] is FlowResultType.FORM, user_input
         assert result["errors"] == errors, user_input
-        assert result["description_placeholders"] == {
-            "vapid_public_key": VAPID_PUBLIC_KEY
-        }
+        # With what the error's message needs, if anything.
+        assert result["description_placeholders"] is not None
+        assert result["description_placeholders"]["vapid_public_key"] == (
+            VAPID_PUBLIC_KEY
+        )
     assert len(loaded_entry.subentries) == 4
 
 
@@ -465,11 +474,14 @@ async def test_web_push_only_hub_then_add_apple(
             {
                 "device": "Pixel",
                 "device_id": ANY,
+                "message_id": ANY,
                 "status": "delivered",
                 "reason": None,
+                "next_attempt": None,
                 "truncated": False,
             }
-        ]
+        ],
+        "dropped": 0,
     }
 
     # Reconfigure offers to add Apple, with the same checks as a new hub.

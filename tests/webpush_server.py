@@ -31,6 +31,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 import http_ece
 
+from .blackhole import Blackhole
+
 _LOGGER = logging.getLogger(__name__)
 
 # RFC 8030 section 7.2: push services must accept at least 4096 octets.
@@ -147,11 +149,12 @@ class _RejectError(Exception):
 class WebPushServer:
     """Push service on 127.0.0.1 that receives and decrypts Web Push messages."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Set up an unstarted server.
 
         `host` is the name its endpoints and VAPID audience use, as a push
-        service's DNS name; it always listens on 127.0.0.1.
+        service's DNS name; it always listens on 127.0.0.1. Port 0 picks a
+        free one at start.
         """
         self.host = host
         self.messages: list[ReceivedPush] = []
@@ -173,8 +176,14 @@ class WebPushServer:
         self._subscriptions: dict[str, Subscription] = {}
         self._scripts: dict[str, list[_Script]] = {}
         self._runner: web.AppRunner | None = None
+        self._requested_port = port
         self._port: int | None = None
         self._stopping = asyncio.Event()
+        # Faults, for the outbox's tests. Every push request as
+        # (subscription id, Topic header), answered or not:
+        self.received: list[tuple[str, str | None]] = []
+        self._drops = 0
+        self._blackhole = Blackhole()
 
     @property
     def port(self) -> int:
@@ -189,7 +198,7 @@ class WebPushServer:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> None:
-        """Bind 127.0.0.1 on a free port and serve."""
+        """Bind 127.0.0.1 on the port asked for (or the port it had, or a free one) and serve."""
         app = web.Application()
         app.router.add_post("/push/{sub_id}", self._handle_push)
         app.router.add_route("*", "/{tail:.*}", self._handle_other)
@@ -197,13 +206,31 @@ class WebPushServer:
         # Short shutdown: a delayed handler must not hold up stop().
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        await web.TCPSite(
+            runner, "127.0.0.1", self._port or self._requested_port
+        ).start()
         self._runner = runner
         self._port = int(runner.addresses[0][1])
         self._stopping.clear()
 
+    async def go_down(self, *, hang: bool = False) -> None:
+        """Refuse connections; with hang, accept them and never answer."""
+        await self.stop()
+        if hang:
+            await self._blackhole.start(self.port)
+
+    async def come_up(self) -> None:
+        """Serve again on the same port."""
+        await self._blackhole.stop()
+        await self.start()
+
+    def drop_next(self, n: int = 1) -> None:
+        """Abort the connection instead of answering the next n pushes."""
+        self._drops += n
+
     async def stop(self) -> None:
         """Stop serving."""
+        await self._blackhole.stop()
         if self._runner is None:
             return
         # Wake handlers sleeping in response_delay so cleanup is quick.
@@ -226,23 +253,31 @@ class WebPushServer:
         await self.stop()
 
     def subscribe(
-        self, name: str = "", *, application_server_key: str | None = None
+        self,
+        name: str = "",
+        *,
+        application_server_key: str | None = None,
+        keep: Subscription | None = None,
     ) -> Subscription:
         """Create a subscription with fresh user-agent keys.
 
         With application_server_key (base64url VAPID public key) the
         subscription is restricted: only pushes signed by that key pass.
+        keep takes over the id and keys of an earlier server's subscription
+        (the demo keeps its devices across restarts on the same port).
         """
         if application_server_key is not None:
             # PushManager.subscribe() refuses a malformed key the same way.
             _load_point(application_server_key)
-        sub_id = secrets.token_urlsafe(16)
-        private_key = ec.generate_private_key(ec.SECP256R1())
+        sub_id = keep.id if keep else secrets.token_urlsafe(16)
+        private_key = (
+            keep.private_key if keep else ec.generate_private_key(ec.SECP256R1())
+        )
         sub = Subscription(
             id=sub_id,
             endpoint=f"{self.origin}/push/{sub_id}",
             p256dh=b64url_encode(_public_point(private_key.public_key())),
-            auth=b64url_encode(secrets.token_bytes(16)),
+            auth=keep.auth if keep else b64url_encode(secrets.token_bytes(16)),
             private_key=private_key,
             name=name,
             application_server_key=application_server_key,
@@ -320,6 +355,11 @@ class WebPushServer:
         sub_id = request.match_info["sub_id"]
         # Read it all first so every answer follows a complete request.
         body = await request.read()
+        self.received.append((sub_id, request.headers.get("Topic")))
+        if self._drops > 0 and request.transport is not None:
+            self._drops -= 1
+            request.transport.abort()
+            raise web.HTTPServiceUnavailable  # never sent: the connection is gone
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -395,7 +435,8 @@ class WebPushServer:
                 raise _RejectError(401, "missing VAPID authorization")
             return {}, ""
         token, key = credentials
-        claims = _verify_vapid_token(token, key, self.origin)
+        # The audience is the origin the client pushed to (a name of ours, or our IP).
+        claims = _verify_vapid_token(token, key, f"{request.scheme}://{request.host}")
         # Compare decoded points: padding may differ between encoders.
         wanted = sub.application_server_key
         if wanted is not None and b64url_decode(key) != b64url_decode(wanted):

@@ -32,15 +32,18 @@ from .const import (
 from .hub import DirectPushConfigEntry, DirectPushHub
 from .importer import CONF_DEVICES, YAML_SOURCE
 from .issues import async_create_yaml_import_failed, async_delete_inactive_issues
+from .outbox import async_remove_outbox
 from .services import async_setup_services
 from .webpush import generate_vapid_key
+from .yaml_import import async_update_hub as async_update_hub_from_yaml
 
-PLATFORMS: list[Platform] = [Platform.NOTIFY]
+PLATFORMS: list[Platform] = [Platform.NOTIFY, Platform.SENSOR]
 
 # `direct_push:` in configuration.yaml, imported once per start into the hub.
 YAML_APPLE_DEVICE_SCHEMA = vol.Schema(
     {
-        vol.Required(CONF_NAME): vol.All(cv.string, vol.Strip, vol.Length(min=1)),
+        # Checked by the importer, by the rule every other path uses.
+        vol.Required(CONF_NAME): cv.string,
         vol.Required(CONF_TOKEN): cv.string,
         vol.Optional(CONF_ADMIN, default=False): cv.boolean,
         vol.Optional(CONF_ENVIRONMENT): vol.In(ENVIRONMENTS),
@@ -94,12 +97,16 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 @callback
 def async_import_yaml(hass: HomeAssistant, conf: ConfigType) -> None:
-    """Import `direct_push:` through the config flow: it creates or updates the hub."""
+    """Import `direct_push:`: the config flow creates the hub, later starts update it."""
     try:
         data = YAML_SCHEMA(conf)
     except vol.Invalid as err:
         # The message names the setting; no validator here echoes a key or token.
         async_create_yaml_import_failed(hass, f"{YAML_SOURCE}: {err}")
+        return
+    if hubs := hass.config_entries.async_entries(DOMAIN, include_ignore=False):
+        # HA allows one hub, so it refuses a config flow once there is one.
+        hass.async_create_task(async_update_hub_from_yaml(hass, hubs[0], data))
         return
     hass.async_create_task(
         hass.config_entries.flow.async_init(
@@ -127,15 +134,17 @@ async def async_setup_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) -
         if backend is not None:
             backends[description.kind] = backend
     hub = entry.runtime_data = DirectPushHub(hass, entry, backends)
-    entry.async_on_unload(hub.async_close)
     entry.async_on_unload(hub.async_track_registries())
     # A removed device's repair issue would otherwise outlive it.
     async_delete_inactive_issues(hass, keep=entry.subentries)
+    await hub.async_load()
+    entry.async_on_unload(hub.async_close)
 
     async def _async_close_on_stop(_: Event) -> None:
-        await hub.async_close()
+        await hub.async_stop()
 
-    # Config entries are not unloaded when HA stops: close connections anyway.
+    # Config entries are not unloaded when HA stops: keep the pushes still to
+    # send for the next start, and close connections.
     # Not async_listen_once: removing a fired once-listener on unload logs an error.
     entry.async_on_unload(
         hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_close_on_stop)
@@ -160,8 +169,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) -
 async def _async_update_listener(
     hass: HomeAssistant, entry: DirectPushConfigEntry
 ) -> None:
-    """Reload when devices, options or credentials change."""
-    await hass.config_entries.async_reload(entry.entry_id)
+    """Reload when devices, options or credentials change.
+
+    Not when the hub stored what it learned about a device itself: it already
+    runs with that, and a reload would cut the sends in flight.
+    """
+    if not entry.runtime_data.runs(entry):
+        await hass.config_entries.async_reload(entry.entry_id)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) -> bool:
@@ -170,8 +184,9 @@ async def async_unload_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) 
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) -> None:
-    """Delete the repair issues of the removed hub's devices."""
+    """Delete the repair issues and kept pushes of the removed hub's devices."""
     async_delete_inactive_issues(hass, keep=())
+    await async_remove_outbox(hass, entry.entry_id)
 
 
 async def async_migrate_entry(

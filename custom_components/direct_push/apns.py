@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from functools import partial
 import os
 import ssl
@@ -23,7 +24,7 @@ from aioapns.exceptions import (
     MaxAttemptsExceeded,
 )
 from cryptography.hazmat.primitives.asymmetric import ec
-from h2.exceptions import ProtocolError
+from h2.exceptions import NoAvailableStreamIDError, ProtocolError
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.selector import (
     SelectSelector,
@@ -42,29 +43,25 @@ from .apple_credentials import (
     check_key_id,
     check_team_id,
     check_topic,
-    load_push_certificate,
     load_signing_key,
+    read_push_certificate,
 )
-from .backend import (
-    Delivery,
-    Device,
-    Outcome,
-    PushBackendDescription,
-    Renewal,
-    redact_token,
-)
+from .backend import Delivery, Device, Outcome, PushBackendDescription, redact_token
 from .const import (
     AUTH_CERTIFICATE,
     AUTH_TOKEN,
     CONF_AUTH_METHOD,
     CONF_CERTIFICATE,
+    CONF_DETECTED_ENVIRONMENT,
     CONF_ENVIRONMENT,
     CONF_KEY,
     CONF_KEY_ID,
     CONF_TEAM_ID,
     CONF_TOKEN,
     CONF_TOPIC,
+    DEVICE_ENVIRONMENTS,
     DOMAIN,
+    ENV_AUTO,
     ENV_DEV_APNS_SERVER,
     ENV_DEV_CA_FILE,
     ENV_PRODUCTION,
@@ -74,11 +71,12 @@ from .const import (
 )
 from .message import (
     Message,
-    PayloadTooLargeError,
+    MessageError,
     PushKind,
     build_apns_payload,
     check_apns_message,
 )
+from .validation import InputError
 
 SUBENTRY_APNS: Final = "apns_device"
 
@@ -102,6 +100,11 @@ _AUTH_REASONS: Final = {
 }
 # Apple asks for a new provider token; a new key does not help.
 _RENEW_REASON: Final = "ExpiredProviderToken"
+# The key is limited to the other environment (Apple's environment-scoped keys).
+_KEY_ENVIRONMENT_REASON: Final = "BadEnvironmentKeyIdInToken"
+# Answers after which an automatic device tries the other environment: its
+# token, or the hub's key, belongs there.
+_OTHER_ENVIRONMENT_REASONS: Final = {"BadDeviceToken", _KEY_ENVIRONMENT_REASON}
 _RETRY_STATUSES: Final = {"429", "500", "503"}
 # Apple's refusals of a probe, as the forms' error keys.
 _PROBE_ERRORS: Final = {
@@ -121,6 +124,14 @@ _PROBE_ERRORS: Final = {
 ENVIRONMENT_SELECTOR: Final = SelectSelector(
     SelectSelectorConfig(
         options=list(ENVIRONMENTS),
+        translation_key=CONF_ENVIRONMENT,
+        mode=SelectSelectorMode.DROPDOWN,
+    )
+)
+# A device's environment may also be found automatically.
+DEVICE_ENVIRONMENT_SELECTOR: Final = SelectSelector(
+    SelectSelectorConfig(
+        options=list(DEVICE_ENVIRONMENTS),
         translation_key=CONF_ENVIRONMENT,
         mode=SelectSelectorMode.DROPDOWN,
     )
@@ -238,8 +249,6 @@ class _Pool(APNsBaseConnectionPool):
         super().__init__(
             topic=topic,
             use_sandbox=environment == ENV_SANDBOX,
-            # We retry ourselves, with backoff and within the message's TTL.
-            max_connection_attempts=1,
         )
         self.ssl_context = ssl_context
         self._topic = topic
@@ -263,6 +272,31 @@ class _Pool(APNsBaseConnectionPool):
             server_hostname=self.protocol_class.APNS_SERVER,
         )
         return protocol
+
+    @override
+    async def send_notification(
+        self, request: NotificationRequest
+    ) -> NotificationResult:
+        """Send once, on one connection: the outbox retries, with its own backoff.
+
+        aioapns would sleep a second after a failed connection before giving up,
+        holding the action that waits for this attempt.
+        """
+        connection = await self.acquire()
+        try:
+            return await connection.send_notification(request)
+        except NoAvailableStreamIDError:
+            # Every stream id of this connection is used: the next push needs a new one.
+            self.discard_connection(connection)
+            connection.close()
+            raise
+
+    @override
+    def discard_connection(self, connection: APNsBaseClientProtocol) -> None:
+        # Called again once the connection is lost, after send_notification
+        # may have dropped it already.
+        if connection in self.connections:
+            super().discard_connection(connection)
 
 
 def _dev_server() -> tuple[str, int] | None:
@@ -303,12 +337,18 @@ class ApnsBackend:
         ssl_context: ssl.SSLContext,
         auth: SharedTokenProvider | None,
         server: tuple[str, int] | None = None,
+        environments: tuple[str, ...] = ENVIRONMENTS,
     ) -> None:
-        """Use async_create; pools open lazily on the first push."""
+        """Use async_create; pools open lazily on the first push.
+
+        `environments` are those the credentials work in, preferred first: an
+        automatic device tries them in this order.
+        """
         self._topic = topic
         self._ssl_context = ssl_context
         self._auth = auth
         self._server = server
+        self._environments = environments
         self._pools: dict[str, _Pool] = {}
         self._closed = False
 
@@ -322,14 +362,23 @@ class ApnsBackend:
         """
         certificate: str | None = None
         auth: SharedTokenProvider | None = None
+        environments: tuple[str, ...] = ENVIRONMENTS
         if data[CONF_AUTH_METHOD] == AUTH_CERTIFICATE:
-            certificate = data[CONF_CERTIFICATE]
-            await hass.async_add_executor_job(load_push_certificate, certificate)
+            push_certificate = await hass.async_add_executor_job(
+                read_push_certificate, data[CONF_CERTIFICATE]
+            )
+            # In the order OpenSSL needs, whatever order the file had.
+            certificate = push_certificate.pem
+            environments = push_certificate.environments
         else:
             auth = await _async_token_provider(hass, data)
         context = await hass.async_add_executor_job(_make_ssl_context, certificate)
         return cls(
-            topic=data[CONF_TOPIC], ssl_context=context, auth=auth, server=_dev_server()
+            topic=data[CONF_TOPIC],
+            ssl_context=context,
+            auth=auth,
+            server=_dev_server(),
+            environments=environments,
         )
 
     def _pool(self, environment: str) -> _Pool:
@@ -343,18 +392,36 @@ class ApnsBackend:
             )
         return pool
 
+    def _device_environments(self, config: Mapping[str, Any]) -> tuple[str, ...]:
+        """Return where to send a device's pushes: its environment, or in turn."""
+        environment = config.get(CONF_ENVIRONMENT, ENV_PRODUCTION)
+        if environment != ENV_AUTO:
+            return (environment,)
+        detected = config.get(CONF_DETECTED_ENVIRONMENT)
+        if detected not in self._environments:
+            return self._environments
+        return (detected, *(e for e in self._environments if e != detected))
+
     async def async_send(self, device: Device, message: Message) -> Delivery:
-        """Send once; map Apple's answer to an outcome."""
+        """Send once; map Apple's answer to an outcome.
+
+        An automatic device whose token Apple does not know in one environment
+        (BadDeviceToken) is tried once in the other; if Apple accepts it there,
+        the delivery asks the hub to store that environment for the device.
+        """
         if self._closed:
-            # A retry that outlived its hub's reload: a new pool would leak.
-            return Delivery(Outcome.FAILED, "hub_closed")
+            # An attempt that outlived its hub's reload: a new pool would leak.
+            # The outbox keeps the push for the reloaded hub.
+            return Delivery(Outcome.FAILED, "hub_closed", retryable=True)
         try:
             payload, truncated = build_apns_payload(message)
-        except PayloadTooLargeError:
-            return Delivery(Outcome.FAILED, "payload_too_large")
+        except MessageError as err:  # checked before sending: a second guard
+            return Delivery(Outcome.FAILED, err.key)
         request = NotificationRequest(
             device_token=device.config[CONF_TOKEN],
             message=payload,
+            # The same apns-id on a resend lets the app drop a duplicate.
+            notification_id=message.message_id,
             # A TTL of 0 is Apple's 0: deliver now or never, do not store.
             time_to_live=message.ttl or _Expiration(0),
             priority=message.apns_priority,
@@ -362,7 +429,32 @@ class ApnsBackend:
             push_type=PushType(message.push_type.value),
             apns_topic=device.config.get(CONF_TOPIC) or None,
         )
-        environment = device.config.get(CONF_ENVIRONMENT, ENV_PRODUCTION)
+        first, *others = self._device_environments(device.config)
+        delivery = await self._async_send_to(first, request, truncated)
+        if not others or delivery.reason not in _OTHER_ENVIRONMENT_REASONS:
+            return delivery
+        retry = await self._async_send_to(others[0], request, truncated)
+        if retry.ok:
+            LOGGER.info(
+                "Apple refused the push to %s in %s (%s) and accepted it in %s, "
+                "where its pushes go from now on",
+                device.name,
+                first,
+                delivery.reason,
+                others[0],
+            )
+            return replace(retry, device_update={CONF_DETECTED_ENVIRONMENT: others[0]})
+        # Refused in both. A passing failure there is tried again by the retry
+        # policy; where the key cannot push, the answer from where it can counts
+        # (a key limited to one environment is no reason to reauthenticate).
+        if retry.retryable or delivery.reason == _KEY_ENVIRONMENT_REASON:
+            return retry
+        return delivery
+
+    async def _async_send_to(
+        self, environment: str, request: NotificationRequest, truncated: bool
+    ) -> Delivery:
+        """Send a request to one environment; map Apple's answer to an outcome."""
         try:
             async with asyncio.timeout(SEND_TIMEOUT):
                 result = await self._async_send_request(
@@ -378,7 +470,7 @@ class ApnsBackend:
             TimeoutError,
         ) as err:
             LOGGER.debug("APNs connection failed: %s", type(err).__name__)
-            return Delivery(Outcome.FAILED, "connection_error", retryable=True)
+            return Delivery(Outcome.UNREACHABLE, "connection_error", retryable=True)
         if result.is_successful:
             return Delivery(Outcome.DELIVERED, status=200, truncated=truncated)
         reason = result.description or "unknown"
@@ -449,6 +541,13 @@ async def async_validate_credentials(
         if data[CONF_AUTH_METHOD] == AUTH_TOKEN:
             check_key_id(data[CONF_KEY_ID])
             check_team_id(data[CONF_TEAM_ID])
+        else:
+            # Apple refuses an out-of-date certificate in the TLS handshake,
+            # which would look like a missing internet connection.
+            certificate = await hass.async_add_executor_job(
+                read_push_certificate, data[CONF_CERTIFICATE]
+            )
+            certificate.check_dates()
         check_topic(data[CONF_TOPIC])
         backend = await ApnsBackend.async_create(hass, data)
     except AppleCredentialError as err:
@@ -479,30 +578,36 @@ def _renew_schema(data: Mapping[str, Any]) -> vol.Schema:
             # BadDeviceToken often means a sandbox token sent to production.
             vol.Required(
                 CONF_ENVIRONMENT, default=data.get(CONF_ENVIRONMENT, ENV_PRODUCTION)
-            ): ENVIRONMENT_SELECTOR,
+            ): DEVICE_ENVIRONMENT_SELECTOR,
         }
     )
 
 
 def _renew(
+    hass: HomeAssistant,
     user_input: Mapping[str, Any],
     data: Mapping[str, Any],
     others: Iterable[Mapping[str, Any]],
-) -> Renewal:
-    """Take a new token, or the same token in the other environment."""
+) -> dict[str, Any]:
+    """Take a new token, or the same token in another environment.
+
+    The device then starts afresh: where an automatic device's old token was
+    accepted says nothing about the new one.
+    """
     environment = user_input.get(CONF_ENVIRONMENT, ENV_PRODUCTION)
     try:
         token = check_device_token(user_input[CONF_TOKEN])
     except AppleCredentialError as err:
-        return {}, err.key
+        raise InputError(CONF_TOKEN, err.key) from err
     if (token, environment) == (
         data.get(CONF_TOKEN),
         data.get(CONF_ENVIRONMENT, ENV_PRODUCTION),
     ):
-        return {}, "same_device_token"
+        raise InputError(CONF_TOKEN, "same_device_token")
     if any(other.get(CONF_TOKEN) == token for other in others):
-        return {}, "device_token_in_use"
-    return {CONF_TOKEN: token, CONF_ENVIRONMENT: environment}, None
+        raise InputError(CONF_TOKEN, "device_token_in_use")
+    kept = {k: v for k, v in data.items() if k != CONF_DETECTED_ENVIRONMENT}
+    return {**kept, CONF_TOKEN: token, CONF_ENVIRONMENT: environment}
 
 
 APNS: Final = PushBackendDescription(

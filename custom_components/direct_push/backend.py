@@ -1,26 +1,17 @@
-"""The interface every push backend implements, and the shared retry policy."""
+"""The interface every push backend implements, and what one attempt can yield."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-import random
-import time
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .message import Message
 
 if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
     import voluptuous as vol
-
-RETRY_ATTEMPTS: Final = 3
-RETRY_BASE_DELAY: Final = 1.0
-# A service asking to wait longer than this gets no retry: the action would
-# hang that long.
-RETRY_MAX_DELAY: Final = 60.0
 
 
 class CredentialError(ValueError):
@@ -43,6 +34,8 @@ class Outcome(StrEnum):
     """The hub's credentials were refused: a new key fixes it."""
     CLOCK_WRONG = "clock_wrong"
     """A token signed just now was refused as expired: Home Assistant's clock is wrong."""
+    UNREACHABLE = "unreachable"
+    """The service did not answer: connection, DNS or TLS failure, or a timeout."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +49,8 @@ class Delivery:
     """Seconds the service asked us to wait before retrying, if it did."""
     retryable: bool = False
     truncated: bool = False
+    device_update: Mapping[str, Any] | None = None
+    """Settings the backend learned about the device, for the hub to store."""
 
     @property
     def ok(self) -> bool:
@@ -78,14 +73,13 @@ class PushBackend(Protocol):
     """Send a built message to one device. One instance per hub entry."""
 
     async def async_send(self, device: Device, message: Message) -> Delivery:
-        """Deliver once, without retrying; never raise for a delivery failure."""
+        """Deliver once, without retrying; never raise for a delivery failure.
+
+        The outbox retries, with message.message_id the same on every attempt.
+        """
 
     async def async_close(self) -> None:
         """Release connections."""
-
-
-type Renewal = tuple[dict[str, Any], str | None]
-"""A device's new details to store, or the translation key of what is wrong."""
 
 
 async def _async_no_diagnostics(
@@ -127,9 +121,19 @@ class PushBackendDescription:
     renew_schema: Callable[[Mapping[str, Any]], vol.Schema]
     """The repair form, filled in from the device's data."""
     renew: Callable[
-        [Mapping[str, Any], Mapping[str, Any], Iterable[Mapping[str, Any]]], Renewal
+        [
+            HomeAssistant,
+            Mapping[str, Any],
+            Mapping[str, Any],
+            Iterable[Mapping[str, Any]],
+        ],
+        dict[str, Any],
     ]
-    """Check the repair form against the device's data and the other devices'."""
+    """Check the repair form against the device's data and the other devices'.
+
+    Returns the device's whole new data, so that new details may also drop
+    what the old ones taught the backend; raises InputError for what is wrong.
+    """
     async_diagnostics: Callable[
         [HomeAssistant, Mapping[str, Any]], Awaitable[dict[str, Any]]
     ] = _async_no_diagnostics
@@ -139,32 +143,3 @@ class PushBackendDescription:
 def redact_token(token: str) -> str:
     """Show only enough of a token to tell devices apart in a log or a note."""
     return f"…{token[-4:]}" if len(token) > 8 else "…"
-
-
-async def async_send_with_retry(
-    send: Callable[[], Awaitable[Delivery]],
-    ttl: int,
-    *,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-) -> Delivery:
-    """Retry transient failures with exponential backoff and full jitter.
-
-    At most RETRY_ATTEMPTS retries. A retry never waits past the message's time
-    to live (the service would drop it anyway) nor longer than RETRY_MAX_DELAY.
-    """
-    deadline = time.monotonic() + ttl
-    delivery = await send()
-    # The policy is read here, not bound as defaults, so tests can shorten it.
-    for attempt in range(RETRY_ATTEMPTS):
-        if not delivery.retryable:
-            break
-        delay = (
-            delivery.retry_after
-            if delivery.retry_after is not None
-            else random.uniform(0, RETRY_BASE_DELAY * 2**attempt)  # noqa: S311 (jitter)
-        )
-        if delay > RETRY_MAX_DELAY or time.monotonic() + delay >= deadline:
-            break
-        await sleep(delay)
-        delivery = await send()
-    return delivery

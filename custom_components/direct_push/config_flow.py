@@ -1,6 +1,7 @@
 """Config flow for Direct Push: the hub, its devices and its options.
 
-The import steps (a dmt-system folder, its files, the YAML) are in import_flow.
+The import steps (a dmt-system folder, its files, the YAML), and the hub's
+subentry flow that imports more devices, are in import_flow.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from homeassistant.config_entries import (
 from homeassistant.core import callback
 from homeassistant.helpers.selector import (
     BooleanSelector,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
     SelectSelector,
     SelectSelectorConfig,
     SelectSelectorMode,
@@ -30,7 +34,12 @@ from homeassistant.helpers.selector import (
 )
 import voluptuous as vol
 
-from .apns import APNS, ENVIRONMENT_SELECTOR, async_validate_credentials
+from .apns import (
+    APNS,
+    DEVICE_ENVIRONMENT_SELECTOR,
+    ENVIRONMENT_SELECTOR,
+    async_validate_credentials,
+)
 from .apple_credentials import (
     AppleCredentialError,
     check_device_token,
@@ -41,6 +50,7 @@ from .const import (
     AUTH_CERTIFICATE,
     AUTH_TOKEN,
     CONF_ADMIN,
+    CONF_ALLOW_LOCAL_PUSH_SERVICES,
     CONF_AUTH,
     CONF_AUTH_METHOD,
     CONF_CERTIFICATE,
@@ -59,13 +69,16 @@ from .const import (
     CONF_TITLE_FROM_DEVICE,
     CONF_TOKEN,
     CONF_TOPIC,
+    CONF_UNREACHABLE_DAYS,
     CONF_VAPID_PRIVATE_KEY,
     DEFAULT_SOUND,
+    DEFAULT_UNREACHABLE_DAYS,
     DOMAIN,
     ENV_PRODUCTION,
     ENV_SANDBOX,
     TITLE,
 )
+from .errors import FormErrors
 from .forms import (
     CERTIFICATE_FILE_TYPES,
     KEY_FILE_TYPES,
@@ -73,13 +86,15 @@ from .forms import (
     async_take_upload,
     file_selector,
 )
-from .import_flow import ImportFlow
+from .import_flow import IMPORT_SUBENTRY, ImportFlow, ImportSubentryFlow
 from .issues import async_delete_inactive_issue
 from .message import InterruptionLevel
 from .names import DeviceNames
+from .validation import check_fields, check_limited_field
 from .webpush import (
     WEB_PUSH,
     SubscriptionError,
+    admin_policy,
     generate_vapid_key,
     parse_subscription,
     parse_subscription_json,
@@ -97,6 +112,8 @@ _CREDENTIAL_FIELDS: Final = {
         "invalid_certificate",
     ),
 }
+# Pasted (or uploaded) keys and certificates: PEM text, which breaks lines.
+_PEM_FIELDS: Final = (CONF_KEY, CONF_CERTIFICATE)
 # The key may come as a file or as pasted text: which one is checked after.
 TOKEN_SCHEMA: Final = vol.Schema(
     {
@@ -132,10 +149,11 @@ class DirectPushConfigFlow(ImportFlow, domain=DOMAIN):
     def async_get_supported_subentry_types(
         cls, config_entry: ConfigEntry
     ) -> dict[str, type[ConfigSubentryFlow]]:
-        """Devices are subentries."""
+        """Devices are subentries; an import adds several at once."""
         return {
             APNS.kind: ApnsDeviceSubentryFlow,
             WEB_PUSH.kind: WebPushDeviceSubentryFlow,
+            IMPORT_SUBENTRY: ImportSubentryFlow,
         }
 
     @staticmethod
@@ -192,19 +210,27 @@ class DirectPushConfigFlow(ImportFlow, domain=DOMAIN):
         method: str,
         user_input: dict[str, Any] | None,
         defaults: Mapping[str, Any],
-    ) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    ) -> tuple[dict[str, Any] | None, FormErrors]:
         """Validate a token or certificate form; return data, or the errors.
 
         An empty key or certificate field falls back to the one in defaults.
         """
+        errors = FormErrors()
         if user_input is None:
-            return None, {}
+            return None, errors
         text_key, file_key, required, unreadable = _CREDENTIAL_FIELDS[method]
         if not await async_take_upload(self.hass, user_input, text_key, file_key):
-            return None, {file_key: unreadable}
+            errors.add(file_key, unreadable)
+            return None, errors
+        # Uploaded text included: nothing HA cannot store gets in.
+        with errors.collect():
+            check_fields(user_input, multiline=_PEM_FIELDS)
+        if errors:
+            return None, errors
         pem = (user_input.get(text_key) or defaults.get(text_key) or "").strip()
         if not pem:
-            return None, {"base": required}
+            errors.add("base", required)
+            return None, errors
         data = {**defaults, **user_input, CONF_AUTH_METHOD: method, text_key: pem}
         # Copied from Apple's portal, these often carry a stray space.
         for key in (CONF_KEY_ID, CONF_TEAM_ID, CONF_TOPIC):
@@ -216,14 +242,17 @@ class DirectPushConfigFlow(ImportFlow, domain=DOMAIN):
                     push_certificate_topic, pem
                 )
             except AppleCredentialError as err:
-                return None, {text_key: err.key}
+                errors.add(text_key, err.key)
+                return None, errors
             if not data.get(CONF_TOPIC):
                 if topic is None:
-                    return None, {CONF_TOPIC: "missing_topic"}
+                    errors.add(CONF_TOPIC, "missing_topic")
+                    return None, errors
                 data[CONF_TOPIC] = topic
         if error := await async_validate_credentials(self.hass, data):
-            return None, {error.field: error.key}
-        return data, {}
+            errors.add(error.field, error.key)
+            return None, errors
+        return data, errors
 
     @callback
     def _async_save_and_reload(
@@ -270,7 +299,8 @@ class DirectPushConfigFlow(ImportFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id=method,
             data_schema=self.add_suggested_values_to_schema(schema, user_input),
-            errors=errors,
+            errors=errors.errors,
+            description_placeholders=errors.placeholders or None,
         )
 
     async def async_step_reauth(
@@ -312,7 +342,8 @@ class DirectPushConfigFlow(ImportFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="reauth_confirm",
             data_schema=self.add_suggested_values_to_schema(schema, user_input),
-            errors=errors,
+            errors=errors.errors,
+            description_placeholders=errors.placeholders or None,
         )
 
     async def async_step_reconfigure(
@@ -347,7 +378,8 @@ class DirectPushConfigFlow(ImportFlow, domain=DOMAIN):
             data_schema=self.add_suggested_values_to_schema(
                 vol.Schema(fields), user_input
             ),
-            errors=errors,
+            errors=errors.errors,
+            description_placeholders=errors.placeholders or None,
         )
 
 
@@ -369,13 +401,19 @@ class _DeviceSubentryFlow(ConfigSubentryFlow):
             "reconfigure", user_input, subentry.subentry_id
         )
 
+    # Fields pasted whole, which may break lines.
+    _multiline: tuple[str, ...] = ()
+
     def _schema(self, entry: ConfigEntry) -> vol.Schema:
         raise NotImplementedError
 
     def _validate(
-        self, user_input: dict[str, Any], others: list[ConfigSubentry]
-    ) -> tuple[dict[str, Any], dict[str, str]]:
-        """Return the device data to store, or the errors per field."""
+        self,
+        user_input: dict[str, Any],
+        others: list[ConfigSubentry],
+        errors: FormErrors,
+    ) -> dict[str, Any]:
+        """Return the device data to store; add what is wrong to errors."""
         raise NotImplementedError
 
     async def _async_placeholders(self, entry: ConfigEntry) -> dict[str, str]:
@@ -385,17 +423,21 @@ class _DeviceSubentryFlow(ConfigSubentryFlow):
         self, step_id: str, user_input: dict[str, Any] | None, device_id: str | None
     ) -> SubentryFlowResult:
         entry = self._get_entry()
-        errors: dict[str, str] = {}
+        errors = FormErrors()
         current = entry.subentries[device_id].data if device_id else {}
         if user_input is not None:
-            name = user_input[CONF_NAME].strip()
             others = [
                 s for s in entry.subentries.values() if s.subentry_id != device_id
             ]
-            data, errors = self._validate(user_input, others)
-            # Automations send to names: unique across kinds, and no group word.
-            if problem := DeviceNames(s.title for s in others).problem(name):
-                errors[CONF_NAME] = problem
+            with errors.collect():
+                check_fields(user_input, multiline=self._multiline)
+            if not errors:
+                data = self._validate(user_input, others, errors)
+                # Automations send to names: unique across kinds, and no group word.
+                with errors.collect():
+                    name = DeviceNames(s.title for s in others).check(
+                        user_input[CONF_NAME]
+                    )
             if not errors:
                 data[CONF_NAME] = name
                 if device_id is None:
@@ -409,8 +451,11 @@ class _DeviceSubentryFlow(ConfigSubentryFlow):
             data_schema=self.add_suggested_values_to_schema(
                 self._schema(entry), user_input if user_input is not None else current
             ),
-            errors=errors,
-            description_placeholders=await self._async_placeholders(entry),
+            errors=errors.errors,
+            description_placeholders={
+                **await self._async_placeholders(entry),
+                **errors.placeholders,
+            },
         )
 
 
@@ -434,33 +479,38 @@ class ApnsDeviceSubentryFlow(_DeviceSubentryFlow):
                 vol.Required(
                     CONF_ENVIRONMENT,
                     default=entry.data.get(CONF_ENVIRONMENT, ENV_PRODUCTION),
-                ): ENVIRONMENT_SELECTOR,
+                ): DEVICE_ENVIRONMENT_SELECTOR,
                 vol.Optional(CONF_TOPIC): str,
             }
         )
 
     def _validate(
-        self, user_input: dict[str, Any], others: list[ConfigSubentry]
-    ) -> tuple[dict[str, Any], dict[str, str]]:
-        errors: dict[str, str] = {}
+        self,
+        user_input: dict[str, Any],
+        others: list[ConfigSubentry],
+        errors: FormErrors,
+    ) -> dict[str, Any]:
         token = user_input[CONF_TOKEN] = user_input[CONF_TOKEN].strip().lower()
         try:
             check_device_token(token)
         except AppleCredentialError as err:
-            errors[err.field] = err.key
+            errors.add(err.field, err.key)
         else:
             if any(s.data.get(CONF_TOKEN) == token for s in others):
-                errors[CONF_TOKEN] = "device_token_in_use"
-        if topic := user_input.get(CONF_TOPIC):
+                errors.add(CONF_TOKEN, "device_token_in_use")
+        if topic := user_input.get(CONF_TOPIC, "").strip():
             try:
-                check_topic(topic)
+                user_input[CONF_TOPIC] = check_topic(topic)
             except AppleCredentialError as err:
-                errors[err.field] = err.key
-        return dict(user_input), errors
+                errors.add(err.field, err.key)
+        return dict(user_input)
 
 
 class WebPushDeviceSubentryFlow(_DeviceSubentryFlow):
     """Add or edit a Web Push device: a UnifiedPush app or a browser."""
+
+    # Keys copied from an app may carry line breaks (see webpush._b64url).
+    _multiline = (CONF_SUBSCRIPTION, CONF_P256DH, CONF_AUTH)
 
     def _schema(self, entry: ConfigEntry) -> vol.Schema:
         return vol.Schema(
@@ -484,24 +534,32 @@ class WebPushDeviceSubentryFlow(_DeviceSubentryFlow):
         return {"vapid_public_key": key}
 
     def _validate(
-        self, user_input: dict[str, Any], others: list[ConfigSubentry]
-    ) -> tuple[dict[str, Any], dict[str, str]]:
+        self,
+        user_input: dict[str, Any],
+        others: list[ConfigSubentry],
+        errors: FormErrors,
+    ) -> dict[str, Any]:
+        # Home Assistant's own server is never a push endpoint.
+        policy = admin_policy(self.hass)
         try:
             if text := (user_input.get(CONF_SUBSCRIPTION) or "").strip():
-                subscription = parse_subscription_json(text)
+                subscription = parse_subscription_json(text, policy)
             else:
                 subscription = parse_subscription(
                     user_input.get(CONF_ENDPOINT, ""),
                     user_input.get(CONF_P256DH, ""),
                     user_input.get(CONF_AUTH, ""),
+                    policy,
                 )
         except SubscriptionError as err:
-            return {}, {err.field: err.key}
+            errors.refuse(err)
+            return {}
         if any(
             s.data.get(CONF_ENDPOINT) == subscription[CONF_ENDPOINT] for s in others
         ):
-            return {}, {CONF_ENDPOINT: "endpoint_in_use"}
-        return {**subscription, CONF_ADMIN: user_input[CONF_ADMIN]}, {}
+            errors.add(CONF_ENDPOINT, "endpoint_in_use")
+            return {}
+        return {**subscription, CONF_ADMIN: user_input[CONF_ADMIN]}
 
 
 class DirectPushOptionsFlow(OptionsFlow):
@@ -510,12 +568,16 @@ class DirectPushOptionsFlow(OptionsFlow):
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Default sound, interruption level and titles."""
+        """Default sound, interruption level and titles; where pushes may go."""
+        errors = FormErrors()
         if user_input is not None:
-            # The frontend leaves a cleared field out: that means silent.
-            return self.async_create_entry(
-                data={**user_input, CONF_SOUND: user_input.get(CONF_SOUND, "")}
-            )
+            with errors.collect():
+                # The frontend leaves a cleared field out: that means silent.
+                sound = check_limited_field(
+                    CONF_SOUND, user_input.get(CONF_SOUND, "").strip()
+                )
+            if not errors:
+                return self.async_create_entry(data={**user_input, CONF_SOUND: sound})
         schema = vol.Schema(
             {
                 vol.Optional(CONF_SOUND): str,
@@ -527,11 +589,31 @@ class DirectPushOptionsFlow(OptionsFlow):
                     )
                 ),
                 vol.Required(CONF_TITLE_FROM_DEVICE, default=False): BooleanSelector(),
+                vol.Required(
+                    CONF_UNREACHABLE_DAYS, default=DEFAULT_UNREACHABLE_DAYS
+                ): vol.All(
+                    NumberSelector(
+                        NumberSelectorConfig(
+                            min=1,
+                            max=365,
+                            step=1,
+                            mode=NumberSelectorMode.BOX,
+                            unit_of_measurement="d",
+                        )
+                    ),
+                    vol.Coerce(int),
+                ),
+                vol.Required(
+                    CONF_ALLOW_LOCAL_PUSH_SERVICES, default=False
+                ): BooleanSelector(),
             }
         )
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(
-                schema, {CONF_SOUND: DEFAULT_SOUND, **self.config_entry.options}
+                schema,
+                user_input or {CONF_SOUND: DEFAULT_SOUND, **self.config_entry.options},
             ),
+            errors=errors.errors,
+            description_placeholders=errors.placeholders or None,
         )

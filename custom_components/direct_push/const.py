@@ -24,17 +24,27 @@ CONF_ENVIRONMENT: Final = "environment"
 ENV_PRODUCTION: Final = "production"
 ENV_SANDBOX: Final = "sandbox"
 ENVIRONMENTS: Final = (ENV_PRODUCTION, ENV_SANDBOX)
+# A device may also find its environment: where Apple accepts its token.
+ENV_AUTO: Final = "auto"
+DEVICE_ENVIRONMENTS: Final = (ENV_AUTO, *ENVIRONMENTS)
 
 # Device subentries (each kind's subentry type is in its backend module).
 CONF_NAME: Final = "name"
 CONF_TOKEN: Final = "token"  # noqa: S105
 CONF_ADMIN: Final = "admin"
+# Where an automatic device's token was last accepted.
+CONF_DETECTED_ENVIRONMENT: Final = "detected_environment"
 
 # Options.
 CONF_SOUND: Final = "sound"
 CONF_INTERRUPTION_LEVEL: Final = "interruption_level"
 CONF_TITLE_FROM_DEVICE: Final = "title_from_device_name"
 DEFAULT_SOUND: Final = "default"
+CONF_UNREACHABLE_DAYS: Final = "unreachable_days"
+DEFAULT_UNREACHABLE_DAYS: Final = 3
+
+# Fired when a push that an action reported queued is delivered, refused or given up.
+EVENT_DELIVERY: Final = "direct_push_delivery"
 
 # Development only: point APNs at a local server (never offered in the UI).
 ENV_DEV_APNS_SERVER: Final = "DIRECT_PUSH_DEV_APNS_SERVER"

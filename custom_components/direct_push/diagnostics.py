@@ -36,6 +36,7 @@ async def async_get_config_entry_diagnostics(
             "kind": device.kind,
             "admin": device.admin,
             "inactive": hub.is_inactive(device.device_id),
+            "queued": hub.outbox.queued_for(device.device_id),
             "config": async_redact_data(dict(device.config), secrets),
         }
         for device in hub.devices.values()

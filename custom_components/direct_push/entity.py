@@ -9,6 +9,8 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity
 
+from .backend import Device
+from .backends import BACKENDS
 from .const import DOMAIN
 from .hub import DirectPushConfigEntry, DirectPushHub, entity_unique_id
 
@@ -42,6 +44,23 @@ def async_behind_hub(
     else:
         link = {"via_device": (DOMAIN, entry.entry_id)}
     return cast(DeviceInfo, {**device_info, **link})
+
+
+@callback
+def async_device_info(
+    hass: HomeAssistant, entry: DirectPushConfigEntry, device: Device
+) -> DeviceInfo:
+    """Return a configured device's own HA device, behind the hub's."""
+    return async_behind_hub(
+        hass,
+        entry,
+        DeviceInfo(
+            identifiers={(DOMAIN, device.device_id)},
+            name=device.name,
+            manufacturer="Direct Push",
+            model=BACKENDS[device.kind].model,
+        ),
+    )
 
 
 class DirectPushEntity(Entity):

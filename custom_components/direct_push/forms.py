@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Final
 
 from homeassistant.components.file_upload import process_uploaded_file
@@ -13,9 +14,18 @@ from homeassistant.helpers.selector import (
     TextSelectorConfig,
 )
 
+from .const import CONF_CERTIFICATE_FILE, CONF_KEY_FILE
+from .import_files import read_text
+from .safe_file import MAX_CERTIFICATE_FILE, MAX_KEY_FILE
+
 MULTILINE: Final = TextSelector(TextSelectorConfig(multiline=True))
 KEY_FILE_TYPES: Final = ".p8,.pem,.txt"
 CERTIFICATE_FILE_TYPES: Final = ".pem"
+# Bytes an upload field takes: HA's file upload takes up to 100 MB.
+UPLOAD_LIMITS: Final = {
+    CONF_KEY_FILE: MAX_KEY_FILE,
+    CONF_CERTIFICATE_FILE: MAX_CERTIFICATE_FILE,
+}
 
 
 def file_selector(accept: str) -> FileSelector:
@@ -23,13 +33,17 @@ def file_selector(accept: str) -> FileSelector:
     return FileSelector(FileSelectorConfig(accept=accept))
 
 
-def read_upload(hass: HomeAssistant, file_id: str) -> str:
+def read_upload(
+    hass: HomeAssistant, file_id: str, *, limit: int, label: str = "upload"
+) -> str:
     """Read an uploaded file. Runs in the executor; the upload is consumed.
 
-    Raises OSError or ValueError (an unknown file id, or not text).
+    Raises ValueError: an unknown file id, InputError (larger than `limit`
+    bytes; `label` names the file) or TextEncodingError (not text in UTF-8, or
+    UTF-8/16/32 with a byte order mark).
     """
     with process_uploaded_file(hass, file_id) as path:
-        return path.read_text(encoding="utf-8-sig")
+        return read_text(path, limit=limit, label=label)
 
 
 async def async_take_upload(
@@ -44,7 +58,7 @@ async def async_take_upload(
         return True
     try:
         user_input[text_key] = await hass.async_add_executor_job(
-            read_upload, hass, file_id
+            partial(read_upload, hass, file_id, limit=UPLOAD_LIMITS[file_key])
         )
     except (OSError, ValueError):  # ValueError: unknown file id, or not text
         return False

@@ -12,46 +12,56 @@ from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 
-from .backend import Delivery, Device, Outcome, PushBackend, async_send_with_retry
+from .backend import Delivery, Device, Outcome, PushBackend
 from .backends import BACKENDS
 from .const import (
     CONF_ADMIN,
     CONF_INTERRUPTION_LEVEL,
     CONF_SOUND,
     CONF_TITLE_FROM_DEVICE,
+    CONF_UNREACHABLE_DAYS,
     DEFAULT_SOUND,
+    DEFAULT_UNREACHABLE_DAYS,
     DOMAIN,
     LOGGER,
 )
+from .errors import service_validation_error
+from .health import Health
 from .issues import (
     async_create_clock_issue,
     async_create_inactive_issue,
     async_delete_clock_issue,
     async_is_inactive,
 )
+from .jobs import Sent
 from .message import InterruptionLevel, Message, MessageError
-from .pacing import Pacer, async_gather_paced
+from .outbox import Outbox
 from .routing import GROUPS, Route, RouteIndex
 
 type DirectPushConfigEntry = ConfigEntry[DirectPushHub]
 
 
-@dataclass(frozen=True, slots=True)
-class Report:
-    """One row of a send's result."""
+def _entry_settings(
+    entry: ConfigEntry, device_data: Mapping[str, Mapping[str, Any]] | None = None
+) -> tuple[Any, ...]:
+    """Return what a hub is built from: its settings and its devices.
 
-    device: Device
-    delivery: Delivery
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the row as the action's response shows it."""
-        return {
-            "device": self.device.name,
-            "device_id": self.device.device_id,
-            "status": "delivered" if self.delivery.ok else "failed",
-            "reason": self.delivery.reason,
-            "truncated": self.delivery.truncated,
-        }
+    device_data: devices' new data, where it is about to change.
+    """
+    changed = device_data or {}
+    return (
+        entry.title,
+        dict(entry.data),
+        dict(entry.options),
+        {
+            subentry_id: (
+                subentry.subentry_type,
+                subentry.title,
+                dict(changed.get(subentry_id, subentry.data)),
+            )
+            for subentry_id, subentry in entry.subentries.items()
+        },
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +104,26 @@ class DirectPushHub:
         }
         # Built when first needed, and again after a registry change.
         self._routes: _Routes | None = None
-        self.pacer = Pacer()
+        self._settings = _entry_settings(entry)
+        days = entry.options.get(CONF_UNREACHABLE_DAYS, DEFAULT_UNREACHABLE_DAYS)
+        self.health = Health(hass, entry.entry_id, days)
+        self.outbox = Outbox(
+            hass,
+            entry.entry_id,
+            backends,
+            self.devices,
+            self.health,
+            on_attempt=self._async_attempted,
+            is_inactive=self.is_inactive,
+        )
+
+    async def async_load(self) -> None:
+        """Resume the pushes a previous run kept."""
+        await self.outbox.async_load()
+
+    def runs(self, entry: ConfigEntry) -> bool:
+        """Return True when the hub runs with the entry as it is: no reload needed."""
+        return _entry_settings(entry) == self._settings
 
     def is_inactive(self, device_id: str) -> bool:
         """Return True when the device was marked gone; its repair issue is the record."""
@@ -236,11 +265,7 @@ class DirectPushHub:
             for kind in sorted(kinds):
                 BACKENDS[kind].check_message(message)
         except MessageError as err:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key=err.key,
-                translation_placeholders=err.placeholders or None,
-            ) from err
+            raise service_validation_error(err) from err
 
     def _personalise(self, device: Device, message: Message) -> Message:
         """Apply the entry's options to a message for one device."""
@@ -257,14 +282,9 @@ class DirectPushHub:
             changes["interruption_level"] = InterruptionLevel(level)
         return replace(message, **changes) if changes else message
 
-    async def _async_deliver(self, device: Device, message: Message) -> Report:
-        if self.is_inactive(device.device_id):
-            return Report(device, Delivery(Outcome.FAILED, "device_inactive"))
-        backend = self.backends[device.kind]
-        personal = self._personalise(device, message)
-        delivery = await async_send_with_retry(
-            lambda: backend.async_send(device, personal), message.ttl
-        )
+    @callback
+    def _async_attempted(self, device: Device, delivery: Delivery) -> None:
+        """Log an attempt; act on what it says about the device or the credentials."""
         LOGGER.debug(
             "Push to %s (%s): %s%s",
             device.name,
@@ -272,6 +292,8 @@ class DirectPushHub:
             delivery.outcome,
             f" ({delivery.reason})" if delivery.reason else "",
         )
+        if delivery.device_update:
+            self.async_update_device(device.device_id, delivery.device_update)
         if delivery.ok:
             async_delete_clock_issue(self.hass, device.kind)
         elif delivery.outcome is Outcome.DEVICE_GONE:
@@ -286,22 +308,44 @@ class DirectPushHub:
             self.entry.async_start_reauth(self.hass)
         elif delivery.outcome is Outcome.CLOCK_WRONG:
             async_create_clock_issue(self.hass, device.kind, delivery.reason or "")
-        if not delivery.ok:
-            LOGGER.warning(
-                "Push to %s failed: %s", device.name, delivery.reason or "unknown"
-            )
-        return Report(device, delivery)
 
-    async def async_send(
-        self, devices: Iterable[Device], message: Message
-    ) -> list[Report]:
+    async def async_send(self, devices: Iterable[Device], message: Message) -> Sent:
         """Send to every device at once; one report per device, in order."""
-        # Each push's first steps (encrypt, frame, write) take CPU: in turn.
-        return await async_gather_paced(
-            self.pacer, lambda device: self._async_deliver(device, message), devices
+        return await self.outbox.async_send(
+            (device, self._personalise(device, message)) for device in devices
+        )
+
+    @callback
+    def async_update_device(self, device_id: str, changes: Mapping[str, Any]) -> None:
+        """Store what a backend learned about a device, such as its environment.
+
+        The hub runs with it at once: the update listener then has nothing to
+        reload, so sends in flight carry on. A change made meanwhile by someone
+        else still reloads the hub.
+        """
+        if (subentry := self.entry.subentries.get(device_id)) is None:
+            return  # removed while the push was on its way
+        data = {**subentry.data, **changes}
+        if data == dict(subentry.data):
+            return
+        if self.runs(self.entry):
+            # First: the update listener starts within the update itself.
+            self._settings = _entry_settings(self.entry, {device_id: data})
+        self.hass.config_entries.async_update_subentry(self.entry, subentry, data=data)
+        self.devices[device_id] = replace(
+            self.devices[device_id], config=self.entry.subentries[device_id].data
         )
 
     async def async_close(self) -> None:
-        """Close every backend's connections."""
+        """Keep the pushes still to send, then close every backend's connections."""
+        await self.outbox.async_close()
+        await self._async_close_backends()
+
+    async def async_stop(self) -> None:
+        """Home Assistant stops: keep the pushes for the next start, then close."""
+        await self.outbox.async_stop()
+        await self._async_close_backends()
+
+    async def _async_close_backends(self) -> None:
         for backend in self.backends.values():
             await backend.async_close()

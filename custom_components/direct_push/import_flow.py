@@ -1,111 +1,106 @@
-"""The config flow's import steps: a dmt-system apple_push folder, its files, or the YAML.
+"""Importing an apple_push folder, its files uploaded, or the YAML: the flows.
 
-DirectPushConfigFlow inherits these steps. Nothing is saved before the user has
-seen what was read; the YAML, read at every start, updates the hub it made.
+Two entry points run the same steps (ImportSteps): the config flow, which
+creates the hub from an import (ImportFlow, which DirectPushConfigFlow
+inherits), and the hub's import subentry flow, which adds an import's devices
+to the hub there is (ImportSubentryFlow): HA allows one hub, so a second config
+flow is refused. Nothing is saved before the user has seen what was read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from functools import partial
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Final
 
 from homeassistant.config_entries import (
     ConfigEntry,
-    ConfigEntryState,
     ConfigFlow,
+    ConfigFlowContext,
     ConfigFlowResult,
-    ConfigSubentry,
     ConfigSubentryData,
+    ConfigSubentryFlow,
+    SubentryFlowContext,
+    SubentryFlowResult,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowContext, FlowHandler, FlowResult
 from homeassistant.helpers.selector import (
     SelectSelector,
     SelectSelectorConfig,
     SelectSelectorMode,
 )
-from homeassistant.helpers.translation import async_get_translations
 import voluptuous as vol
 
-from .apns import APNS, async_validate_credentials
+from .apns import async_validate_credentials
 from .const import (
     CONF_AUTH_METHOD,
-    CONF_CERTIFICATE,
     CONF_CERTIFICATE_FILE,
-    CONF_ENVIRONMENT,
-    CONF_KEY,
     CONF_KEY_FILE,
-    CONF_KEY_ID,
-    CONF_NAME,
-    CONF_TEAM_ID,
-    CONF_TOKEN,
-    CONF_TOPIC,
     DOMAIN,
     LOGGER,
 )
-from .forms import CERTIFICATE_FILE_TYPES, KEY_FILE_TYPES, file_selector, read_upload
+from .forms import (
+    CERTIFICATE_FILE_TYPES,
+    KEY_FILE_TYPES,
+    UPLOAD_LIMITS,
+    file_selector,
+    read_upload,
+)
+from .hub_import import (
+    IMPORT_PLACEHOLDERS,
+    SECRET_DATA,
+    HubChange,
+    add_device,
+    async_change_hub,
+    async_texts,
+    credential_changes,
+    device_subentry,
+    import_entry_data,
+    merge_plan,
+    text,
+    with_credentials,
+)
+from .import_files import TextEncodingError, expand_user
+from .import_result import AppleImportError, ImportedDevice, ImportResult, import_error
 from .importer import (
+    CERTIFICATE_NAME,
     CONFIG_NAME,
-    YAML_SOURCE,
-    AppleImportError,
-    ImportedCredentials,
-    ImportedDevice,
-    ImportResult,
     default_folder,
-    expand_user,
     parse_config,
     read_folder,
-    read_yaml_config,
 )
-from .issues import (
-    YAML_IMPORT_FAILED,
-    async_create_yaml_deprecated,
-    async_create_yaml_import_failed,
-)
-from .names import NAME_IN_USE, DeviceNames
+from .issues import YAML_IMPORT_FAILED, async_create_yaml_deprecated
+from .safe_file import MAX_CONFIG_FILE
+from .validation import InputError, check_text, escape_markdown
+from .yaml_import import async_read_yaml
 
+IMPORT_SUBENTRY: Final = "apple_push_import"
+"""The hub's subentry type that imports more devices; none is ever created."""
 CONF_FOLDER: Final = "folder"
 CONF_CONFIG_FILE: Final = "config_file"
 CONF_CREDENTIALS: Final = "credentials"
 KEEP_CREDENTIALS: Final = "keep"
 REPLACE_CREDENTIALS: Final = "replace"
-# The hub's Apple settings. The rest of its data (its Web Push identity) stays
-# when imported credentials replace them.
-_APNS_DATA: Final = (
-    CONF_AUTH_METHOD,
-    CONF_KEY,
-    CONF_KEY_ID,
-    CONF_TEAM_ID,
-    CONF_TOPIC,
-    CONF_CERTIFICATE,
-    CONF_ENVIRONMENT,
-)
-# What makes imported credentials differ from the hub's, in the order shown.
-_CREDENTIAL_DATA: Final = (
-    CONF_AUTH_METHOD,
-    CONF_TOPIC,
-    CONF_KEY_ID,
-    CONF_TEAM_ID,
-    CONF_KEY,
-    CONF_CERTIFICATE,
-)
-_SECRET_DATA: Final = frozenset({CONF_KEY, CONF_CERTIFICATE})
-# Every placeholder an import error's message may use. The frontend formats a
-# form's errors with the form's placeholders, so each import form passes all.
-_IMPORT_PLACEHOLDERS: Final = dict.fromkeys(
-    ("file", "folder", "field", "line", "column", "path", "name", "first"), ""
-)
+IMPORT_METHODS: Final = ["import_folder", "import_upload"]
 # The form field an import error belongs to, where the form has that field.
 _IMPORT_ERROR_FIELDS: Final = {
     "folder_not_found": CONF_FOLDER,
+    "invalid_folder": CONF_FOLDER,
     "missing_config": CONF_FOLDER,
     "invalid_key": CONF_KEY_FILE,
     "invalid_key_type": CONF_KEY_FILE,
-    "unreadable_key_file": CONF_KEY_FILE,
+    "missing_key_upload": CONF_KEY_FILE,
     "invalid_certificate": CONF_CERTIFICATE_FILE,
+    "encrypted_certificate_key": CONF_CERTIFICATE_FILE,
 }
+# What each upload is, for the errors that name it, and its size limit.
+_UPLOAD_NAMES: Final = {
+    CONF_CONFIG_FILE: CONFIG_NAME,
+    CONF_KEY_FILE: "AuthKey.p8",
+    CONF_CERTIFICATE_FILE: CERTIFICATE_NAME,
+}
+_UPLOAD_LIMITS: Final = {**UPLOAD_LIMITS, CONF_CONFIG_FILE: MAX_CONFIG_FILE}
 _IMPORT_UPLOAD_SCHEMA: Final = vol.Schema(
     {
         vol.Optional(CONF_CONFIG_FILE): file_selector(".json"),
@@ -135,9 +130,14 @@ def _existing_default_folder() -> str | None:
     return str(folder) if folder.is_dir() else None
 
 
-def _read_folder_at(config_dir: str, text: str) -> tuple[Path, ImportResult]:
+def _read_folder_at(config_dir: str, typed: str) -> tuple[Path, ImportResult]:
     """Read a folder given as typed: `~` expanded, relative to the config dir."""
-    folder = expand_user(Path(text.strip()))
+    try:
+        check_text(typed, CONF_FOLDER)
+    except InputError:
+        # Never echoed: it may be what the frontend cannot show.
+        raise AppleImportError("invalid_folder") from None
+    folder = expand_user(Path(typed.strip()))
     if not folder.is_absolute():
         folder = Path(config_dir) / folder
     return folder, read_folder(folder)
@@ -161,85 +161,8 @@ def _import_errors(err: AppleImportError, fields: Iterable[str]) -> dict[str, st
     return {field if field in fields else "base": f"import_{err.key}"}
 
 
-def _import_entry_data(credentials: ImportedCredentials) -> dict[str, Any]:
-    """Return imported credentials as the hub's data, as the forms store it."""
-    data: dict[str, Any] = credentials.as_entry_data()
-    for key in _SECRET_DATA & data.keys():
-        data[key] = data[key].strip()
-    return data
-
-
-def _credential_changes(
-    current: Mapping[str, Any], imported: Mapping[str, Any]
-) -> list[str]:
-    """Return the credential fields that differ between the hub and an import."""
-    return [
-        key
-        for key in _CREDENTIAL_DATA
-        if str(current.get(key) or "").strip() != str(imported.get(key) or "").strip()
-    ]
-
-
-def _device_subentry(device: ImportedDevice, name: str) -> ConfigSubentryData:
-    """Return an imported device as a device subentry, under its final name."""
-    return ConfigSubentryData(
-        data={**device.as_subentry_data(), CONF_NAME: name},
-        subentry_type=APNS.kind,
-        title=name,
-        unique_id=None,
-    )
-
-
-def _add_device(
-    hass: HomeAssistant, hub: ConfigEntry, device: ImportedDevice, name: str
-) -> Callable[[], object]:
-    """Return the change that adds an imported device to the hub."""
-    subentry = ConfigSubentry(
-        data=MappingProxyType({**device.as_subentry_data(), CONF_NAME: name}),
-        subentry_type=APNS.kind,
-        title=name,
-        unique_id=None,
-    )
-    return lambda: hass.config_entries.async_add_subentry(hub, subentry)
-
-
-def _merge_plan(
-    hub: ConfigEntry, result: ImportResult
-) -> tuple[list[tuple[ImportedDevice, str]], list[ImportedDevice]]:
-    """Split imported devices into new ones (with a free name) and known tokens."""
-    subentries = hub.subentries.values()
-    tokens = {
-        s.data.get(CONF_TOKEN) for s in subentries if s.subentry_type == APNS.kind
-    }
-    names = DeviceNames(s.title for s in subentries)
-    add: list[tuple[ImportedDevice, str]] = []
-    known: list[ImportedDevice] = []
-    for device in result.devices:
-        if device.token in tokens:
-            known.append(device)
-        else:
-            add.append((device, names.claim(device.name)))
-    return add, known
-
-
-async def _async_texts(hass: HomeAssistant, category: str) -> dict[str, str]:
-    """Return this integration's strings of one category, in HA's language."""
-    return await async_get_translations(hass, hass.config.language, category, [DOMAIN])
-
-
-def _text(
-    texts: Mapping[str, str], key: str, placeholders: Mapping[str, str] | None = None
-) -> str:
-    """Return one string, formatted; its key where it has no translation."""
-    template = texts.get(f"component.{DOMAIN}.{key}", key)
-    try:
-        return template.format_map(dict(placeholders or {}))
-    except (KeyError, IndexError, ValueError):
-        return template
-
-
 def _summary_text(texts: Mapping[str, str], key: str, **placeholders: str) -> str:
-    return _text(texts, f"selector.import_summary.options.{key}", placeholders)
+    return text(texts, f"selector.import_summary.options.{key}", placeholders)
 
 
 def _import_placeholders(
@@ -247,33 +170,36 @@ def _import_placeholders(
 ) -> dict[str, str]:
     """Describe an import for its summary: no key material, no device token."""
     credentials = result.credentials
-    notes = []
-    for note in result.notes:
-        placeholders = dict(note.placeholders)
-        if environment := placeholders.get(CONF_ENVIRONMENT):
-            placeholders[CONF_ENVIRONMENT] = _text(
-                texts, f"selector.environment.options.{environment}"
-            )
-        notes.append(
-            f"- {_text(texts, f'selector.import_note.options.{note.key}', placeholders)}"
+    # A list of their own: the description sets them under their own heading.
+    notes = [
+        "- "
+        + text(
+            texts,
+            f"selector.import_note.options.{note.key}",
+            {key: escape_markdown(value) for key, value in note.placeholders.items()},
         )
+        for note in result.notes
+    ] or [_summary_text(texts, "none")]
     return {
-        "source": source,
+        "source": escape_markdown(source),
         "auth_method": _summary_text(texts, f"auth_{credentials.auth_method}"),
         "topic": credentials.topic,
         "key_id": credentials.key_id or _summary_text(texts, "not_applicable"),
         "team_id": credentials.team_id or _summary_text(texts, "not_applicable"),
-        "environment": _text(
+        "environment": text(
             texts, f"selector.environment.options.{credentials.environment}"
         ),
         "notes": "\n".join(notes),
     }
 
 
-def _device_line(device: ImportedDevice, texts: Mapping[str, str], status: str) -> str:
-    """One device of a merge's summary: name, admin flag and what happens to it."""
+def _device_line(
+    device: ImportedDevice, texts: Mapping[str, str], status: str | None = None
+) -> str:
+    """One device of a summary: name, admin flag and what happens to it, if said."""
     admin = f" ({_summary_text(texts, 'admin')})" if device.admin else ""
-    return f"- {device.name}{admin}: {status}"
+    line = f"- {escape_markdown(device.name)}{admin}"
+    return line if status is None else f"{line}: {status}"
 
 
 def _changes_text(
@@ -281,9 +207,9 @@ def _changes_text(
 ) -> str:
     """List how imported credentials differ; keys and certificates by name only."""
     lines = []
-    for key in _credential_changes(current, imported):
+    for key in credential_changes(current, imported):
         label = _summary_text(texts, key)
-        if key in _SECRET_DATA:
+        if key in SECRET_DATA:
             lines.append(f"- {label}")
             continue
         values = [str(data.get(key) or "—") for data in (current, imported)]
@@ -296,57 +222,32 @@ def _changes_text(
     return "\n".join(lines)
 
 
-async def _async_change_hub(
-    hass: HomeAssistant, hub: ConfigEntry, changes: list[Callable[[], object]]
-) -> None:
-    """Apply changes to the hub's data and devices, then reload it once.
+class ImportSteps[ContextT: FlowContext, ResultT: FlowResult[Any, Any], HandlerT](
+    FlowHandler[ContextT, ResultT, HandlerT]
+):
+    """Read a folder or uploaded files, then show what was read.
 
-    The update listener would reload a loaded hub after every single change:
-    unload it first instead. A hub still setting up reloads once it is done.
+    The flow that inherits these decides what the summary offers and what
+    submitting it does.
     """
-    if not changes:
-        return
-    state = hub.state
-    unloaded = state is ConfigEntryState.LOADED and (
-        await hass.config_entries.async_unload(hub.entry_id)
-    )
-    try:
-        for change in changes:
-            change()
-    finally:
-        # Never leave the hub unloaded, even when a change failed.
-        if unloaded:
-            await hass.config_entries.async_setup(hub.entry_id)
-        elif state is not ConfigEntryState.NOT_LOADED:
-            hass.config_entries.async_schedule_reload(hub.entry_id)
-
-
-class ImportFlow(ConfigFlow):
-    """The import steps; DirectPushConfigFlow gives the hub's own helpers."""
 
     # An import in progress: what was read, from where, and the files uploaded.
     _import: ImportResult | None = None
     _import_source: str = ""
     _uploads: dict[str, str] | None = None
 
-    def _hub(self) -> ConfigEntry | None:
-        """Return the hub, if Direct Push is set up."""
-        raise NotImplementedError
-
-    async def _async_create_hub(
-        self,
-        data: dict[str, Any],
-        subentries: Iterable[ConfigSubentryData] = (),
-    ) -> ConfigFlowResult:
-        """Create the hub with its devices."""
+    async def _async_show_import_summary(
+        self, errors: dict[str, str] | None = None
+    ) -> ResultT:
+        """Show what the import found; nothing is saved yet."""
         raise NotImplementedError
 
     async def async_step_import_folder(
         self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
+    ) -> ResultT:
         """Import a dmt-system apple_push folder on the Home Assistant machine."""
         errors: dict[str, str] = {}
-        placeholders = dict(_IMPORT_PLACEHOLDERS)
+        placeholders = dict(IMPORT_PLACEHOLDERS)
         if user_input is not None:
             try:
                 folder, self._import = await self.hass.async_add_executor_job(
@@ -373,24 +274,33 @@ class ImportFlow(ConfigFlow):
 
     async def async_step_import_upload(
         self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
+    ) -> ResultT:
         """Import an uploaded config.json, its key and its certificate.
 
         Reading consumes an upload: after an error the flow keeps the files it
         has, so the user uploads only the one to fix.
         """
         errors: dict[str, str] = {}
-        placeholders = dict(_IMPORT_PLACEHOLDERS)
+        placeholders = dict(IMPORT_PLACEHOLDERS)
         if user_input is not None:
             uploads = self._uploads = dict(self._uploads or {})
-            for field in (CONF_CONFIG_FILE, CONF_KEY_FILE, CONF_CERTIFICATE_FILE):
+            for field, name in _UPLOAD_NAMES.items():
                 if not (file_id := user_input.get(field)):
                     continue
+                read = partial(
+                    read_upload,
+                    self.hass,
+                    file_id,
+                    limit=_UPLOAD_LIMITS[field],
+                    label=name,
+                )
                 try:
-                    uploads[field] = await self.hass.async_add_executor_job(
-                        read_upload, self.hass, file_id
-                    )
-                except (OSError, ValueError):  # unknown file id, or not text
+                    uploads[field] = await self.hass.async_add_executor_job(read)
+                except (InputError, TextEncodingError) as err:
+                    error = import_error(err, name)
+                    errors[field] = f"import_{error.key}"
+                    placeholders |= error.placeholders
+                except (OSError, ValueError):  # an unknown file id
                     errors[field] = "import_unreadable_upload"
             if not errors and CONF_CONFIG_FILE not in uploads:
                 errors[CONF_CONFIG_FILE] = "import_config_required"
@@ -412,33 +322,16 @@ class ImportFlow(ConfigFlow):
             description_placeholders=placeholders,
         )
 
-    async def _async_show_import_summary(
-        self, errors: dict[str, str] | None = None
-    ) -> ConfigFlowResult:
-        """Show what the import found; nothing is saved yet."""
+    async def _async_summary_form(
+        self,
+        step_id: str,
+        devices: str,
+        errors: dict[str, str] | None,
+        texts: Mapping[str, str],
+    ) -> ResultT:
+        """Show the summary: the credentials, this list of devices and the notes."""
         assert self._import is not None
-        result = self._import
-        texts = await _async_texts(self.hass, "selector")
-        placeholders = _import_placeholders(result, self._import_source, texts)
-        if (hub := self._hub()) is None:
-            step_id = "import_confirm"
-            devices = result.device_summary(_summary_text(texts, "admin"))
-        else:
-            step_id = "import_merge"
-            add, known = _merge_plan(hub, result)
-            statuses = {
-                device.token: _summary_text(texts, "existing") for device in known
-            }
-            for device, name in add:
-                statuses[device.token] = (
-                    _summary_text(texts, "new")
-                    if name == device.name
-                    else _summary_text(texts, "renamed", new_name=name)
-                )
-            devices = "\n".join(
-                _device_line(device, texts, statuses[device.token])
-                for device in result.devices
-            )
+        placeholders = _import_placeholders(self._import, self._import_source, texts)
         placeholders["devices"] = devices or _summary_text(texts, "none")
         return self.async_show_form(
             step_id=step_id,
@@ -447,16 +340,40 @@ class ImportFlow(ConfigFlow):
             description_placeholders=placeholders,
         )
 
+
+class ImportFlow(ImportSteps[ConfigFlowContext, ConfigFlowResult, str], ConfigFlow):
+    """The config flow's imports: they create the hub. DirectPushConfigFlow adds its own."""
+
+    async def _async_create_hub(
+        self,
+        data: dict[str, Any],
+        subentries: Iterable[ConfigSubentryData] = (),
+    ) -> ConfigFlowResult:
+        """Create the hub with its devices."""
+        raise NotImplementedError
+
+    async def _async_show_import_summary(
+        self, errors: dict[str, str] | None = None
+    ) -> ConfigFlowResult:
+        """Show what the hub would be made of."""
+        assert self._import is not None
+        texts = await async_texts(self.hass, "selector")
+        devices = "\n".join(
+            _device_line(device, texts) for device in self._import.devices
+        )
+        return await self._async_summary_form("import_confirm", devices, errors, texts)
+
     async def async_step_import_confirm(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Prove the imported credentials, then create the hub and its devices."""
         assert self._import is not None
-        if user_input is None or self._hub() is not None:
+        if user_input is None:
             return await self._async_show_import_summary()
-        data = _import_entry_data(self._import.credentials)
+        data = import_entry_data(self._import.credentials)
         if error := await async_validate_credentials(self.hass, data):
             return await self._async_show_import_summary({"base": error.key})
+        # A hub made meanwhile, in another window.
         await self.async_set_unique_id(DOMAIN)
         self._abort_if_unique_id_configured()
         LOGGER.debug(
@@ -464,34 +381,88 @@ class ImportFlow(ConfigFlow):
         )
         return await self._async_create_hub(
             data,
-            [_device_subentry(device, device.name) for device in self._import.devices],
+            [device_subentry(device, device.name) for device in self._import.devices],
         )
+
+    async def async_step_import(self, import_data: dict[str, Any]) -> ConfigFlowResult:
+        """Create the hub from the direct_push: YAML, at the first start.
+
+        Later starts update the hub without a flow (yaml_import).
+        """
+        if (read := await async_read_yaml(self.hass, import_data, None)) is None:
+            return self.async_abort(reason=YAML_IMPORT_FAILED)
+        result, data = read
+        await self.async_set_unique_id(DOMAIN, raise_on_progress=False)
+        self._abort_if_unique_id_configured()
+        async_create_yaml_deprecated(self.hass)
+        return await self._async_create_hub(
+            data, [device_subentry(device, device.name) for device in result.devices]
+        )
+
+
+class ImportSubentryFlow(
+    ImportSteps[SubentryFlowContext, SubentryFlowResult, tuple[str, str]],
+    ConfigSubentryFlow,
+):
+    """Import more devices into the hub, from a folder or uploaded files.
+
+    Devices whose tokens the hub has stay as they are; the others are added.
+    Credentials that differ from the hub's replace them only if the user says
+    so and Apple accepts them. It ends, as a reconfiguration does, with an
+    abort that says what was done: no subentry of its own type is made.
+    """
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Choose where the files are."""
+        return self.async_show_menu(step_id="user", menu_options=IMPORT_METHODS)
+
+    async def _async_show_import_summary(
+        self, errors: dict[str, str] | None = None
+    ) -> SubentryFlowResult:
+        """Show what happens to each device."""
+        assert self._import is not None
+        texts = await async_texts(self.hass, "selector")
+        add, known = merge_plan(self._get_entry(), self._import)
+        statuses = {device.token: _summary_text(texts, "existing") for device in known}
+        for device, name in add:
+            statuses[device.token] = (
+                _summary_text(texts, "new")
+                if name == device.name
+                else _summary_text(texts, "renamed", new_name=escape_markdown(name))
+            )
+        devices = "\n".join(
+            _device_line(device, texts, statuses[device.token])
+            for device in self._import.devices
+        )
+        return await self._async_summary_form("import_merge", devices, errors, texts)
 
     async def async_step_import_merge(
         self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Add the new devices to the existing hub; ask if credentials differ."""
+    ) -> SubentryFlowResult:
+        """Add the new devices to the hub; ask first if credentials differ."""
         assert self._import is not None
-        if user_input is None or (hub := self._hub()) is None:
+        if user_input is None:
             return await self._async_show_import_summary()
-        imported = _import_entry_data(self._import.credentials)
+        hub = self._get_entry()
+        imported = import_entry_data(self._import.credentials)
         if CONF_AUTH_METHOD not in hub.data:
             # A hub without Apple credentials has nothing to keep.
             if error := await async_validate_credentials(self.hass, imported):
                 return await self._async_show_import_summary({"base": error.key})
             return await self._async_merge(hub, imported)
-        if _credential_changes(hub.data, imported):
+        if credential_changes(hub.data, imported):
             return await self.async_step_import_credentials()
         return await self._async_merge(hub, None)
 
     async def async_step_import_credentials(
         self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
+    ) -> SubentryFlowResult:
         """The file's credentials differ from the hub's: keep which?"""
         assert self._import is not None
-        if (hub := self._hub()) is None:
-            return await self._async_show_import_summary()
-        imported = _import_entry_data(self._import.credentials)
+        hub = self._get_entry()
+        imported = import_entry_data(self._import.credentials)
         errors: dict[str, str] = {}
         if user_input is not None:
             if user_input[CONF_CREDENTIALS] != REPLACE_CREDENTIALS:
@@ -500,7 +471,7 @@ class ImportFlow(ConfigFlow):
             if not (error := await async_validate_credentials(self.hass, imported)):
                 return await self._async_merge(hub, imported)
             errors["base"] = error.key
-        texts = await _async_texts(self.hass, "selector")
+        texts = await async_texts(self.hass, "selector")
         return self.async_show_form(
             step_id="import_credentials",
             data_schema=self.add_suggested_values_to_schema(
@@ -508,28 +479,24 @@ class ImportFlow(ConfigFlow):
             ),
             errors=errors,
             description_placeholders={
-                "source": self._import_source,
+                "source": escape_markdown(self._import_source),
                 "changes": _changes_text(hub.data, imported, texts),
             },
         )
 
     async def _async_merge(
         self, hub: ConfigEntry, credentials: dict[str, Any] | None
-    ) -> ConfigFlowResult:
+    ) -> SubentryFlowResult:
         """Add the devices whose tokens are new; leave the others alone."""
         assert self._import is not None
-        add, known = _merge_plan(hub, self._import)
+        add, known = merge_plan(hub, self._import)
         manager = self.hass.config_entries
-        changes: list[Callable[[], object]] = []
+        changes: list[HubChange] = []
         if credentials is not None:
-            data = {k: v for k, v in hub.data.items() if k not in _APNS_DATA}
-            changes.append(
-                lambda: manager.async_update_entry(hub, data=data | credentials)
-            )
-        changes.extend(
-            _add_device(self.hass, hub, device, name) for device, name in add
-        )
-        await _async_change_hub(self.hass, hub, changes)
+            data = with_credentials(hub, credentials)
+            changes.append(lambda: manager.async_update_entry(hub, data=data))
+        changes.extend(add_device(self.hass, hub, device, name) for device, name in add)
+        await async_change_hub(self.hass, hub, changes)
         LOGGER.debug(
             "Imported into the hub: %d devices added, %d already there%s",
             len(add),
@@ -545,96 +512,3 @@ class ImportFlow(ConfigFlow):
                 "skipped": str(len(known)),
             },
         )
-
-    async def async_step_import(self, import_data: dict[str, Any]) -> ConfigFlowResult:
-        """Import the direct_push: YAML; on later starts, update the hub from it."""
-        try:
-            result = await self.hass.async_add_executor_job(
-                read_yaml_config, import_data, Path(self.hass.config.config_dir)
-            )
-        except AppleImportError as err:
-            return await self._async_yaml_failed(f"import_{err.key}", err.placeholders)
-        data = _import_entry_data(result.credentials)
-        hub = self._hub()
-        # Prove new credentials; unchanged ones need no test push at every start.
-        # Unreachable Apple (no network yet at boot) is no reason to drop the
-        # YAML: the first real push reports it, and Apple's refusals start reauth.
-        if (
-            (hub is None or _credential_changes(hub.data, data))
-            and (error := await async_validate_credentials(self.hass, data))
-            and error.key != "cannot_connect"
-        ):
-            return await self._async_yaml_failed(error.key, {})
-        if hub is None:
-            await self.async_set_unique_id(DOMAIN, raise_on_progress=False)
-            self._abort_if_unique_id_configured()
-            async_create_yaml_deprecated(self.hass)
-            return await self._async_create_hub(
-                data,
-                [_device_subentry(device, device.name) for device in result.devices],
-            )
-        try:
-            changes = self._yaml_changes(hub, data, result)
-        except AppleImportError as err:
-            return await self._async_yaml_failed(f"import_{err.key}", err.placeholders)
-        await _async_change_hub(self.hass, hub, changes)
-        async_create_yaml_deprecated(self.hass)
-        return self.async_abort(reason="yaml_updated")
-
-    def _yaml_changes(
-        self, hub: ConfigEntry, credentials: dict[str, Any], result: ImportResult
-    ) -> list[Callable[[], object]]:
-        """Return the updates that make the hub match the YAML.
-
-        Devices are matched by token: a known token gets the YAML's name, admin
-        flag and environment; a new one becomes a device. Devices that the YAML
-        does not list stay, since they may have been added in the UI.
-        """
-        manager = self.hass.config_entries
-        changes: list[Callable[[], object]] = []
-        data = {k: v for k, v in hub.data.items() if k not in _APNS_DATA} | credentials
-        if data != dict(hub.data):
-            changes.append(lambda: manager.async_update_entry(hub, data=data))
-        by_token = {
-            s.data.get(CONF_TOKEN): s
-            for s in hub.subentries.values()
-            if s.subentry_type == APNS.kind
-        }
-        titles = {s.subentry_id: s.title for s in hub.subentries.values()}
-        new: list[ImportedDevice] = []
-        for device in result.devices:
-            if (subentry := by_token.get(device.token)) is None:
-                new.append(device)
-                continue
-            titles[subentry.subentry_id] = device.name
-            device_data = {**subentry.data, **device.as_subentry_data()}
-            if device_data != dict(subentry.data) or subentry.title != device.name:
-                changes.append(
-                    partial(
-                        manager.async_update_subentry,
-                        hub,
-                        subentry,
-                        data=device_data,
-                        title=device.name,
-                    )
-                )
-        names = DeviceNames()
-        for name in [*titles.values(), *(device.name for device in new)]:
-            if names.in_use(name):
-                raise AppleImportError(NAME_IN_USE, {"file": YAML_SOURCE, "name": name})
-            names.take(name)
-        changes.extend(
-            _add_device(self.hass, hub, device, device.name) for device in new
-        )
-        return changes
-
-    async def _async_yaml_failed(
-        self, key: str, placeholders: Mapping[str, str]
-    ) -> ConfigFlowResult:
-        """Raise the error issue, in words, and give up until the next start."""
-        texts = await _async_texts(self.hass, "config")
-        reason = _text(
-            texts, f"config.error.{key}", {**_IMPORT_PLACEHOLDERS, **placeholders}
-        )
-        async_create_yaml_import_failed(self.hass, reason)
-        return self.async_abort(reason=YAML_IMPORT_FAILED)

@@ -5,6 +5,10 @@ dmt-system kept its Apple push setup in `~/.dmt/user/access_tokens/apple_push/`:
 `AuthKey.p8` signing key it points to and, in some folders, a development push
 certificate `notify-development-push.pem`.
 
+dmt-system itself read only the key, its IDs, the topic and the devices, and
+always sent to production: imported devices start there (see the README,
+"Coming from an apple_push setup", for every rule).
+
 Plain Python without Home Assistant, so it runs in the executor and is easy to
 test; all file I/O here is blocking. Nothing raised, noted or logged here holds
 key material or a whole device token.
@@ -13,8 +17,8 @@ key material or a whole device token.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 import json
 import logging
 from pathlib import Path
@@ -23,15 +27,16 @@ from typing import Any, Final
 
 from .apple_credentials import (
     AppleCredentialError,
-    certificate_environment,
-    certificate_topic,
+    CertificateExpiredError,
+    CertificateNotYetValidError,
+    PushCertificate,
     check_key_id,
     check_team_id,
     check_topic,
     clean_device_token,
-    load_push_certificate,
     load_signing_key,
     normalise_pem,
+    read_push_certificate,
     valid_device_token,
 )
 from .backend import redact_token
@@ -39,8 +44,6 @@ from .const import (
     AUTH_CERTIFICATE,
     AUTH_TOKEN,
     CONF_ADMIN,
-    CONF_AUTH_METHOD,
-    CONF_CERTIFICATE,
     CONF_ENVIRONMENT,
     CONF_KEY,
     CONF_KEY_FILE,
@@ -49,9 +52,29 @@ from .const import (
     CONF_TEAM_ID,
     CONF_TOKEN,
     CONF_TOPIC,
+    ENV_AUTO,
     ENV_PRODUCTION,
 )
-from .names import NAME_IN_USE, DeviceNames, is_reserved
+from .import_files import (
+    KeyFileNotFoundError,
+    TextEncodingError,
+    expand_user,
+    find_key_file,
+    looks_like_key_text,
+    read_text,
+)
+from .import_result import (
+    AppleImportError,
+    ImportedCredentials,
+    ImportedDevice,
+    ImportNote,
+    ImportResult,
+    import_error,
+)
+from .json_input import check_json_text, loads
+from .names import NAME_IN_USE, RESERVED_NAME, DeviceNames, is_reserved
+from .safe_file import MAX_CERTIFICATE_FILE, MAX_CONFIG_FILE, MAX_KEY_FILE
+from .validation import InputError, check_name, check_text
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -62,110 +85,16 @@ CONF_DEVICES: Final = "devices"
 
 # The one non-JSON form dmt-system's own example has:
 #   "topic": "com.uniqpath.notify" (change this to match your app)
+# Each run of spaces can match in one way only: with `\s*,?\s*` a long line
+# of spaces took cubic time to refuse.
 _STRING: Final = r'"(?:[^"\\]|\\.)*"'
 _REMARK_RE: Final = re.compile(
-    rf"^(?P<value>\s*(?:{_STRING}\s*:\s*)?{_STRING})\s*(?P<comma1>,?)"
-    r"\s*\([^()]*\)\s*(?P<comma2>,?)\s*$"
+    rf"^(?P<value>\s*(?:{_STRING}\s*:\s*)?{_STRING})\s*(?:(?P<comma1>,)\s*)?"
+    r"\([^()]*\)\s*(?:(?P<comma2>,)\s*)?$"
 )
-# Part of a key's base64 pasted in place of its path: no file is named so.
-_KEY_TEXT_RE: Final = re.compile(r"[A-Za-z0-9+=]{40,}")
+_PEM_HEADER: Final = "-----BEGIN"
 _TRUE: Final = frozenset({"true", "yes", "on", "1"})
 _FALSE: Final = frozenset({"false", "no", "off", "0", ""})
-
-
-class AppleImportError(Exception):
-    """The folder or upload cannot be imported.
-
-    `key` is a translation key; `placeholders` name the file and, where known,
-    the line and column. Neither ever holds key material or a device token.
-    """
-
-    def __init__(self, key: str, placeholders: Mapping[str, str] | None = None) -> None:
-        """Keep the translation key and its placeholders."""
-        self.key = key
-        self.placeholders: dict[str, str] = dict(placeholders or {})
-        super().__init__(key, self.placeholders)
-
-    def __str__(self) -> str:
-        """Return the key and placeholders, for logs."""
-        return f"{self.key} {self.placeholders}"
-
-
-@dataclass(frozen=True, slots=True)
-class ImportNote:
-    """Something the user should know about the import: a translation key."""
-
-    key: str
-    placeholders: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class ImportedCredentials:
-    """The hub's APNs credentials, in the form of the hub entry's data."""
-
-    auth_method: str
-    topic: str
-    environment: str
-    key: str | None = field(default=None, repr=False)
-    key_id: str | None = None
-    team_id: str | None = None
-    certificate: str | None = field(default=None, repr=False)
-
-    def as_entry_data(self) -> dict[str, str]:
-        """Return the data of a hub config entry."""
-        data = {
-            CONF_AUTH_METHOD: self.auth_method,
-            CONF_TOPIC: self.topic,
-            CONF_ENVIRONMENT: self.environment,
-        }
-        if self.auth_method == AUTH_CERTIFICATE:
-            assert self.certificate is not None
-            data[CONF_CERTIFICATE] = self.certificate
-        else:
-            assert self.key is not None
-            assert self.key_id is not None
-            assert self.team_id is not None
-            data |= {
-                CONF_KEY: self.key,
-                CONF_KEY_ID: self.key_id,
-                CONF_TEAM_ID: self.team_id,
-            }
-        return data
-
-
-@dataclass(frozen=True, slots=True)
-class ImportedDevice:
-    """One Apple device from the `devices` list."""
-
-    name: str
-    token: str = field(repr=False)
-    admin: bool
-    environment: str
-
-    def as_subentry_data(self) -> dict[str, Any]:
-        """Return the data of a device subentry."""
-        return {
-            CONF_NAME: self.name,
-            CONF_TOKEN: self.token,
-            CONF_ADMIN: self.admin,
-            CONF_ENVIRONMENT: self.environment,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class ImportResult:
-    """What an import found: credentials, devices and notes for the user."""
-
-    credentials: ImportedCredentials
-    devices: tuple[ImportedDevice, ...]
-    notes: tuple[ImportNote, ...]
-
-    def device_summary(self, admin_label: str = "admin") -> str:
-        """List the devices as Markdown, names and admin flags only."""
-        return "\n".join(
-            f"- {device.name} ({admin_label})" if device.admin else f"- {device.name}"
-            for device in self.devices
-        )
 
 
 def default_folder() -> Path:
@@ -173,36 +102,44 @@ def default_folder() -> Path:
     return Path.home() / ".dmt/user/access_tokens/apple_push"
 
 
-def expand_user(path: Path) -> Path:
-    """Expand `~`; an unknown `~user` stays as typed, and so is reported missing."""
+def read_import_file(path: Path, *, limit: int, label: str | None = None) -> str:
+    """Read a file of an import, of at most `limit` bytes.
+
+    A problem with the file itself (missing, a folder, a named pipe, too
+    large) names it by `label` (its name by default); one with its text by
+    its name.
+    """
     try:
-        return path.expanduser()
-    except RuntimeError:
-        return path
+        return read_text(path, limit=limit, label=label or path.name)
+    except (InputError, TextEncodingError) as err:
+        raise import_error(err, path.name) from None
+
+
+def _read_if_there(path: Path, limit: int) -> str | AppleImportError | None:
+    """Read a file of the folder: None if it is not there, why not if unreadable."""
+    try:
+        return read_import_file(path, limit=limit)
+    except AppleImportError as err:
+        return None if err.key == "file_not_found" else err
 
 
 def read_folder(folder: Path) -> ImportResult:
-    """Import a dmt-system `apple_push` folder. Blocking."""
+    """Import a dmt-system `apple_push` folder. Blocking; never waits on a file."""
     folder = expand_user(folder)
     if not folder.is_dir():
         raise AppleImportError("folder_not_found", {"folder": str(folder)})
-    config_file = folder / CONFIG_NAME
-    if not config_file.is_file():
+    text = _read_if_there(folder / CONFIG_NAME, MAX_CONFIG_FILE)
+    if text is None:
         raise AppleImportError("missing_config", {"folder": str(folder)})
-    try:
-        text = config_file.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise AppleImportError("unreadable_config", {"file": CONFIG_NAME}) from err
-    certificate: str | None = None
-    with contextlib.suppress(OSError, UnicodeDecodeError):
-        certificate = (folder / CERTIFICATE_NAME).read_text(encoding="utf-8-sig")
+    if isinstance(text, AppleImportError):
+        raise text
+    # A key may not need it: why it cannot be read is said if it is used.
+    certificate = _read_if_there(folder / CERTIFICATE_NAME, MAX_CERTIFICATE_FILE)
 
     def read_key(path: str) -> str:
-        # Like dmt-system: relative to the folder; an absolute path wins.
-        try:
-            return (folder / expand_user(Path(path))).read_text(encoding="utf-8-sig")
-        except ValueError as err:  # a NUL byte in the path
-            raise OSError(str(err)) from err
+        # Anywhere: named by its path.
+        place = find_key_file(folder, path)
+        return read_import_file(place, limit=MAX_KEY_FILE, label=str(place))
 
     return parse_config(
         text, source=CONFIG_NAME, read_file=read_key, certificate=certificate
@@ -214,15 +151,16 @@ def parse_config(
     *,
     source: str,
     read_file: Callable[[str], str] | None,
-    certificate: str | None = None,
+    certificate: str | AppleImportError | None = None,
     certificate_source: str = CERTIFICATE_NAME,
 ) -> ImportResult:
     """Import a dmt-system `config.json`. Blocking (key parsing, `read_file`).
 
     `read_file` returns the text of the key file that `server_auth.token.key`
-    names, raising OSError (FileNotFoundError if it is missing); for an upload
-    it returns the uploaded key. `certificate` is the text of a push
-    certificate found beside the config, if any.
+    names, raising KeyFileNotFoundError if it is nowhere, AppleImportError if
+    it cannot be read; for an upload it returns the uploaded key, and None
+    means no key was uploaded. `certificate` is the text of a push
+    certificate found beside the config, if any, or why it cannot be read.
     """
     notes: list[ImportNote] = []
     data = _load_json(text, source, notes)
@@ -231,7 +169,7 @@ def parse_config(
     cert = _Certificate.parse(certificate, certificate_source)
 
     credentials = _credentials(data, source, read_file, cert, notes)
-    devices = _devices(data, source, credentials.environment, notes)
+    devices = _devices(data, source, notes)
     if not devices:
         notes.append(ImportNote("no_devices"))
     _LOGGER.debug(
@@ -265,16 +203,19 @@ def read_yaml_config(conf: Mapping[str, Any], config_dir: Path) -> ImportResult:
     if (pem := conf.get(CONF_KEY)) is not None:
         key = check_signing_key(pem, YAML_SOURCE)
     else:
-        path = expand_user(Path(conf[CONF_KEY_FILE]))
+        path = expand_user(
+            Path(_string(conf[CONF_KEY_FILE], YAML_SOURCE, CONF_KEY_FILE) or "")
+        )
         path = path if path.is_absolute() else config_dir / path
         try:
-            text = path.read_text(encoding="utf-8-sig")
-        except FileNotFoundError:
+            text = read_import_file(path, limit=MAX_KEY_FILE, label=str(path))
+        except AppleImportError as err:
+            if err.key != "file_not_found":
+                raise
             raise AppleImportError(
-                "missing_key_file", {"file": YAML_SOURCE, "path": str(path)}
+                "missing_key_file",
+                {"file": YAML_SOURCE, "path": str(path), "tried": str(path)},
             ) from None
-        except (OSError, UnicodeDecodeError, ValueError):
-            raise AppleImportError("unreadable_key_file", {"file": path.name}) from None
         key = check_signing_key(text, path.name)
     key_id = _apple_id(conf[CONF_KEY_ID], YAML_SOURCE, CONF_KEY_ID, check_key_id)
     team_id = _apple_id(conf[CONF_TEAM_ID], YAML_SOURCE, CONF_TEAM_ID, check_team_id)
@@ -286,8 +227,8 @@ def read_yaml_config(conf: Mapping[str, Any], config_dir: Path) -> ImportResult:
     devices: list[ImportedDevice] = []
     first_by_token: dict[str, str] = {}
     names = DeviceNames()
-    for item in conf.get(CONF_DEVICES, ()):
-        name = str(item[CONF_NAME]).strip()
+    for index, item in enumerate(conf.get(CONF_DEVICES, ())):
+        name = _yaml_device_name(names, str(item[CONF_NAME]), index)
         token = clean_device_token(str(item[CONF_TOKEN]))
         if not valid_device_token(token):
             raise AppleImportError(
@@ -297,13 +238,6 @@ def read_yaml_config(conf: Mapping[str, Any], config_dir: Path) -> ImportResult:
             raise AppleImportError(
                 "duplicate_device_token",
                 {"file": YAML_SOURCE, "name": name, "first": first},
-            )
-        # The YAML is read at every start: a rename would never match it, so
-        # a name it cannot have is an error, as every other mistake in it.
-        if problem := names.problem(name):
-            raise AppleImportError(
-                "duplicate_device_name" if problem == NAME_IN_USE else problem,
-                {"file": YAML_SOURCE, "name": name},
             )
         names.take(name)
         first_by_token[token] = name
@@ -327,63 +261,89 @@ def read_yaml_config(conf: Mapping[str, Any], config_dir: Path) -> ImportResult:
     return ImportResult(credentials, tuple(devices), ())
 
 
+def _yaml_device_name(names: DeviceNames, name: str, index: int) -> str:
+    """Check a YAML device's name; return it as stored.
+
+    The YAML is read at every start: a rename would never match it, so a name
+    it cannot have is an error, as every other mistake in it. One that cannot
+    be stored or shown is named by its place in the list, never echoed.
+    """
+    try:
+        return names.check(name, f"devices[{index}].name")
+    except InputError as err:
+        if err.key not in (NAME_IN_USE, RESERVED_NAME):
+            raise import_error(err, YAML_SOURCE) from None
+        key = "duplicate_device_name" if err.key == NAME_IN_USE else err.key
+        raise AppleImportError(
+            key, {"file": YAML_SOURCE, "name": name.strip()}
+        ) from None
+
+
 @dataclass(frozen=True, slots=True)
 class _Certificate:
-    """A push certificate beside the config, and whether it is usable."""
+    """A push certificate beside the config: usable, or why not."""
 
     source: str
-    pem: str | None = field(default=None, repr=False)
-    topic: str | None = None
-    environment: str = ENV_PRODUCTION
+    push: PushCertificate | None = field(default=None, repr=False)
+    error: AppleImportError | None = None
+    telling: bool = True
+    """Whether it says more than that a .p8 is missing: it is one, usable or
+    not (such as one whose key has a password)."""
 
     @classmethod
-    def parse(cls, text: str | None, source: str) -> _Certificate | None:
+    def parse(
+        cls, text: str | AppleImportError | None, source: str
+    ) -> _Certificate | None:
         """Parse a certificate PEM holding the certificate and its key."""
         if text is None:
             return None
-        pem = normalise_pem(text)
+        if isinstance(text, AppleImportError):  # the file cannot be read
+            return cls(source, error=text, telling=False)
         try:
-            cert = load_push_certificate(pem)
-        except AppleCredentialError:
-            return cls(source)
-        return cls(
-            source,
-            pem,
-            topic=certificate_topic(cert),
-            environment=certificate_environment(cert),
-        )
+            return cls(source, read_push_certificate(normalise_pem(text)))
+        except AppleCredentialError as err:
+            return cls(
+                source,
+                error=AppleImportError(err.key, {"file": source}),
+                telling=err.key != "invalid_certificate",
+            )
 
 
 def _load_json(text: str, source: str, notes: list[ImportNote]) -> Any:
-    """Parse JSON, stripping `"value" (a remark)` like dmt-system's example."""
-    text = text.removeprefix("\ufeff")
-    for _ in range(text.count("\n") + 1):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as err:
-            # Split as json counts lines: on "\n" only.
-            lines = text.split("\n")
-            line = lines[err.lineno - 1]
-            body = line.removesuffix("\r")
-            if (match := _REMARK_RE.match(body)) is None or (
-                match["comma1"] and match["comma2"]
-            ):
-                raise AppleImportError(
-                    "invalid_json",
-                    {"file": source, "line": str(err.lineno), "column": str(err.colno)},
-                ) from None
-            lines[err.lineno - 1] = (
-                match["value"] + match["comma1"] + match["comma2"] + line[len(body) :]
+    """Parse JSON, stripping `"value" (a remark)` like dmt-system's example.
+
+    One pass: a line that ends in such a remark is never valid JSON, so each
+    is fixed where it stands, and line numbers stay those of the file.
+    """
+    lines = text.removeprefix("\ufeff").split("\n")  # as json counts lines
+    for index, line in enumerate(lines):
+        if "(" not in line:
+            continue
+        body = line.removesuffix("\r")
+        if (match := _REMARK_RE.match(body)) is None or (
+            match["comma1"] and match["comma2"]
+        ):
+            continue
+        comma = "," if match["comma1"] or match["comma2"] else ""
+        lines[index] = match["value"] + comma + line[len(body) :]
+        notes.append(
+            ImportNote(
+                "recovered_parenthetical", {"file": source, "line": str(index + 1)}
             )
-            text = "\n".join(lines)
-            notes.append(
-                ImportNote(
-                    "recovered_parenthetical", {"file": source, "line": str(err.lineno)}
-                )
-            )
-    raise AssertionError(
-        "unreachable: every round removes one remark"
-    )  # pragma: no cover
+        )
+    text = "\n".join(lines)
+    try:
+        # Measured first: a file nested 100,000 deep would exhaust the
+        # parser's recursion.
+        check_json_text(text, source, max_bytes=MAX_CONFIG_FILE)
+        return loads(text, source)
+    except InputError as err:
+        raise import_error(err, source) from None
+    except json.JSONDecodeError as err:
+        raise AppleImportError(
+            "invalid_json",
+            {"file": source, "line": str(err.lineno), "column": str(err.colno)},
+        ) from None
 
 
 def _object(value: Any, source: str, path: str) -> dict[str, Any] | None:
@@ -393,13 +353,22 @@ def _object(value: Any, source: str, path: str) -> dict[str, Any] | None:
     raise AppleImportError("invalid_structure", {"file": source, "field": path})
 
 
-def _string(value: Any, source: str, path: str) -> str | None:
-    """Return a stripped, non-empty JSON string, None if absent or empty."""
+def _string(
+    value: Any, source: str, path: str, *, multiline: bool = False
+) -> str | None:
+    """Return a stripped, non-empty text, None if absent or empty.
+
+    Text that HA cannot store, or with control characters where it takes one
+    line, is refused: the error names the field, never the text.
+    """
     if value is None:
         return None
     if not isinstance(value, str):
         raise AppleImportError("invalid_structure", {"file": source, "field": path})
-    return value.strip() or None
+    try:
+        return check_text(value.strip(), path, multiline=multiline) or None
+    except InputError as err:
+        raise import_error(err, source) from None
 
 
 def _credentials(
@@ -430,34 +399,25 @@ def _credentials(
             "missing_server_auth" if server_auth is None else "missing_token",
         )
 
-    key_ref = _string(token.get("key"), source, "server_auth.token.key")
+    # A path, or (as node-apn takes it) the key's text.
+    key_ref = _string(token.get("key"), source, "server_auth.token.key", multiline=True)
     if key_ref is None:
         raise AppleImportError(
             "missing_field", {"file": source, "field": "server_auth.token.key"}
         )
-    if "-----BEGIN" in key_ref:
+    if _PEM_HEADER in key_ref:
         # node-apn also takes the key's text in place of its path.
         key_source, key_text = source, key_ref
-    elif "\n" in key_ref or "-----" in key_ref or _KEY_TEXT_RE.search(key_ref):
-        # Key text missing its BEGIN line: never echo it as a path.
-        raise AppleImportError("invalid_key", {"file": source})
     else:
         key_source = Path(key_ref).name or key_ref
         try:
-            key_text = _read_key_file(read_file, key_ref)
+            key_text = _read_key(read_file, key_ref)
         except FileNotFoundError as err:
-            if cert is not None and cert.pem is not None:
+            if cert is not None and cert.telling:
                 return _certificate_credentials(
                     cert, topic, source, notes, "missing_key_file"
                 )
-            path = str(err.filename) if err.filename else key_ref
-            raise AppleImportError(
-                "missing_key_file", {"file": source, "path": path}
-            ) from None
-        except (OSError, UnicodeDecodeError):
-            raise AppleImportError(
-                "unreadable_key_file", {"file": key_source}
-            ) from None
+            raise _missing_key(err, key_ref, source) from None
 
     key_id = _apple_id(
         token.get("keyId"), source, "server_auth.token.keyId", check_key_id
@@ -465,41 +425,51 @@ def _credentials(
     team_id = _apple_id(
         token.get("teamId"), source, "server_auth.token.teamId", check_team_id
     )
-    if topic is None and cert is not None:
-        topic = cert.topic
+    if topic is None and cert is not None and cert.push is not None:
+        topic = cert.push.topic
     topic = _check_topic(topic, source)
     pem = check_signing_key(key_text, key_source)
 
-    environment = ENV_PRODUCTION
-    if cert is not None and cert.pem is not None:
-        # A development certificate beside the key: the app is built from
-        # Xcode, so its devices have sandbox tokens.
-        environment = cert.environment
+    notes.append(ImportNote("token_production", {"key_file": key_source}))
+    if cert is not None:
+        # dmt-system never read it: its devices' tokens are production's.
         notes.append(
             ImportNote(
-                "token_auth_used_certificate_hint",
-                {
-                    "key_file": key_source,
-                    "certificate_file": cert.source,
-                    "environment": environment,
-                },
+                "certificate_ignored",
+                {"certificate_file": cert.source, "key_file": key_source},
             )
         )
     return ImportedCredentials(
         auth_method=AUTH_TOKEN,
         topic=topic,
-        environment=environment,
+        environment=ENV_PRODUCTION,
         key=pem,
         key_id=key_id,
         team_id=team_id,
     )
 
 
-def _read_key_file(read_file: Callable[[str], str] | None, path: str) -> str:
+def _read_key(read_file: Callable[[str], str] | None, path: str) -> str:
     """Read the key file; without a reader (nothing uploaded) it is missing."""
     if read_file is None:
         raise FileNotFoundError(path)
     return read_file(path)
+
+
+def _missing_key(err: FileNotFoundError, key_ref: str, source: str) -> AppleImportError:
+    """Say the key is missing, and where it was looked for; never echo key text."""
+    if looks_like_key_text(key_ref):
+        return AppleImportError("invalid_key", {"file": source})
+    if isinstance(err, KeyFileNotFoundError):
+        return AppleImportError(
+            "missing_key_file",
+            {
+                "file": source,
+                "path": key_ref,
+                "tried": ", ".join(str(place) for place in err.tried),
+            },
+        )
+    return AppleImportError("missing_key_upload", {"file": source, "path": key_ref})
 
 
 def _certificate_credentials(
@@ -512,20 +482,30 @@ def _certificate_credentials(
     """Fall back to the push certificate when there is no signing key."""
     if cert is None:
         raise AppleImportError(error, {"file": source})
-    if cert.pem is None:
-        raise AppleImportError("invalid_certificate", {"file": cert.source})
-    topic = _check_topic(topic or cert.topic, source)
+    if (push := cert.push) is None:
+        assert cert.error is not None
+        raise cert.error
+    topic = _check_topic(topic or push.topic, source)
+    # Its kind (subject and extensions) says where Apple accepts it.
     notes.append(
-        ImportNote(
-            "certificate_used",
-            {"certificate_file": cert.source, "environment": cert.environment},
-        )
+        ImportNote(f"certificate_used_{push.kind}", {"certificate_file": cert.source})
     )
+    dates = {
+        "certificate_file": cert.source,
+        "valid_from": push.valid_from.date().isoformat(),
+        "valid_until": push.valid_until.date().isoformat(),
+    }
+    try:
+        push.check_dates(datetime.now(UTC))
+    except CertificateExpiredError:
+        notes.append(ImportNote("certificate_expired", dates))
+    except CertificateNotYetValidError:
+        notes.append(ImportNote("certificate_not_yet_valid", dates))
     return ImportedCredentials(
         auth_method=AUTH_CERTIFICATE,
         topic=topic,
-        environment=cert.environment,
-        certificate=cert.pem,
+        environment=push.environments[0],
+        certificate=push.pem,
     )
 
 
@@ -566,9 +546,14 @@ def _flag(value: Any, default: bool) -> bool:
 
 
 def _devices(
-    data: dict[str, Any], source: str, environment: str, notes: list[ImportNote]
+    data: dict[str, Any], source: str, notes: list[ImportNote]
 ) -> list[ImportedDevice]:
-    """Read the devices, skipping (and noting) any that cannot work."""
+    """Read the devices, skipping (and noting) any that cannot work.
+
+    Each finds its environment automatically: production first, where
+    dmt-system sent. Entries with one token are one device, an admin if any
+    entry was (dmt-system sent admin messages to every entry marked so).
+    """
     entries = data.get("devices")
     if entries is None:
         return []
@@ -577,21 +562,14 @@ def _devices(
             "invalid_structure", {"file": source, "field": "devices"}
         )
     devices: list[ImportedDevice] = []
-    first_by_token: dict[str, str] = {}
+    by_token: dict[str, int] = {}
     names = DeviceNames()
     for index, entry in enumerate(entries, 1):
         if not isinstance(entry, dict):
             notes.append(ImportNote("invalid_device_entry", {"index": str(index)}))
             continue
-        raw_name = entry.get("name")
-        name = (
-            str(raw_name).strip()
-            if isinstance(raw_name, str | int) and not isinstance(raw_name, bool)
-            else ""
-        )
-        if not name:
-            name = f"Device {index}"
-            notes.append(ImportNote("unnamed_device", {"name": name}))
+        if (name := _device_name(entry.get("name"), index, notes)) is None:
+            continue
         # dmt-system never pushed to a device with "active": false.
         if not _flag(entry.get("active"), default=True):
             notes.append(ImportNote("inactive_device", {"name": name}))
@@ -603,22 +581,28 @@ def _devices(
             notes.append(ImportNote("missing_device_token", {"name": name}))
             continue
         if not valid_device_token(token):
+            # Its end is shown only if it is plain text.
+            shown = token if token.isascii() and token.isprintable() else ""
             notes.append(
                 ImportNote(
                     "skipped_token",
                     {
                         "name": name,
-                        "token": redact_token(token),
+                        "token": redact_token(shown),
                         "length": str(len(token)),
                     },
                 )
             )
             continue
-        if (first := first_by_token.get(token)) is not None:
+        admin = _flag(entry.get("admin"), default=False)
+        if (position := by_token.get(token)) is not None:
+            first = devices[position]
+            if admin and not first.admin:
+                devices[position] = first = replace(first, admin=True)
             notes.append(
                 ImportNote(
-                    "duplicate_token",
-                    {"name": name, "first": first, "token": redact_token(token)},
+                    "merged_admin" if first.admin else "merged_device",
+                    {"name": name, "first": first.name, "token": redact_token(token)},
                 )
             )
             continue
@@ -627,13 +611,37 @@ def _devices(
             reason = "reserved_name" if is_reserved(name) else "renamed_device"
             notes.append(ImportNote(reason, {"name": name, "new_name": new_name}))
             name = new_name
-        first_by_token[token] = name
+        by_token[token] = len(devices)
         devices.append(
-            ImportedDevice(
-                name=name,
-                token=token,
-                admin=_flag(entry.get("admin"), default=False),
-                environment=environment,
-            )
+            ImportedDevice(name=name, token=token, admin=admin, environment=ENV_AUTO)
         )
     return devices
+
+
+def _device_name(value: Any, index: int, notes: list[ImportNote]) -> str | None:
+    """Return a device entry's name, "Device N" if it has none; None to skip it.
+
+    A name that HA cannot store or show (a control or broken character, or
+    too long) leaves the device out with a note, as a broken token does; the
+    note names it by its place in the list, never by the name.
+    """
+    name = (
+        str(value)
+        if isinstance(value, str | int) and not isinstance(value, bool)
+        else ""
+    )
+    try:
+        return check_name(name)
+    except InputError as err:
+        if err.key == "name_blank":
+            name = f"Device {index}"
+            notes.append(ImportNote("unnamed_device", {"name": name}))
+            return name
+        if err.key == "name_too_long":
+            note = ImportNote(
+                "device_name_too_long", {"index": str(index), **err.placeholders}
+            )
+        else:  # a control character, or half of one
+            note = ImportNote("device_name_invalid", {"index": str(index)})
+        notes.append(note)
+        return None

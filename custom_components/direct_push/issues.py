@@ -1,4 +1,9 @@
-"""Repair issues of Direct Push: their ids, and creating and deleting them."""
+"""Repair issues of Direct Push: their ids, and creating and deleting them.
+
+A device's name is in an issue's title, which is plain text, and not in its
+description, which is Markdown: a name cannot change the layout. (A fix
+flow's description may name it escaped, see repairs.)
+"""
 
 from __future__ import annotations
 
@@ -126,3 +131,46 @@ def async_create_clock_issue(hass: HomeAssistant, kind: str, reason: str) -> Non
 def async_delete_clock_issue(hass: HomeAssistant, kind: str) -> None:
     """A push went through: the service accepts our clock again."""
     ir.async_delete_issue(hass, DOMAIN, clock_issue_id(kind))
+
+
+_UNREACHABLE_PREFIX: Final = "device_unreachable_"
+
+
+def unreachable_issue_id(device_id: str) -> str:
+    """Return the id of the issue that says a device's push service stays away."""
+    return f"{_UNREACHABLE_PREFIX}{device_id}"
+
+
+@callback
+def async_create_unreachable_issue(
+    hass: HomeAssistant,
+    device_id: str,
+    device: str,
+    days: int,
+    last_delivery: str | None,
+) -> None:
+    """Say that a device's push service has not been reached for days."""
+    placeholders = {"device": device, "days": str(days)}
+    if last_delivery is not None:
+        placeholders["last_delivery"] = last_delivery
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        unreachable_issue_id(device_id),
+        is_fixable=False,
+        # Kept until a push gets through or the device is removed.
+        is_persistent=True,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=(
+            "device_unreachable_never"
+            if last_delivery is None
+            else "device_unreachable"
+        ),
+        translation_placeholders=placeholders,
+    )
+
+
+@callback
+def async_delete_unreachable_issue(hass: HomeAssistant, device_id: str) -> None:
+    """A push reached the device, or it is gone."""
+    ir.async_delete_issue(hass, DOMAIN, unreachable_issue_id(device_id))

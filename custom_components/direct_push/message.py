@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 import hashlib
 import json
 from typing import Any, Final
 import unicodedata
 
+from .validation import LIMITED_FIELDS
+
 APNS_MAX_PAYLOAD: Final = 4096
-APNS_MAX_COLLAPSE_ID: Final = 64
 # Custom data keys that would overwrite Apple's own part of the payload.
 APNS_RESERVED_DATA_KEYS: Final = frozenset({"aps"})
 # aes128gcm adds 103 bytes (header, padding delimiter, tag): a 3993-byte
@@ -84,6 +85,8 @@ class Message:
     data: dict[str, Any] = field(default_factory=dict)
     actions: tuple[dict[str, str], ...] = ()
     """Buttons for Web Push apps: each {"action", "title"} and an optional "url"."""
+    message_id: str | None = None
+    """One delivery's id, the same on every resend (APNs apns-id), so an app can drop a duplicate."""
 
     @property
     def is_background(self) -> bool:
@@ -98,9 +101,41 @@ class Message:
         return self.priority if self.priority is not None else 10
 
 
+def payload_json(payload: dict[str, Any]) -> bytes:
+    """Serialise a payload as the push services receive it: strict JSON, UTF-8.
+
+    The actions refuse NaN and Infinity in `data` (json_input); refusing
+    them here too means no push ever carries what a strict receiver refuses.
+    """
+    try:
+        text = json.dumps(payload, ensure_ascii=False, allow_nan=False)
+    except ValueError as err:
+        raise MessageError("data_not_json", error=str(err)) from err
+    try:
+        return text.encode()
+    except UnicodeEncodeError as err:  # a lone surrogate: no UTF-8 for it
+        raise MessageError("lone_surrogate", field="payload") from err
+
+
+def message_to_dict(message: Message) -> dict[str, Any]:
+    """Return the message as JSON-ready data, to keep it across restarts."""
+    return asdict(message)
+
+
+def message_from_dict(data: dict[str, Any]) -> Message:
+    """Rebuild a message that message_to_dict stored; unknown keys are left out."""
+    known = {item.name for item in fields(Message)} & data.keys()
+    values = {name: data[name] for name in known}
+    if level := values.get("interruption_level"):
+        values["interruption_level"] = InterruptionLevel(level)
+    values["push_type"] = PushKind(values.get("push_type", PushKind.ALERT))
+    values["actions"] = tuple(values.get("actions") or ())
+    return Message(**values)
+
+
 def json_size(payload: dict[str, Any]) -> int:
     """Return the payload's size as the APNs client serialises it."""
-    return len(json.dumps(payload, ensure_ascii=False).encode())
+    return len(payload_json(payload))
 
 
 def _extends(char: str) -> bool:
@@ -213,8 +248,10 @@ def build_apns_payload(message: Message) -> tuple[dict[str, Any], bool]:
 
 def check_apns_message(message: Message) -> None:
     """Raise MessageError for what APNs would refuse, whatever the device."""
-    if message.tag and len(message.tag.encode()) > APNS_MAX_COLLAPSE_ID:
-        raise MessageError("tag_too_long", limit=str(APNS_MAX_COLLAPSE_ID))
+    for name, limit in LIMITED_FIELDS.items():
+        value: str | None = getattr(message, name)
+        if value and len(value.encode()) > limit:
+            raise MessageError(f"{name}_too_long", limit=str(limit), field=name)
     if reserved := APNS_RESERVED_DATA_KEYS & message.data.keys():
         raise MessageError("reserved_data_key", keys=", ".join(sorted(reserved)))
     build_apns_payload(message)

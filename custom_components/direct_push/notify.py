@@ -21,15 +21,15 @@ from homeassistant.util import slugify
 import voluptuous as vol
 
 from .backend import Device
-from .backends import BACKENDS
 from .const import DOMAIN
-from .entity import DirectPushEntity, async_behind_hub, hub_device_info
+from .entity import DirectPushEntity, async_device_info, hub_device_info
 from .hub import DirectPushConfigEntry
 from .routing import GROUPS
 from .services import (
     ATTR_MESSAGE,
     LEGACY_DATA_SCHEMA,
     async_get_hub,
+    async_resolve_targets,
     async_send_message,
     raise_if_all_failed,
 )
@@ -47,18 +47,12 @@ async def async_setup_entry(
         DirectPushGroupEntity(entry, key, group) for key, group in GROUPS.items()
     )
     for device_id, device in entry.runtime_data.devices.items():
-        device_info = async_behind_hub(
-            hass,
-            entry,
-            DeviceInfo(
-                identifiers={(DOMAIN, device_id)},
-                name=device.name,
-                manufacturer="Direct Push",
-                model=BACKENDS[device.kind].model,
-            ),
-        )
         async_add_entities(
-            [DirectPushDeviceEntity(entry, device, device_info)],
+            [
+                DirectPushDeviceEntity(
+                    entry, device_id, async_device_info(hass, entry, device)
+                )
+            ],
             config_subentry_id=device_id,
         )
 
@@ -80,10 +74,10 @@ class _DirectPushNotifyEntity(DirectPushEntity, NotifyEntity):
                 translation_key="no_devices",
                 translation_placeholders={"entity_id": self.entity_id},
             )
-        reports = await async_send_message(
+        sent = await async_send_message(
             self.hub, devices, {ATTR_MESSAGE: message, ATTR_TITLE: title}
         )
-        raise_if_all_failed(reports)
+        raise_if_all_failed(sent.reports)
 
 
 class DirectPushDeviceEntity(_DirectPushNotifyEntity):
@@ -92,17 +86,18 @@ class DirectPushDeviceEntity(_DirectPushNotifyEntity):
     _attr_name = None
 
     def __init__(
-        self, entry: DirectPushConfigEntry, device: Device, device_info: DeviceInfo
+        self, entry: DirectPushConfigEntry, device_id: str, device_info: DeviceInfo
     ) -> None:
         """Attach the entity to the device's own HA device."""
-        super().__init__(entry, device.device_id)
-        self._device = device
+        super().__init__(entry, device_id)
+        self._device_id = device_id
         self._attr_device_info = device_info
 
     @override
     def _devices(self) -> list[Device]:
-        # Its own device, without resolving a target.
-        return [self._device]
+        # Its own device, without resolving a target; as the hub has it now
+        # (a backend may have updated its data).
+        return [self.hub.devices[self._device_id]]
 
 
 class DirectPushGroupEntity(_DirectPushNotifyEntity):
@@ -157,7 +152,6 @@ class DirectPushNotificationService(BaseNotificationService):
         if (title := kwargs.get(ATTR_TITLE)) not in (None, ATTR_TITLE_DEFAULT):
             fields[ATTR_TITLE] = title
         hub = async_get_hub(self.hass)
-        reports = await async_send_message(
-            hub, hub.resolve(kwargs.get(ATTR_TARGET)), {**fields, ATTR_MESSAGE: message}
-        )
-        raise_if_all_failed(reports)
+        devices = async_resolve_targets(hub, kwargs.get(ATTR_TARGET))
+        sent = await async_send_message(hub, devices, {**fields, ATTR_MESSAGE: message})
+        raise_if_all_failed(sent.reports)

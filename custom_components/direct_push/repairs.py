@@ -7,8 +7,13 @@ from typing import Any
 from homeassistant import data_entry_flow
 from homeassistant.components.repairs import RepairsFlow
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 
 from .backends import BACKENDS
+from .const import DOMAIN
+from .errors import FormErrors
+from .issues import inactive_issue_id
+from .validation import check_fields, escape_markdown
 
 
 class InactiveDeviceRepairFlow(RepairsFlow):
@@ -32,26 +37,40 @@ class InactiveDeviceRepairFlow(RepairsFlow):
             return self.async_abort(reason="device_removed")
         subentry = entry.subentries[self._device_id]
         description = BACKENDS[subentry.subentry_type]
-        field = description.renew_field
-        errors: dict[str, str] = {}
+        errors = FormErrors()
         # The repairs manager starts the flow with {"issue_id": ...} as input.
-        if user_input is not None and field in user_input:
+        if user_input is not None and description.renew_field in user_input:
             others = [s.data for s in entry.subentries.values() if s is not subentry]
-            changes, error = description.renew(user_input, subentry.data, others)
-            if error:
-                errors[field] = error
-            else:
+            with errors.collect():
+                # The renewing field is pasted (a token, a subscription's
+                # JSON): the kind's own check refuses what it cannot use.
+                check_fields(user_input, multiline=(description.renew_field,))
+                data = description.renew(self.hass, user_input, subentry.data, others)
+            if not errors:
                 # The repairs manager deletes the issue once this flow ends.
                 self.hass.config_entries.async_update_subentry(
-                    entry, subentry, data={**subentry.data, **changes}
+                    entry, subentry, data=data
                 )
                 return self.async_create_entry(data={})
         return self.async_show_form(
             step_id="init",
             data_schema=description.renew_schema(subentry.data),
-            errors=errors,
-            description_placeholders={"device": subentry.title},
+            errors=errors.errors,
+            description_placeholders={
+                **self._placeholders(subentry.title),
+                **errors.placeholders,
+            },
         )
+
+    def _placeholders(self, name: str) -> dict[str, str]:
+        """The device and the push service's answer, for the Markdown description."""
+        issue = ir.async_get(self.hass).async_get_issue(
+            DOMAIN, inactive_issue_id(self._device_id)
+        )
+        reason = (
+            (issue.translation_placeholders or {}).get("reason", "") if issue else ""
+        )
+        return {"device": escape_markdown(name), "reason": escape_markdown(reason)}
 
 
 async def async_create_fix_flow(

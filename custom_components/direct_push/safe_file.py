@@ -1,10 +1,11 @@
-"""Read the small text files an import names, without ever blocking or overreading.
+"""Read the small files an import names, without ever blocking or overreading.
 
-Plain Python: no Home Assistant here. A path in a config.json or a form can
-name anything: a named pipe blocks a reader until a writer comes (an executor
-thread lost for good), /dev/zero never ends. Only regular files are read, and
-never more than their kind's limit. Symbolic links are followed: a key linked
-into the import folder is an ordinary set-up.
+Plain Python: no Home Assistant here. A path in a config.json, the YAML or a
+form can name anything: a named pipe blocks a reader until a writer comes (an
+executor thread lost for good), /dev/zero never ends. Only regular files are
+read, and never more than their kind's limit. Symbolic links are followed: a
+key linked into the import folder is an ordinary set-up. Their bytes become
+text in import_files, which knows the encodings an import may meet.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import stat
 from typing import Final
 
-from .validation import InputError, check_text
+from .validation import InputError
 
 MAX_KEY_FILE: Final = 8 * 1024
 """Bytes: an Apple .p8 key is about 250; even a 4096-bit RSA key in PEM is 3.3 KB."""
@@ -55,10 +56,10 @@ def _open(path: Path, field: str, label: str) -> int:
     raise InputError(field, key, file=label)
 
 
-def read_text_file(
+def read_file(
     path: Path, *, limit: int, field: str = "file", label: str | None = None
-) -> str:
-    """Return a regular file's text (UTF-8, a BOM dropped). Blocking.
+) -> bytes:
+    """Return a regular file's bytes. Blocking.
 
     `limit` is in bytes (MAX_KEY_FILE and the like); `label` names the file in
     errors (the path by default) and `field` is the form field they belong to.
@@ -86,10 +87,4 @@ def read_text_file(
         os.close(fd)
     if size > limit:
         raise InputError(field, "file_too_large", file=label, limit=str(limit))
-    try:
-        text = b"".join(chunks).decode("utf-8-sig")
-        # Keys, certificates and JSON are text: a NUL or other control
-        # character means a binary file, or one that HA could not store.
-        return check_text(text, field, multiline=True)
-    except (UnicodeDecodeError, InputError):
-        raise InputError(field, "file_not_text", file=label) from None
+    return b"".join(chunks)

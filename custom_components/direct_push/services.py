@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-import json
 from typing import Any, Final
 
 from homeassistant.core import (
@@ -19,8 +18,12 @@ import voluptuous as vol
 
 from .backend import Device
 from .const import DOMAIN
-from .hub import DirectPushHub, Report
+from .errors import refused_as_service_error
+from .hub import DirectPushHub
+from .jobs import Report, Sent
+from .json_input import check_json_value
 from .message import DEFAULT_TTL, InterruptionLevel, Message, PushKind
+from .validation import InputError, check_message_fields, check_text
 
 SERVICE_SEND: Final = "send"
 ATTR_MESSAGE: Final = "message"
@@ -57,15 +60,39 @@ MESSAGE_FIELDS: Final[dict[vol.Marker, Any]] = {
 }
 
 
-def targets(value: Any) -> list[str]:
+def targets(value: Any) -> Any:
     """Accept a target, or lists of them nested as blueprint inputs give them.
 
     `[!input groups, !input devices]` is a list of lists; an unset input is
-    None or "". What each target means is routing's business.
+    None or "". The nesting is kept: an empty list names no one (an error),
+    while blueprint inputs left empty fall back to everyone, as no target
+    does. What each target means is routing's business.
     """
     if isinstance(value, list | tuple):
-        return [target for item in value for target in targets(item)]
-    return [] if value is None else [cv.string(value)]
+        return [targets(item) for item in value]
+    return None if value is None else cv.string(value)
+
+
+def _flatten(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [target for item in value for target in _flatten(item)]
+    return [] if value is None else [value]
+
+
+def recipients(value: Any) -> list[str] | None:
+    """Return an action's targets as routing takes them; None for no target.
+
+    Raises InputError for `target: []`: a template that found no one must
+    not send to everyone.
+    """
+    if value is None:
+        return None
+    if value == []:
+        raise InputError(ATTR_TARGET, "no_recipients")
+    found = _flatten(value)
+    for target in found:
+        check_text(target, ATTR_TARGET)
+    return found
 
 
 SEND_SCHEMA: Final = vol.Schema(
@@ -78,20 +105,16 @@ SEND_SCHEMA: Final = vol.Schema(
 LEGACY_DATA_SCHEMA: Final = vol.Schema(MESSAGE_FIELDS)
 
 
-def _invalid(key: str, **placeholders: str) -> ServiceValidationError:
-    return ServiceValidationError(
-        translation_domain=DOMAIN,
-        translation_key=key,
-        translation_placeholders=placeholders or None,
-    )
-
-
 def build_message(fields: Mapping[str, Any]) -> Message:
-    """Turn validated action fields into a Message, or explain what is wrong.
+    """Turn validated action fields into a Message, or raise InputError.
 
     Only what no push service takes is refused here; each kind's own limits
     are checked once the devices are known (DirectPushHub.check).
     """
+    check_message_fields(fields)
+    # A template or a script can hand over a set, NaN or data nested
+    # deeper than any encoder recurses: refused before anything is sent.
+    check_json_value(fields.get(ATTR_DATA) or {}, ATTR_DATA)
     message = Message(
         message=fields.get(ATTR_MESSAGE, ""),
         title=fields.get("title"),
@@ -111,12 +134,7 @@ def build_message(fields: Mapping[str, Any]) -> Message:
         actions=tuple(fields.get(ATTR_ACTIONS) or ()),
     )
     if not message.is_background and not message.message:
-        raise _invalid("message_required")
-    try:
-        json.dumps(message.data, ensure_ascii=False)
-    except (TypeError, ValueError) as err:
-        # Custom data from a template can hold what JSON cannot (a set, say).
-        raise _invalid("data_not_json", error=str(err)) from err
+        raise InputError(ATTR_MESSAGE, "message_required")
     return message
 
 
@@ -132,15 +150,14 @@ def async_get_hub(hass: HomeAssistant) -> DirectPushHub:
 
 
 def raise_if_all_failed(reports: list[Report]) -> None:
-    """Raise when nothing was delivered, so a caller cannot miss it."""
-    if reports and not any(report.delivery.ok for report in reports):
+    """Raise when no device got the push and none is queued, so a caller cannot miss it."""
+    if reports and not any(report.reached for report in reports):
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="send_failed",
             translation_placeholders={
                 "failures": ", ".join(
-                    f"{report.device.name} ({report.delivery.reason})"
-                    for report in reports
+                    f"{report.device.name} ({report.reason})" for report in reports
                 )
             },
         )
@@ -148,25 +165,37 @@ def raise_if_all_failed(reports: list[Report]) -> None:
 
 async def async_send_message(
     hub: DirectPushHub, devices: list[Device], fields: Mapping[str, Any]
-) -> list[Report]:
+) -> Sent:
     """Build a message from fields and send it to the devices.
 
     The action, the notify entities and the legacy notify service all send
     through here: a message is checked against the limits of the kinds of
     device it goes to, and refused before anything is sent.
     """
-    message = build_message(fields)
+    with refused_as_service_error():
+        message = build_message(fields)
     hub.check(message, devices)
     return await hub.async_send(devices, message)
 
 
+@callback
+def async_resolve_targets(hub: DirectPushHub, value: Any) -> list[Device]:
+    """Return the devices an action's targets name (see recipients)."""
+    with refused_as_service_error():
+        found = recipients(value)
+    return hub.resolve(found)
+
+
 async def _async_send(call: ServiceCall) -> ServiceResponse:
     hub = async_get_hub(call.hass)
-    devices = hub.resolve(call.data.get(ATTR_TARGET))
-    reports = await async_send_message(hub, devices, call.data)
+    devices = async_resolve_targets(hub, call.data.get(ATTR_TARGET))
+    sent = await async_send_message(hub, devices, call.data)
     if not call.return_response:
-        raise_if_all_failed(reports)
-    return {"deliveries": [report.as_dict() for report in reports]}
+        raise_if_all_failed(sent.reports)
+    return {
+        "deliveries": [report.as_dict() for report in sent.reports],
+        "dropped": sent.dropped,
+    }
 
 
 @callback

@@ -7,7 +7,7 @@ maps an InputError to a form error or a ServiceValidationError in one place.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 import re
 from typing import Any, Final
 import unicodedata
@@ -54,10 +54,12 @@ class InputError(ValueError):
 
 
 # Fields that end up in an HTTP header or a length-limited APNs field, with
-# their limit in UTF-8 bytes, as the header or payload counts them.
+# Apple's limit in UTF-8 bytes, as the header or payload counts them. Only
+# Apple limits them: Web Push hashes a long tag into its Topic header and
+# sends none of the others, so a message checks their length only when it
+# goes to Apple devices (message.check_apns_message).
 LIMITED_FIELDS: Final[Mapping[str, int]] = {
-    # apns-collapse-id: Apple allows 64 bytes. Web Push hashes longer topics,
-    # so Apple's limit is the one that binds.
+    # apns-collapse-id: Apple allows 64 bytes.
     "tag": 64,
     # aps.thread-id, aps.category and aps.sound: Apple documents no limit.
     # 255 bytes is NAME_MAX, the longest sound file name a bundle can hold,
@@ -116,24 +118,32 @@ def escape_markdown(text: str) -> str:
     return _MARKDOWN_RE.sub(r"\\\1", text)
 
 
-def check_limited_field(field: str, value: str) -> str:
-    """Check a header-bound field (see LIMITED_FIELDS); return it.
+def check_header_field(field: str, value: str) -> str:
+    """Check the characters of a header-bound field (see LIMITED_FIELDS); return it.
 
-    Each field has its own keys, so the error names what to fix: a tag with a
+    Each field has its own key, so the error names what to fix: a tag with a
     line break used to make APNs close the shared connection, reported as a
     connection error.
     """
-    limit = LIMITED_FIELDS[field]
     check_storable(value, field)
     if _SINGLE_LINE_BAD_RE.search(value):
         raise InputError(field, f"{field}_invalid_character")
-    if len(value.encode()) > limit:
+    return value
+
+
+def check_limited_field(field: str, value: str) -> str:
+    """Check a header-bound field's characters and Apple's limit for it; return it."""
+    check_header_field(field, value)
+    if len(value.encode()) > (limit := LIMITED_FIELDS[field]):
         raise InputError(field, f"{field}_too_long", limit=str(limit))
     return value
 
 
 def check_message_fields(fields: Mapping[str, Any]) -> None:
-    """Check every text field of a send action (not `data`: see json_input)."""
+    """Check every text field of a send action (not `data`: see json_input).
+
+    The header-bound fields' lengths are each push service's to check.
+    """
     for field in MULTI_LINE_FIELDS:
         if isinstance(value := fields.get(field), str):
             check_text(value, field, multiline=True)
@@ -142,8 +152,18 @@ def check_message_fields(fields: Mapping[str, Any]) -> None:
             check_text(value, field)
     for field in LIMITED_FIELDS:
         if isinstance(value := fields.get(field), str):
-            check_limited_field(field, value)
+            check_header_field(field, value)
     for button in fields.get("actions") or ():
         for key in ACTION_BUTTON_FIELDS:
             if isinstance(value := button.get(key), str):
                 check_text(value, "actions")
+
+
+def check_fields(values: Mapping[str, Any], multiline: Collection[str] = ()) -> None:
+    """Check every text value of a form: the first bad one raises, naming its field.
+
+    Fields in `multiline` (pasted keys, certificates and JSON) may break lines.
+    """
+    for field, value in values.items():
+        if isinstance(value, str):
+            check_text(value, field, multiline=field in multiline)

@@ -7,7 +7,6 @@ import base64
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 import ipaddress
-import json
 import re
 import socket
 import time
@@ -31,14 +30,7 @@ from py_vapid.utils import b64urlencode
 from pywebpush import WebPusher, WebPushException
 import voluptuous as vol
 
-from .backend import (
-    Delivery,
-    Device,
-    Outcome,
-    PushBackendDescription,
-    Renewal,
-    redact_token,
-)
+from .backend import Delivery, Device, Outcome, PushBackendDescription, redact_token
 from .const import (
     CONF_ALLOW_LOCAL_PUSH_SERVICES,
     CONF_AUTH,
@@ -61,9 +53,10 @@ from .endpoint_policy import (
 from .json_input import MAX_SUBSCRIPTION_JSON, parse_json
 from .message import (
     Message,
-    PayloadTooLargeError,
+    MessageError,
     build_webpush_payload,
     check_webpush_message,
+    payload_json,
     webpush_topic,
     webpush_urgency,
 )
@@ -140,7 +133,7 @@ def parse_subscription(
     try:
         check_endpoint(endpoint, policy, CONF_ENDPOINT)
     except InputError as err:
-        raise SubscriptionError(CONF_ENDPOINT, err.key) from err
+        raise SubscriptionError(CONF_ENDPOINT, err.key, **err.placeholders) from err
     try:
         point = _b64url(p256dh)
         ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
@@ -170,8 +163,15 @@ def parse_subscription_json(
     try:
         # Within limits: json.loads recurses, and a pasted text may be anything.
         value = parse_json(text, CONF_SUBSCRIPTION, max_bytes=MAX_SUBSCRIPTION_JSON)
+    except InputError as err:
+        if err.key == "invalid_json":
+            # Not JSON at all: the message shows what to paste instead.
+            raise SubscriptionError(CONF_SUBSCRIPTION, "invalid_subscription") from err
+        # Too large, too deep, a broken character: each says what to fix.
+        raise SubscriptionError(CONF_SUBSCRIPTION, err.key, **err.placeholders) from err
+    try:
         fields = (value["endpoint"], value["keys"]["p256dh"], value["keys"]["auth"])
-    except (ValueError, KeyError, TypeError) as err:
+    except (KeyError, TypeError) as err:
         raise SubscriptionError(CONF_SUBSCRIPTION, "invalid_subscription") from err
     if not all(isinstance(field, str) for field in fields):
         raise SubscriptionError(CONF_SUBSCRIPTION, "invalid_subscription")
@@ -179,7 +179,7 @@ def parse_subscription_json(
         return parse_subscription(*fields, policy)
     except SubscriptionError as err:
         # Say what is wrong next to the field the user pasted into.
-        raise SubscriptionError(CONF_SUBSCRIPTION, err.key) from err
+        raise SubscriptionError(CONF_SUBSCRIPTION, err.key, **err.placeholders) from err
 
 
 def _origin(endpoint: str) -> str:
@@ -198,12 +198,17 @@ def _origin(endpoint: str) -> str:
     return f"{parts.scheme}://{host}:{port}"
 
 
-def _own_server(hass: HomeAssistant) -> OwnServer | None:
+def own_server(hass: HomeAssistant) -> OwnServer | None:
     """Return Home Assistant's HTTP server, when it runs one."""
     if (api := hass.config.api) is None:
         return None
     # The address Home Assistant found it is reached at; loopback is implied.
     return OwnServer(api.port, frozenset({ipaddress.ip_address(api.local_ip)}))
+
+
+def admin_policy(hass: HomeAssistant) -> EndpointPolicy:
+    """Return the policy for a device an admin adds or renews in a form."""
+    return EndpointPolicy(own_server=own_server(hass))
 
 
 def _device_policy(hub_policy: EndpointPolicy, device: Device) -> EndpointPolicy:
@@ -271,7 +276,7 @@ class WebPushBackend:
         assert isinstance(connector, HomeAssistantTCPConnector)
         policy = EndpointPolicy(
             allow_local_network=bool(options.get(CONF_ALLOW_LOCAL_PUSH_SERVICES)),
-            own_server=_own_server(hass),
+            own_server=own_server(hass),
         )
         return cls(vapid, _HassResolver(connector), policy)
 
@@ -317,8 +322,9 @@ class WebPushBackend:
         """Encrypt and post once; map the push service's answer to an outcome."""
         try:
             payload, truncated = build_webpush_payload(message)
-        except PayloadTooLargeError:
-            return Delivery(Outcome.FAILED, "payload_too_large")
+            plaintext = payload_json(payload)
+        except MessageError as err:  # checked before sending: a second guard
+            return Delivery(Outcome.FAILED, err.key)
         endpoint: str = device.config[CONF_ENDPOINT]
         policy = _device_policy(self._policy, device)
         try:
@@ -327,7 +333,6 @@ class WebPushBackend:
             url = check_endpoint(endpoint, policy)
         except InputError as err:
             return _refused(err.key)
-        plaintext = json.dumps(payload, ensure_ascii=False).encode()
         try:
             pusher = WebPusher(
                 {
@@ -369,8 +374,11 @@ class WebPushBackend:
             ):
                 # The name resolved to an address the policy refuses.
                 return _refused(err.os_error.key)
+            if isinstance(err, aiohttp.ClientConnectorDNSError):
+                LOGGER.debug("Web Push service's host name did not resolve")
+                return Delivery(Outcome.UNREACHABLE, "dns_error", retryable=True)
             LOGGER.debug("Web Push connection failed: %s", type(err).__name__)
-            return Delivery(Outcome.FAILED, "connection_error", retryable=True)
+            return Delivery(Outcome.UNREACHABLE, "connection_error", retryable=True)
         return _delivery(status, retry_after, truncated)
 
     async def async_close(self) -> None:
@@ -449,21 +457,21 @@ def _log_id(data: Mapping[str, Any]) -> str:
 
 
 def _renew(
+    hass: HomeAssistant,
     user_input: Mapping[str, Any],
     data: Mapping[str, Any],
     others: Iterable[Mapping[str, Any]],
-) -> Renewal:
+) -> dict[str, Any]:
     """Take the app's new subscription."""
-    try:
-        subscription = parse_subscription_json(user_input[CONF_SUBSCRIPTION])
-    except SubscriptionError as err:
-        return {}, err.key
+    subscription = parse_subscription_json(
+        user_input[CONF_SUBSCRIPTION], admin_policy(hass)
+    )
     endpoint = subscription[CONF_ENDPOINT]
     if endpoint == data.get(CONF_ENDPOINT):
-        return {}, "same_endpoint"
+        raise InputError(CONF_SUBSCRIPTION, "same_endpoint")
     if any(other.get(CONF_ENDPOINT) == endpoint for other in others):
-        return {}, "endpoint_in_use"
-    return subscription, None
+        raise InputError(CONF_SUBSCRIPTION, "endpoint_in_use")
+    return {**data, **subscription}
 
 
 async def _async_diagnostics(
