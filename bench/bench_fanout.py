@@ -1,89 +1,171 @@
-"""Fan-out over one HTTP/2 pool versus one push after another, against the local APNs server.
+"""Fan-out to Apple devices: Direct Push against raw aioapns, gathered and one after another.
 
-Run from the repository root: `.venv/bin/python -m bench.bench_fanout [devices] [delay_ms]`.
-Prints the wall time of each strategy and their ratio; the server answers every push after
-`delay_ms`, standing in for the round trip to Apple.
+Run from the repository root: `python -m bench.bench_fanout [--quick]`.
+
+One Home Assistant with a hub of 1,000 Apple devices; the local APNs server
+(tests/apns_server.py) runs in another process and answers each push after the
+round trip time (RTT). For each N, Direct Push's action sends one message to N
+devices named in its target list; raw aioapns sends the same N requests on one
+connection pool, gathered, and one after another. Each figure is the median of
+interleaved rounds on warm connections. CPU is this process's, per push.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-from pathlib import Path
+from functools import partial
 import ssl
-import sys
-import tempfile
-import time
+from typing import Any
 
-from custom_components.direct_push.apns import (
-    SUBENTRY_APNS,
-    ApnsBackend,
-    SharedTokenProvider,
+from aioapns.common import NotificationRequest, PushType
+from aioapns.connection import (
+    APNsBaseClientProtocol,
+    APNsBaseConnectionPool,
+    JWTAuthorizationHeaderProvider,
 )
-from custom_components.direct_push.apple_credentials import load_signing_key
-from custom_components.direct_push.backend import Device
-from custom_components.direct_push.message import Message
-from tests.apns_server import ApnsServer, make_credentials
+from homeassistant.core import HomeAssistant
+
+from bench.harness import (
+    apns_server,
+    apple_hub,
+    clock,
+    interleaved,
+    machine,
+    median,
+    send,
+)
+
+DEVICES = 1000
+MESSAGE = "Washing machine finished"
 
 
-def _devices(count: int) -> list[Device]:
-    return [
-        Device(
-            device_id=str(index),
-            name=f"Phone {index}",
-            kind=SUBENTRY_APNS,
-            admin=False,
-            config={"token": f"{index:064x}", "environment": "production"},
+class RawPool(APNsBaseConnectionPool):
+    """aioapns's own pool and JWT provider, pointed at the local server."""
+
+    def __init__(self, hello: dict[str, Any]) -> None:
+        super().__init__(topic=hello["topic"], max_connection_attempts=1)
+        self._hello = hello
+        self._auth = JWTAuthorizationHeaderProvider(
+            hello["key_pem"], hello["key_id"], hello["team_id"]
         )
-        for index in range(count)
-    ]
+        self.ssl_context = ssl.create_default_context(cafile=hello["ca_file"])
+        self.ssl_context.set_alpn_protocols(["h2"])
+
+    async def create_connection(self) -> APNsBaseClientProtocol:
+        _, protocol = await self.loop.create_connection(
+            partial(
+                self.protocol_class,
+                self._hello["topic"],
+                self.loop,
+                self.discard_connection,  # type: ignore[arg-type]
+                self._auth,
+            ),
+            host="127.0.0.1",
+            port=self._hello["port"],
+            ssl=self.ssl_context,
+            server_hostname=self.protocol_class.APNS_SERVER,
+        )
+        return protocol
 
 
-async def main(count: int, delay: float) -> None:
-    """Time both strategies on fresh connections."""
-    with tempfile.TemporaryDirectory() as folder:
-        credentials = make_credentials(Path(folder))
-        context = ssl.create_default_context(cafile=credentials.ca_file)
-        context.set_alpn_protocols(["h2"])
-        async with ApnsServer(credentials) as server:
-            server.response_delay = delay
-            auth = SharedTokenProvider(
-                load_signing_key(credentials.key_pem),
-                credentials.key_id,
-                credentials.team_id,
-            )
-            devices = _devices(count)
-            message = Message(message="Washing machine finished", title="Laundry")
-            results = {}
-            for strategy in ("sequential", "concurrent"):
-                backend = ApnsBackend(
-                    topic=credentials.topic,
-                    ssl_context=context,
-                    auth=auth,
-                    server=("127.0.0.1", server.port),
-                )
-                start = time.perf_counter()
-                if strategy == "sequential":
-                    deliveries = [await backend.async_send(d, message) for d in devices]
-                else:
-                    deliveries = await asyncio.gather(
-                        *(backend.async_send(d, message) for d in devices)
-                    )
-                results[strategy] = time.perf_counter() - start
-                assert all(delivery.ok for delivery in deliveries)
-                await backend.async_close()
-            print(f"devices: {count}, server delay: {delay * 1000:.0f} ms")
-            for strategy, seconds in results.items():
-                print(f"{strategy:>10}: {seconds * 1000:8.1f} ms")
-            print(
-                f"ratio sequential/concurrent: {results['sequential'] / results['concurrent']:.1f}x"
-            )
-            print(f"max pushes in flight at the server: {server.max_in_flight}")
+def _request(index: int) -> NotificationRequest:
+    return NotificationRequest(
+        device_token=f"{index:064x}",
+        message={"aps": {"alert": {"title": "Laundry", "body": MESSAGE}}},
+        push_type=PushType.ALERT,
+    )
+
+
+async def _raw_gathered(pool: RawPool, count: int) -> tuple[float, float]:
+    requests = [_request(index) for index in range(count)]
+    wall, cpu = clock()
+    results = await asyncio.gather(*(pool.send_notification(r) for r in requests))
+    wall2, cpu2 = clock()
+    assert all(result.is_successful for result in results), results[0].description
+    return wall2 - wall, cpu2 - cpu
+
+
+async def _raw_sequential(pool: RawPool, count: int) -> float:
+    wall, _ = clock()
+    for index in range(count):
+        assert (await pool.send_notification(_request(index))).is_successful
+    return clock()[0] - wall
+
+
+async def _direct_push(hass: HomeAssistant, count: int) -> tuple[float, float]:
+    target = [f"Phone {index}" for index in range(count)]
+    return await send(hass, message=MESSAGE, title="Laundry", target=target)
+
+
+async def _row(
+    hass: HomeAssistant,
+    pool: RawPool,
+    count: int,
+    rtt: float,
+    *,
+    rounds: int,
+    quick: bool,
+) -> None:
+    """Measure one N at one RTT; print its row."""
+    cpu: dict[str, list[float]] = {"dp": [], "raw": []}
+
+    async def dp() -> float:
+        wall, used = await _direct_push(hass, count)
+        cpu["dp"].append(used / count)
+        return wall
+
+    async def raw() -> float:
+        wall, used = await _raw_gathered(pool, count)
+        cpu["raw"].append(used / count)
+        return wall
+
+    times = await interleaved(rounds, {"dp": dp, "raw": raw})
+    # Once only, and not at all when quick and long: it is the slow reference.
+    sequential = (
+        await _raw_sequential(pool, count)
+        if not (quick and count * rtt > 5)
+        else float("nan")
+    )
+    dp_time, raw_time = median(times["dp"]), median(times["raw"])
+    dp_cpu, raw_cpu = median(cpu["dp"]), median(cpu["raw"])
+    print(
+        f"{count:>5} {rtt * 1000:>4.0f}ms |"
+        f" {dp_time * 1000:>9.1f} ms {raw_time * 1000:>10.1f} ms"
+        f" {sequential * 1000:>8.1f} ms |"
+        f" {raw_time / dp_time:>11.2f}x |"
+        f" {dp_cpu * 1000:>8.3f} ms {raw_cpu * 1000:>5.3f} ms"
+        f" {dp_cpu / raw_cpu:>5.2f}x",
+        flush=True,
+    )
+
+
+async def main(quick: bool) -> None:
+    """Measure and print the table."""
+    rounds = 3 if quick else 5
+    print(f"Fan-out to Apple devices; {machine()}")
+    print(f"median of {rounds} interleaved rounds; warm connections")
+    print(
+        f"{'N':>5} {'RTT':>6} | {'Direct Push':>12} {'raw gathered':>13} {'sequential':>11}"
+        f" | {'speed vs raw':>12} | {'CPU/push DP':>11} {'raw':>8} {'ratio':>6}"
+    )
+    async with (
+        apns_server(raw_client=True) as server,
+        apple_hub(server, DEVICES) as hass,
+    ):
+        pool = RawPool(server.hello)
+        for rtt in (0.0, 0.02):
+            await server.command("delay", seconds=rtt)
+            # Warm both up: connections open, code paths run once.
+            await _direct_push(hass, 100)
+            await _raw_gathered(pool, 100)
+            for count in (1, 10, 100, 1000):
+                await _row(hass, pool, count, rtt, rounds=rounds, quick=quick)
+        pool.close()
+    print("speed vs raw: raw gathered time / Direct Push time (1.00x: as fast as raw)")
 
 
 if __name__ == "__main__":
-    asyncio.run(
-        main(
-            int(sys.argv[1]) if len(sys.argv) > 1 else 50,
-            float(sys.argv[2]) / 1000 if len(sys.argv) > 2 else 0.02,
-        )
-    )
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer rounds")
+    asyncio.run(main(parser.parse_args().quick))

@@ -501,6 +501,28 @@ def subentry_id(entry: MockConfigEntry, name: str) -> str:
     return subentry_id
 
 
+def ha_device_id(hass: HomeAssistant, entry: MockConfigEntry, key: str) -> str:
+    """Return the HA device id of a device (key: its subentry id) or the hub (the entry id)."""
+    # A lookup that every supported Home Assistant version offers.
+    [device] = [
+        device
+        for device in dr.async_entries_for_config_entry(
+            dr.async_get(hass), entry.entry_id
+        )
+        if (DOMAIN, key) in device.identifiers
+    ]
+    return device.id
+
+
+def notify_entity_id(hass: HomeAssistant, entry: MockConfigEntry, key: str) -> str:
+    """Return the notify entity of a device (key: its subentry id) or a group ("admins")."""
+    entity_id = er.async_get(hass).async_get_entity_id(
+        Platform.NOTIFY, DOMAIN, f"{entry.entry_id}_{key}"
+    )
+    assert entity_id is not None
+    return entity_id
+
+
 def inactive_issue(
     hass: HomeAssistant, entry: MockConfigEntry, name: str
 ) -> ir.IssueEntry | None:

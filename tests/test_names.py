@@ -10,7 +10,7 @@ from custom_components.direct_push.names import (
     DeviceNames,
     is_reserved,
 )
-from custom_components.direct_push.routing import GROUP_WORDS, Route, resolve
+from custom_components.direct_push.routing import GROUP_WORDS, Route, RouteIndex
 from custom_components.direct_push.validation import InputError
 
 
@@ -93,7 +93,7 @@ def test_reserved_words_are_the_routing_words() -> None:
         assert is_reserved(word.upper())
         # Routed to a group, never to a device of that name.
         route = Route("01X", word, admin=False)
-        assert resolve([word], [route]).device_ids == (
+        assert RouteIndex([route]).resolve([word]).device_ids == (
             () if GROUP_WORDS[word] == "admin" else ("01X",)
         )
     assert not is_reserved("Admin 2")

@@ -11,15 +11,9 @@ from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigSubentryData
-from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import (
-    device_registry as dr,
-    entity_registry as er,
-    issue_registry as ir,
-    selector,
-)
+from homeassistant.helpers import issue_registry as ir, selector
 from homeassistant.util.yaml import load_yaml_dict
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -46,6 +40,8 @@ from .conftest import (
     CAROL_TOKEN,
     advance,
     apns_device,
+    ha_device_id,
+    notify_entity_id,
     token_entry_data,
 )
 
@@ -369,26 +365,6 @@ async def test_too_large_once_personalised(
 # Routing words.
 
 
-def _device_id(hass: HomeAssistant, entry: MockConfigEntry, name: str) -> str:
-    registry = dr.async_get(hass)
-    identifier = (DOMAIN, _subentry_id(entry, name))
-    # A lookup that every supported Home Assistant version offers.
-    [device] = [
-        device
-        for device in dr.async_entries_for_config_entry(registry, entry.entry_id)
-        if identifier in device.identifiers
-    ]
-    return device.id
-
-
-def _entity_id(hass: HomeAssistant, entry: MockConfigEntry, name: str) -> str:
-    entity_id = er.async_get(hass).async_get_entity_id(
-        Platform.NOTIFY, DOMAIN, f"{entry.entry_id}_{_subentry_id(entry, name)}"
-    )
-    assert entity_id is not None
-    return entity_id
-
-
 @pytest.mark.parametrize(
     ("target", "expected"),
     [
@@ -431,22 +407,15 @@ async def test_targets(
             return [real(item) for item in word]
         kind, _, name = str(word).partition(":")
         if kind == "device":
-            return _device_id(hass, loaded_entry, name)
+            return ha_device_id(hass, loaded_entry, _subentry_id(loaded_entry, name))
         if kind == "entity":
-            return _entity_id(hass, loaded_entry, name)
-        if kind == "group":
-            return er.async_get(hass).async_get_entity_id(
-                Platform.NOTIFY, DOMAIN, f"{loaded_entry.entry_id}_{name}"
+            return notify_entity_id(
+                hass, loaded_entry, _subentry_id(loaded_entry, name)
             )
+        if kind == "group":
+            return notify_entity_id(hass, loaded_entry, name)
         if kind == "hub":
-            [hub] = [
-                device.id
-                for device in dr.async_entries_for_config_entry(
-                    dr.async_get(hass), loaded_entry.entry_id
-                )
-                if (DOMAIN, loaded_entry.entry_id) in device.identifiers
-            ]
-            return hub
+            return ha_device_id(hass, loaded_entry, loaded_entry.entry_id)
         return word
 
     fields: dict[str, Any] = {"message": "Hi"}

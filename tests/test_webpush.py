@@ -8,6 +8,7 @@ their repairs in test_webpush_repairs.py.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from datetime import timedelta
 import json
@@ -31,7 +32,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.direct_push import outbox, webpush
-from custom_components.direct_push.backend import Outcome
+from custom_components.direct_push.backend import Device, Outcome
 from custom_components.direct_push.const import (
     CONF_ADMIN,
     CONF_AUTH,
@@ -45,7 +46,11 @@ from custom_components.direct_push.const import (
 )
 from custom_components.direct_push.endpoint_policy import EndpointPolicy, Trust
 from custom_components.direct_push.hub import entity_unique_id
-from custom_components.direct_push.message import DEFAULT_TTL, WEBPUSH_MAX_PLAINTEXT
+from custom_components.direct_push.message import (
+    DEFAULT_TTL,
+    WEBPUSH_MAX_PLAINTEXT,
+    Message,
+)
 from custom_components.direct_push.webpush import (
     SUBENTRY_WEBPUSH,
     VAPID_SUBJECT,
@@ -970,3 +975,54 @@ def test_delivery_mapping(
     assert delivery.retryable is retryable
     assert delivery.retry_after == wait
     assert delivery.status == status
+
+
+async def test_connections_are_limited_per_push_service(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    webpush_server: WebPushServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each push service gets its own connections; none gets more than its share."""
+    monkeypatch.setattr(webpush, "CONNECTIONS_PER_HOST", 3)
+    backend = loaded_entry.runtime_data.backends[SUBENTRY_WEBPUSH]
+    async with WebPushServer() as other:
+        servers = (webpush_server, other)
+        devices = [
+            Device(
+                device_id=f"{index}",
+                name=f"Browser {index}",
+                kind=SUBENTRY_WEBPUSH,
+                admin=False,
+                config={
+                    CONF_ENDPOINT: sub.endpoint,
+                    CONF_P256DH: sub.p256dh,
+                    CONF_AUTH: sub.auth,
+                },
+            )
+            for index, sub in enumerate(
+                server.subscribe(application_server_key=VAPID_PUBLIC_KEY)
+                for server in servers
+                for _ in range(5)
+            )
+        ]
+        for server in servers:
+            server.response_delay = 0.2
+        both = 0
+
+        async def watch() -> None:
+            nonlocal both
+            while True:
+                both = max(both, webpush_server.in_flight + other.in_flight)
+                await asyncio.sleep(0.01)
+
+        watcher = asyncio.create_task(watch())
+        deliveries = await asyncio.gather(
+            *(backend.async_send(device, Message(message="Hi")) for device in devices)
+        )
+        watcher.cancel()
+
+    assert all(delivery.ok for delivery in deliveries)
+    assert [server.max_in_flight for server in servers] == [3, 3]
+    # At the same time: the services do not share one pool.
+    assert both == 6

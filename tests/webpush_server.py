@@ -161,6 +161,9 @@ class WebPushServer:
         self.rejections: list[tuple[str, int]] = []
         # Every request received, pushes or not.
         self.requests = 0
+        # Pushes being answered now, and the most at once.
+        self.in_flight = 0
+        self.max_in_flight = 0
         # (method, path) of requests outside /push/, e.g. followed redirects.
         self.other_requests: list[tuple[str, str]] = []
         self.response_delay = 0.0
@@ -357,7 +360,12 @@ class WebPushServer:
             self._drops -= 1
             request.transport.abort()
             raise web.HTTPServiceUnavailable  # never sent: the connection is gone
-        await self._delay()
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await self._delay()
+        finally:
+            self.in_flight -= 1
         try:
             outcome = self._receive(request, sub_id, body)
         except _RejectError as err:

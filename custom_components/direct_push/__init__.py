@@ -134,6 +134,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) -
         if backend is not None:
             backends[description.kind] = backend
     hub = entry.runtime_data = DirectPushHub(hass, entry, backends)
+    entry.async_on_unload(hub.async_track_registries())
     # A removed device's repair issue would otherwise outlive it.
     async_delete_inactive_issues(hass, keep=entry.subentries)
     await hub.async_load()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 
@@ -36,7 +36,7 @@ from .issues import (
 from .jobs import Sent
 from .message import InterruptionLevel, Message, MessageError
 from .outbox import Outbox
-from .routing import GROUPS, Route, resolve
+from .routing import GROUPS, Route, RouteIndex
 
 type DirectPushConfigEntry = ConfigEntry[DirectPushHub]
 
@@ -62,6 +62,15 @@ def _entry_settings(
             for subentry_id, subentry in entry.subentries.items()
         },
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Routes:
+    """The route index, and the HA ids it was built from."""
+
+    index: RouteIndex
+    ids: frozenset[str]
+    """HA device and entity ids: when one changes, the index is rebuilt."""
 
 
 def entity_unique_id(entry_id: str, key: str) -> str:
@@ -93,6 +102,8 @@ class DirectPushHub:
             for subentry_id, subentry in entry.subentries.items()
             if subentry.subentry_type in backends
         }
+        # Built when first needed, and again after a registry change.
+        self._routes: _Routes | None = None
         self._settings = _entry_settings(entry)
         days = entry.options.get(CONF_UNREACHABLE_DAYS, DEFAULT_UNREACHABLE_DAYS)
         self.health = Health(hass, entry.entry_id, days)
@@ -119,13 +130,64 @@ class DirectPushHub:
         return async_is_inactive(self.hass, device_id)
 
     @callback
-    def resolve(self, targets: Iterable[str] | None) -> list[Device]:
-        """Return the devices that targets name; unknown targets are an error.
+    def async_track_registries(self) -> CALLBACK_TYPE:
+        """Rebuild the route index when this hub's HA devices or entities change.
 
-        Besides names and words, a target may be a device's or the hub's HA
-        device id, or a device's or group's notify entity id: what device and
-        entity selectors give.
+        Devices come and go with subentries, which reload the hub; their HA
+        device and entity ids may change on their own (an entity renamed).
+        Returns the function that stops listening.
         """
+        unsubscribe = (
+            self.hass.bus.async_listen(
+                dr.EVENT_DEVICE_REGISTRY_UPDATED,
+                self._async_forget_routes,
+                event_filter=self._is_our_device,
+            ),
+            self.hass.bus.async_listen(
+                er.EVENT_ENTITY_REGISTRY_UPDATED,
+                self._async_forget_routes,
+                event_filter=self._is_our_entity,
+            ),
+        )
+
+        @callback
+        def _async_stop() -> None:
+            for stop in unsubscribe:
+                stop()
+
+        return _async_stop
+
+    @callback
+    def _is_our_device(self, data: dr.EventDeviceRegistryUpdatedData) -> bool:
+        if self._routes is None:
+            return False
+        if data["device_id"] in self._routes.ids:
+            return True
+        device = dr.async_get(self.hass).async_get(data["device_id"])
+        return device is not None and any(
+            domain == DOMAIN for domain, _ in device.identifiers
+        )
+
+    @callback
+    def _is_our_entity(self, data: er.EventEntityRegistryUpdatedData) -> bool:
+        if self._routes is None:
+            return False
+        if data["entity_id"] in self._routes.ids or (
+            data["action"] == "update" and data.get("old_entity_id") in self._routes.ids
+        ):
+            return True
+        entity = er.async_get(self.hass).async_get(data["entity_id"])
+        return entity is not None and entity.platform == DOMAIN
+
+    @callback
+    def _async_forget_routes(self, _: Event[Any]) -> None:
+        self._routes = None
+
+    @callback
+    def _routes_now(self) -> _Routes:
+        """Return the route index, building it after a change."""
+        if self._routes is not None:
+            return self._routes
         # This entry's HA devices by our identifier (a device lookup by
         # identifiers alone is deprecated: they are unique per entry only).
         ha_device_ids = {
@@ -165,9 +227,25 @@ class DirectPushHub:
             if (alias := entity_id(key)) is not None
         }
         hub = ha_device_ids.get(self.entry.entry_id)
-        resolution = resolve(
-            targets, routes, groups=groups, hub=() if hub is None else (hub,)
+        self._routes = _Routes(
+            RouteIndex(routes, groups=groups, hub=() if hub is None else (hub,)),
+            frozenset(
+                {*ha_device_ids.values(), *groups}.union(
+                    *(route.aliases for route in routes)
+                )
+            ),
         )
+        return self._routes
+
+    @callback
+    def resolve(self, targets: Iterable[str] | None) -> list[Device]:
+        """Return the devices that targets name; unknown targets are an error.
+
+        Besides names and words, a target may be a device's or the hub's HA
+        device id, or a device's or group's notify entity id: what device and
+        entity selectors give.
+        """
+        resolution = self._routes_now().index.resolve(targets)
         if resolution.unknown:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,

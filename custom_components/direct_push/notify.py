@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any, override
 
 from homeassistant.components.notify import (
@@ -19,6 +20,7 @@ from homeassistant.helpers.typing import ConfigType, DiscoveryInfoType
 from homeassistant.util import slugify
 import voluptuous as vol
 
+from .backend import Device
 from .const import DOMAIN
 from .entity import DirectPushEntity, async_device_info, hub_device_info
 from .hub import DirectPushConfigEntry
@@ -57,12 +59,15 @@ async def async_setup_entry(
 
 class _DirectPushNotifyEntity(DirectPushEntity, NotifyEntity):
     _attr_supported_features = NotifyEntityFeature.TITLE
-    _target: str
+
+    @abstractmethod
+    def _devices(self) -> list[Device]:
+        """Return the devices this entity sends to."""
 
     @override
     async def async_send_message(self, message: str, title: str | None = None) -> None:
         """Send to this entity's devices; raise if none received it."""
-        devices = self.hub.resolve([self._target])
+        devices = self._devices()
         if not devices:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
@@ -85,8 +90,14 @@ class DirectPushDeviceEntity(_DirectPushNotifyEntity):
     ) -> None:
         """Attach the entity to the device's own HA device."""
         super().__init__(entry, device_id)
-        self._target = device_id
+        self._device_id = device_id
         self._attr_device_info = device_info
+
+    @override
+    def _devices(self) -> list[Device]:
+        # Its own device, without resolving a target; as the hub has it now
+        # (a backend may have updated its data).
+        return [self.hub.devices[self._device_id]]
 
 
 class DirectPushGroupEntity(_DirectPushNotifyEntity):
@@ -98,6 +109,10 @@ class DirectPushGroupEntity(_DirectPushNotifyEntity):
         self._target = target
         self._attr_translation_key = key
         self._attr_device_info = hub_device_info(entry)
+
+    @override
+    def _devices(self) -> list[Device]:
+        return self.hub.resolve([self._target])
 
 
 async def async_get_service(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -39,44 +39,65 @@ def _key(target: str) -> str:
     return target.strip().casefold()
 
 
-def resolve(
-    targets: Iterable[str] | None,
-    routes: Sequence[Route],
-    *,
-    groups: Mapping[str, str] | None = None,
-    hub: Collection[str] = (),
-) -> Resolution:
-    """Map targets (group words, names, device or entity ids) to device ids.
+class RouteIndex:
+    """Targets (group words, names, device or entity ids) to device ids, by lookup.
+
+    Built once from the routes, so that resolving costs a dictionary lookup per
+    target, however many devices there are.
 
     "admins" is the same as "admin", "everyone" as "all"; `groups` gives the
-    groups other names (their notify entities' ids). Names match without case.
-    Blank targets, and `hub` (the hub's own ids: it is no phone), select no
+    groups other names (their notify entities' ids). Names and device ids match
+    without case; aliases match as given, in lower case as Home Assistant's ids
+    are. Blank targets, and `hub` (the hub's own ids: it is no phone), select no
     device; with nothing else, a message goes to all, as with no targets at
     all. A device named by several targets is selected once.
     """
-    words = {**GROUP_WORDS, **(groups or {})}
-    wanted = [t for t in targets or () if (key := _key(t)) and key not in hub]
-    selected: set[str] = set()
-    unknown: list[str] = []
-    for target in wanted or [TARGET_ALL]:
-        key = _key(target)
-        group = words.get(key)
-        if group == TARGET_ALL:
-            matches = [route.device_id for route in routes]
-        elif group == TARGET_ADMIN:
-            matches = [route.device_id for route in routes if route.admin]
-        else:
-            matches = [
-                route.device_id
-                for route in routes
-                if key in (_key(route.name), _key(route.device_id))
-                or key in route.aliases
-            ]
-            if not matches:
+
+    def __init__(
+        self,
+        routes: Iterable[Route],
+        *,
+        groups: Mapping[str, str] | None = None,
+        hub: Collection[str] = (),
+    ) -> None:
+        """Index the routes, kept in configuration order."""
+        routes = tuple(routes)
+        self._device_ids = tuple(route.device_id for route in routes)
+        self._admins = tuple(
+            position for position, route in enumerate(routes) if route.admin
+        )
+        self._words = {**GROUP_WORDS, **(groups or {})}
+        self._hub = frozenset(hub)
+        # Each key to the positions of the devices it names.
+        self._keys: dict[str, list[int]] = {}
+        for position, route in enumerate(routes):
+            for key in {_key(route.name), _key(route.device_id), *route.aliases}:
+                self._keys.setdefault(key, []).append(position)
+
+    def resolve(self, targets: Iterable[str] | None) -> Resolution:
+        """Map targets to device ids, in configuration order, and report the unknown."""
+        wanted = [
+            (target, key)
+            for target in targets or ()
+            if (key := _key(target)) and key not in self._hub
+        ]
+        everyone = not wanted
+        positions: set[int] = set()
+        unknown: list[str] = []
+        for target, key in wanted:
+            group = self._words.get(key)
+            if group == TARGET_ALL:
+                everyone = True
+            elif group == TARGET_ADMIN:
+                positions.update(self._admins)
+            elif (found := self._keys.get(key)) is not None:
+                positions.update(found)
+            else:
                 # As the user wrote it, for the error message.
                 unknown.append(target.strip())
-        selected.update(matches)
-    return Resolution(
-        device_ids=tuple(r.device_id for r in routes if r.device_id in selected),
-        unknown=tuple(unknown),
-    )
+        return Resolution(
+            self._device_ids
+            if everyone
+            else tuple(self._device_ids[position] for position in sorted(positions)),
+            tuple(unknown),
+        )

@@ -64,6 +64,9 @@ from .validation import InputError
 
 SUBENTRY_WEBPUSH: Final = "webpush_device"
 SEND_TIMEOUT: Final = 30
+# Connections to one push service at a time; more only add TLS handshakes
+# (bench/bench_transport.py, bench/bench_webpush.py).
+CONNECTIONS_PER_HOST: Final = 100
 # The contact claim push services may use to reach the sender's operator.
 VAPID_SUBJECT: Final = "https://github.com/direct-push/direct_push"
 # RFC 8292 allows at most 24 h; sign for 12 h and reuse a token for 11.
@@ -291,6 +294,10 @@ class WebPushBackend:
                     resolver=PolicyResolver(self._resolver, rule),
                     # Home Assistant's connector behind the resolver caches.
                     use_dns_cache=False,
+                    # Per push service, not per session: the devices on one
+                    # service do not hold up those on another.
+                    limit=0,
+                    limit_per_host=CONNECTIONS_PER_HOST,
                 ),
                 headers={"User-Agent": SERVER_SOFTWARE},
             )
