@@ -37,7 +37,7 @@ from pytest_homeassistant_custom_component.common import (
     async_test_home_assistant,
 )
 
-from custom_components.direct_push import outbox
+from custom_components.direct_push import outbox, pacing
 from custom_components.direct_push.apns import SUBENTRY_APNS
 from custom_components.direct_push.const import (
     CONF_ENDPOINT,
@@ -680,15 +680,27 @@ async def test_refused_credentials_hold_pushes_until_reauth(
 # Reload, unload and stop.
 
 
+@pytest.fixture(params=[pacing.TURN_BUDGET, 0.0], ids=["paced", "a_push_a_turn"])
+def turn_budget(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop time sends share per turn; with none, each push joins its lane in a turn of its own."""
+    monkeypatch.setattr(pacing, "TURN_BUDGET", request.param)
+
+
 async def test_reload_with_100_sends_in_flight(
     hass: HomeAssistant,
+    turn_budget: None,
     loaded_entry: MockConfigEntry,
     apns_server: ApnsServer,
     webpush_server: WebPushServer,
     subs: dict[str, Subscription],
     delivery_events: list[Event],
 ) -> None:
-    """Options change mid-burst: all 100 pushes arrive, each once."""
+    """Options change mid-burst: all 100 pushes arrive, each once.
+
+    A push a turn, the reload also finds calls still waiting for their turn.
+    """
     apns_server.response_delay = webpush_server.response_delay = 0.01
     names = ["Alice", "Bob", "Dana", "Erin"]
     tasks = [

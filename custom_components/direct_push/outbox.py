@@ -28,6 +28,7 @@ from .const import DOMAIN, EVENT_DELIVERY, LOGGER
 from .health import Health
 from .jobs import DeviceQueue, Job, Report, Sent, Status, retry_at
 from .message import Message
+from .pacing import Turns
 
 # One attempt's time limit: a service that accepts the connection and never
 # answers cannot hold a push, nor the action, for longer.
@@ -79,6 +80,16 @@ class _Lane:
     timer: CALLBACK_TYPE | None = None
 
 
+@dataclass(slots=True)
+class _Added:
+    """One push handed to the outbox: its first outcome, and what it pushed out."""
+
+    waiter: asyncio.Future[Report]
+    job: Job | None = None
+    dropped: int = 0
+    """Older pushes dropped from the device's full queue to make room."""
+
+
 class Outbox:
     """One hub's pushes, per device in order, from first attempt to final outcome."""
 
@@ -105,6 +116,7 @@ class Outbox:
         self._store = _store(hass, entry_id)
         self._lanes: dict[str, _Lane] = {}
         self._waiters: dict[str, asyncio.Future[Report]] = {}
+        self._turns = Turns()
         # Backends whose credentials were refused, with the reason: their
         # jobs wait for the reauthentication, which reloads the hub.
         self._held: dict[str, str] = {}
@@ -154,40 +166,39 @@ class Outbox:
     async def async_send(self, items: Iterable[tuple[Device, Message]]) -> Sent:
         """Queue a message per device; return once each has a first outcome.
 
-        The first attempts start at once. After ACTION_DEADLINE a push still
-        being tried counts as queued. Pushes left queued are on disk when this
-        returns.
+        The first attempts start at once, a few milliseconds of the loop per
+        turn (pacing.Turns), however many devices and calls there are. After
+        ACTION_DEADLINE a push still being tried counts as queued. Pushes left
+        queued are on disk when this returns.
         """
         if self._state is _State.CLOSED:
             raise ServiceValidationError(
                 translation_domain=DOMAIN, translation_key="not_loaded"
             )
-        dropped = self.dropped
-        pending = [self._add(device, message) for device, message in items]
-        dropped = self.dropped - dropped
-        waiters = [waiter for waiter, _ in pending if not waiter.done()]
+        pending = await self._turns.run(
+            partial(self._add, device, message) for device, message in items
+        )
+        waiters = [add.waiter for add in pending if not add.waiter.done()]
         if waiters:
             await asyncio.wait(waiters, timeout=ACTION_DEADLINE)
-        for waiter, job in pending:
-            if not waiter.done() and job is not None:
+        for add in pending:
+            if not add.waiter.done() and add.job is not None:
                 # Still in flight: its outcome comes as an event.
                 self._report_queued(
-                    self._lanes[job.device_id], job, "in_progress", None
+                    self._lanes[add.job.device_id], add.job, "in_progress", None
                 )
-        reports = [waiter.result() for waiter, _ in pending]
+        reports = [add.waiter.result() for add in pending]
         if any(report.status is Status.QUEUED for report in reports):
             await self.async_save()
-        return Sent(reports, dropped)
+        return Sent(reports, sum(add.dropped for add in pending))
 
     @callback
-    def _add(
-        self, device: Device, message: Message
-    ) -> tuple[asyncio.Future[Report], Job | None]:
+    def _add(self, device: Device, message: Message) -> _Added:
         """Queue one push and start its lane if it may send now."""
         waiter: asyncio.Future[Report] = self._hass.loop.create_future()
         if self._is_inactive(device.device_id):
             waiter.set_result(Report(device, Status.FAILED, "device_inactive"))
-            return waiter, None
+            return _Added(waiter)
         now = time.time()
         job_id = str(uuid.uuid4())
         job = Job(
@@ -200,11 +211,14 @@ class Outbox:
         )
         lane = self._lane(device)
         self._waiters[job_id] = waiter
+        added = _Added(waiter, job)
         for old, status in lane.queue.add(job):
+            added.dropped += status is Status.DROPPED
             self._settle(lane, old, status)
         if waiter.done():
-            return waiter, job
-        if self._state is _State.STOPPING:
+            return added
+        if self._state is not _State.RUNNING:
+            # Stopping, or unloaded while this call waited for its turn.
             self._report_queued(lane, job, HUB_CLOSED, None)
             self._async_save_later()
         elif lane.task is None:
@@ -216,7 +230,7 @@ class Outbox:
                 # A new push is worth a try now, whatever our own backoff said.
                 lane.not_before = 0.0
                 self._start(lane)
-        return waiter, job
+        return added
 
     @callback
     def _start(self, lane: _Lane) -> None:
@@ -458,6 +472,8 @@ class Outbox:
 
     async def _async_halt(self, grace: float) -> None:
         """Stop every lane; report the pushes that wait as queued."""
+        # Pushes of calls still waiting for their turn join their lanes first.
+        await self._turns.async_flush()
         tasks = []
         for lane in self._lanes.values():
             if lane.timer is not None:
