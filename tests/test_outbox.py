@@ -737,6 +737,31 @@ async def test_reload_with_100_sends_in_flight(
     }
 
 
+async def test_calls_returning_together_find_their_pushes_on_disk(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+) -> None:
+    """Forty calls answered queued at once share writes, and each call's pushes are on disk."""
+    await apns_server.go_down()
+    key = f"{DOMAIN}.{loaded_entry.entry_id}.outbox"
+    missing: list[str] = []
+
+    async def call(n: int) -> None:
+        rows = await send(hass, target=["Alice", "Bob"], message=f"Leak {n}")
+        stored = {job["id"] for job in hass_storage[key]["data"]["jobs"]}
+        missing.extend(
+            row["message_id"]
+            for row in rows.values()
+            if row["message_id"] not in stored
+        )
+
+    await asyncio.gather(*(call(n) for n in range(40)))
+    assert missing == []
+    assert len(hass_storage[key]["data"]["jobs"]) == 80
+
+
 async def test_unloaded_hub_refuses_sends(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, apns_server: ApnsServer
 ) -> None:

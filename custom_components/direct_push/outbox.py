@@ -122,6 +122,9 @@ class Outbox:
         self._held: dict[str, str] = {}
         self._state = _State.RUNNING
         self._change_pending = False
+        # The write taking place, and the one that waits for it (see async_save).
+        self._write: asyncio.Task[None] | None = None
+        self._next_write: asyncio.Task[None] | None = None
         self.queued = 0
         """Pushes kept for a later attempt."""
         self.dropped = 0
@@ -440,11 +443,31 @@ class Outbox:
         }
 
     async def async_save(self) -> None:
-        """Write the jobs now (while Home Assistant stops: at its final write)."""
+        """Write the jobs now (while Home Assistant stops: at its final write).
+
+        Calls that ask at the same time share one write: a thousand calls that
+        return together write the jobs once, not a thousand times.
+        """
         if self._state is _State.RUNNING:
-            await self._store.async_save(self._data())
+            if self._next_write is None:
+                self._next_write = self._hass.async_create_task(
+                    self._async_write(), f"{DOMAIN} outbox write", eager_start=False
+                )
+            await asyncio.shield(self._next_write)
         elif self._state is _State.STOPPING:
             self._async_save_later()
+
+    async def _async_write(self) -> None:
+        """Write the jobs as they are once the write before this one is done."""
+        if (previous := self._write) is not None:
+            # Its snapshot was taken before our callers' jobs were queued.
+            await asyncio.wait([previous])
+        self._write, self._next_write = self._next_write, None
+        try:
+            await self._store.async_save(self._data())
+        finally:
+            if self._write is asyncio.current_task():
+                self._write = None
 
     @callback
     def _async_save_later(self) -> None:
