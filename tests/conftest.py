@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from http import HTTPStatus
 import json
 import logging
+import math
 from pathlib import Path
 import socket
 import tempfile
@@ -44,6 +45,7 @@ from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotEx
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
 
+from custom_components.direct_push import pacing
 from custom_components.direct_push.apns import SUBENTRY_APNS
 from custom_components.direct_push.const import (
     AUTH_TOKEN,
@@ -78,6 +80,16 @@ VAPID_KEY = "z86piRJIg2axaAs8qTG27C0IEx9Ii5oGOVUKYIo-hzs"
 ALICE_TOKEN = "a1" * 32
 BOB_TOKEN = "b2" * 40
 CAROL_TOKEN = "c3" * 32
+
+
+@pytest.fixture(autouse=True)
+def unpaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Start every push of a call in the turn it is made.
+
+    How much work fits a turn of the loop depends on the machine; a test's
+    outcome must not. test_pacing and the outbox's reload test pace on purpose.
+    """
+    monkeypatch.setattr(pacing, "TURN_BUDGET", math.inf)
 
 
 @pytest.fixture(autouse=True)

@@ -116,7 +116,8 @@ class Outbox:
         self._store = _store(hass, entry_id)
         self._lanes: dict[str, _Lane] = {}
         self._waiters: dict[str, asyncio.Future[Report]] = {}
-        self._turns = Turns()
+        self.turns = Turns()
+        """The loop time this hub's sends share; callers pace their own work with it too."""
         # Backends whose credentials were refused, with the reason: their
         # jobs wait for the reauthentication, which reloads the hub.
         self._held: dict[str, str] = {}
@@ -178,21 +179,28 @@ class Outbox:
             raise ServiceValidationError(
                 translation_domain=DOMAIN, translation_key="not_loaded"
             )
-        pending = await self._turns.run(
+        pending = await self.turns.run(
             partial(self._add, device, message) for device, message in items
         )
         waiters = [add.waiter for add in pending if not add.waiter.done()]
         if waiters:
             await asyncio.wait(waiters, timeout=ACTION_DEADLINE)
+        # Calls of a burst reach their deadline together: they answer in turns.
+        sent = await self.turns.call(partial(self._answer, pending))
+        if any(report.status is Status.QUEUED for report in sent.reports):
+            await self.async_save()
+        return sent
+
+    @callback
+    def _answer(self, pending: list[_Added]) -> Sent:
+        """Report what each push did so far; one still in flight counts as queued."""
         for add in pending:
             if not add.waiter.done() and add.job is not None:
-                # Still in flight: its outcome comes as an event.
+                # Its outcome comes as an event.
                 self._report_queued(
                     self._lanes[add.job.device_id], add.job, "in_progress", None
                 )
         reports = [add.waiter.result() for add in pending]
-        if any(report.status is Status.QUEUED for report in reports):
-            await self.async_save()
         return Sent(reports, sum(add.dropped for add in pending))
 
     @callback
@@ -496,7 +504,7 @@ class Outbox:
     async def _async_halt(self, grace: float) -> None:
         """Stop every lane; report the pushes that wait as queued."""
         # Pushes of calls still waiting for their turn join their lanes first.
-        await self._turns.async_flush()
+        await self.turns.async_flush()
         tasks = []
         for lane in self._lanes.values():
             if lane.timer is not None:

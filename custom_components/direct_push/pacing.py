@@ -57,6 +57,10 @@ class Turns:
             self._worker = loop.create_task(self._drain())
         return await batch.done
 
+    async def call[T](self, work: Callable[[], T]) -> T:
+        """Call one piece of work in its turn; return its result."""
+        return (await self.run((work,)))[0]
+
     async def async_flush(self) -> None:
         """Wait until every piece of work given so far is done."""
         while self._worker is not None:

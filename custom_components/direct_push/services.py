@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, Final
 
 from homeassistant.core import (
@@ -172,10 +173,20 @@ async def async_send_message(
     through here: a message is checked against the limits of the kinds of
     device it goes to, and refused before anything is sent.
     """
+    # A burst of calls builds its messages in turns (pacing.Turns), not all at once.
+    message = await hub.outbox.turns.call(
+        partial(_checked_message, hub, devices, fields)
+    )
+    return await hub.async_send(devices, message)
+
+
+def _checked_message(
+    hub: DirectPushHub, devices: list[Device], fields: Mapping[str, Any]
+) -> Message:
     with refused_as_service_error():
         message = build_message(fields)
     hub.check(message, devices)
-    return await hub.async_send(devices, message)
+    return message
 
 
 @callback
@@ -188,7 +199,9 @@ def async_resolve_targets(hub: DirectPushHub, value: Any) -> list[Device]:
 
 async def _async_send(call: ServiceCall) -> ServiceResponse:
     hub = async_get_hub(call.hass)
-    devices = async_resolve_targets(hub, call.data.get(ATTR_TARGET))
+    devices = await hub.outbox.turns.call(
+        partial(async_resolve_targets, hub, call.data.get(ATTR_TARGET))
+    )
     sent = await async_send_message(hub, devices, call.data)
     if not call.return_response:
         raise_if_all_failed(sent.reports)
