@@ -29,6 +29,7 @@ from .const import (
     ENV_PRODUCTION,
     ENVIRONMENTS,
 )
+from .device_api import async_setup_device_api
 from .hub import DirectPushConfigEntry, DirectPushHub
 from .importer import CONF_DEVICES, YAML_SOURCE
 from .issues import async_create_yaml_import_failed, async_delete_inactive_issues
@@ -79,8 +80,9 @@ CONFIG_SCHEMA = vol.Schema(
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the actions, which outlive any config entry."""
+    """Register the actions and the device API, which outlive any config entry."""
     async_setup_services(hass)
+    async_setup_device_api(hass)
     # The legacy notify.direct_push service, for alert:, notify groups and old
     # automations; like mobile_app's, it finds the loaded hub when called. The
     # name makes it notify.direct_push: without one it would be notify.notify.

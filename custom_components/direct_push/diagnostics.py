@@ -8,12 +8,19 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
 from .backends import BACKENDS
+from .device_api import CONF_SECRET_HASH
 from .hub import DirectPushConfigEntry
 
 
 def _secrets() -> set[str]:
-    """Every key, token, endpoint and such that any kind of backend stores."""
-    return {key for description in BACKENDS.values() for key in description.secrets}
+    """Every key, token, endpoint and such that any kind of backend stores.
+
+    And the hash of a self-registered device's secret: it is not the secret,
+    but nobody needs it to help.
+    """
+    return {CONF_SECRET_HASH}.union(
+        *(description.secrets for description in BACKENDS.values())
+    )
 
 
 async def async_get_config_entry_diagnostics(

@@ -1,0 +1,435 @@
+"""The device API: apps register themselves, with a pairing code or an HA login, and unregister.
+
+HTTP views under /api/direct_push/, documented in the README ("For app
+authors"). Every answer is JSON; errors are {"error", "message", "field"?}.
+A registered device is a device subentry like any an admin adds, never an
+admin, and holds a secret of which only the hash is stored.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from http import HTTPStatus
+import json
+import math
+import time
+from types import MappingProxyType
+from typing import Any, Final
+from urllib.parse import urlencode
+
+from aiohttp import web
+from homeassistant.auth.permissions.const import POLICY_CONTROL
+from homeassistant.components.http.const import KEY_HASS_USER
+from homeassistant.config_entries import ConfigSubentry
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
+from homeassistant.exceptions import ServiceValidationError, Unauthorized
+from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
+from homeassistant.helpers.network import NoURLAvailableError, get_url
+from homeassistant.util.hass_dict import HassKey
+
+from .apns import SUBENTRY_APNS
+from .apple_credentials import AppleCredentialError, check_device_token
+from .const import (
+    CONF_ADMIN,
+    CONF_ALLOW_LOCAL_PUSH_SERVICES,
+    CONF_AUTH_METHOD,
+    CONF_ENDPOINT,
+    CONF_ENVIRONMENT,
+    CONF_NAME,
+    CONF_TOKEN,
+    CONF_TRUST,
+    CONF_VAPID_PRIVATE_KEY,
+    DEVICE_ENVIRONMENTS,
+    DOMAIN,
+    ENV_PRODUCTION,
+    LOGGER,
+)
+from .endpoint_policy import Trust
+from .message import Message, PushKind
+from .names import DeviceNames
+from .pairing import FailureLimit, PairingCodes, hash_secret, new_secret, secret_matches
+from .services import async_get_hub
+from .validation import InputError, check_name
+from .webpush import (
+    SUBENTRY_WEBPUSH,
+    SubscriptionError,
+    admin_policy,
+    parse_subscription,
+    vapid_public_key,
+)
+
+# Device subentry data: who registered it, and the hash of its secret.
+CONF_OWNER: Final = "owner"
+CONF_SECRET_HASH: Final = "secret_hash"  # noqa: S105 (a key's name)
+
+SERVICE_CREATE_PAIRING_CODE: Final = "create_pairing_code"
+MAX_BODY: Final = 16 * 1024
+HEADER_DEVICE: Final = "X-Direct-Push-Device"
+HEADER_SECRET: Final = "X-Direct-Push-Secret"  # noqa: S105 (a header's name)
+PLATFORMS: Final = {"apns": SUBENTRY_APNS, "webpush": SUBENTRY_WEBPUSH}
+_REGISTER_FIELDS: Final = frozenset(
+    {"code", "name", "platform", "token", "environment", "subscription"}
+)
+# Subscription errors that are the endpoint policy's refusal, not a typing mistake.
+_MALFORMED_ENDPOINT: Final = frozenset({"invalid_endpoint", "endpoint_whitespace"})
+
+
+@dataclass(slots=True)
+class DeviceApi:
+    """What the views share: the live pairing codes and the failed attempts."""
+
+    codes: PairingCodes = field(default_factory=PairingCodes)
+    failures: FailureLimit = field(default_factory=FailureLimit)
+
+
+DATA_DEVICE_API: HassKey[DeviceApi] = HassKey(f"{DOMAIN}_device_api")
+
+
+class ApiError(Exception):
+    """An answer other than success: its status, error code and field."""
+
+    def __init__(
+        self, status: HTTPStatus, error: str, message: str, field: str | None = None
+    ) -> None:
+        """Keep what the JSON answer says."""
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.field = field
+
+    def response(self) -> web.Response:
+        """Return the JSON answer."""
+        body: dict[str, str] = {"error": self.error, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        return web.json_response(body, status=self.status)
+
+
+def _invalid(field: str, message: str) -> ApiError:
+    return ApiError(HTTPStatus.BAD_REQUEST, "invalid_field", message, field)
+
+
+@callback
+def async_setup_device_api(hass: HomeAssistant) -> None:
+    """Register the views and direct_push.create_pairing_code (once, at set-up)."""
+    api = hass.data[DATA_DEVICE_API] = DeviceApi()
+    hass.http.register_view(RegisterView(api))
+    hass.http.register_view(DeviceView(api))
+
+    async def _async_create_code(call: ServiceCall) -> ServiceResponse:
+        return await _async_create_pairing_code(hass, api, call)
+
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_CREATE_PAIRING_CODE,
+        _async_create_code,
+        supports_response=SupportsResponse.ONLY,
+    )
+
+
+async def _async_create_pairing_code(
+    hass: HomeAssistant, api: DeviceApi, call: ServiceCall
+) -> ServiceResponse:
+    """Make a one-time code; only an admin (or an automation) may."""
+    if call.context.user_id is not None:
+        user = await hass.auth.async_get_user(call.context.user_id)
+        if user is None or not user.is_admin:
+            raise Unauthorized(context=call.context, permission=POLICY_CONTROL)
+    hub = async_get_hub(hass)
+    made = api.codes.create(time.monotonic())
+    expires_at = datetime.fromtimestamp(
+        time.time() + made.expires - time.monotonic(), UTC
+    )
+    query = {"code": made.code}
+    with suppress(NoURLAvailableError):  # without it, the app asks for the address
+        query["server"] = get_url(hass)
+    query["vapid"] = await hass.async_add_executor_job(
+        vapid_public_key, hub.entry.data[CONF_VAPID_PRIVATE_KEY]
+    )
+    return {
+        "code": made.code,
+        "expires_at": expires_at.isoformat(timespec="seconds"),
+        "url": f"directpush://pair?{urlencode(query)}",
+    }
+
+
+async def _read_json(request: web.Request) -> dict[str, Any]:
+    """Read a JSON object of at most MAX_BODY bytes, however it is sent."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise ApiError(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too_large", "The body is over 16 KB."
+        )
+    # Chunked bodies announce no length: read one byte past the limit to tell.
+    raw = await request.content.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        raise ApiError(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too_large", "The body is over 16 KB."
+        )
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        body = None
+    if not isinstance(body, dict):
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST, "invalid_json", "The body is not a JSON object."
+        )
+    return body
+
+
+def _text(body: dict[str, Any], name: str) -> str:
+    if not isinstance(value := body.get(name), str):
+        raise _invalid(name, f"'{name}' must be text.")
+    return value
+
+
+class _ApiView(HomeAssistantView):
+    """A device API view: answers errors as JSON and limits failed attempts."""
+
+    requires_auth = False
+
+    def __init__(self, api: DeviceApi) -> None:
+        """Share the pairing codes and the failed-attempt limit."""
+        self._api = api
+
+    def _failed(self, request: web.Request, error: ApiError) -> ApiError:
+        """Count a wrong code or secret against the address; return the error."""
+        self._api.failures.failed(request.remote or "", time.monotonic())
+        return error
+
+    def _blocked_response(self, request: web.Request) -> web.Response | None:
+        wait = self._api.failures.blocked_for(request.remote or "", time.monotonic())
+        if not wait:
+            return None
+        response = ApiError(
+            HTTPStatus.TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "Too many failed attempts: try again later.",
+        ).response()
+        response.headers["Retry-After"] = str(math.ceil(wait))
+        return response
+
+
+class RegisterView(_ApiView):
+    """POST /api/direct_push/register: a device registers itself."""
+
+    url = "/api/direct_push/register"
+    name = "api:direct_push:register"
+
+    async def post(self, request: web.Request) -> web.Response:
+        """Register a device with a pairing code, or as the logged-in HA user."""
+        if (blocked := self._blocked_response(request)) is not None:
+            return blocked
+        try:
+            return await self._async_register(request)
+        except ApiError as err:
+            return err.response()
+
+    async def _async_register(self, request: web.Request) -> web.Response:
+        hass = request.app[KEY_HASS]
+        body = await _read_json(request)
+        if unknown := sorted(set(body) - _REGISTER_FIELDS):
+            # Such as "admin" or "device_id": a device cannot choose those.
+            raise _invalid(unknown[0], f"'{unknown[0]}' is not a registration field.")
+        owner: str | None = None
+        if "code" in body:
+            if not self._api.codes.redeem(_text(body, "code"), time.monotonic()):
+                raise self._failed(
+                    request,
+                    ApiError(
+                        HTTPStatus.UNAUTHORIZED,
+                        "invalid_code",
+                        "The pairing code is wrong, used or expired.",
+                    ),
+                )
+        elif (user := request.get(KEY_HASS_USER)) is not None:
+            owner = user.id
+        else:
+            raise self._failed(
+                request,
+                ApiError(
+                    HTTPStatus.UNAUTHORIZED,
+                    "unauthorized",
+                    "Send a pairing code, or a Home Assistant access token.",
+                ),
+            )
+        try:
+            hub = async_get_hub(hass)
+        except ServiceValidationError as err:  # no hub loaded
+            raise ApiError(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                "not_loaded",
+                "Direct Push is not loaded.",
+            ) from err
+        entry = hub.entry
+        kind, data = self._device_data(hass, entry.data, entry.options, body)
+        others = list(entry.subentries.values())
+        try:
+            name = check_name(_text(body, CONF_NAME))
+        except InputError as err:
+            raise _invalid(CONF_NAME, f"The name is not usable ({err.key}).") from None
+        name = DeviceNames(s.title for s in others).claim(name)
+        unique = CONF_TOKEN if kind == SUBENTRY_APNS else CONF_ENDPOINT
+        if any(s.data.get(unique) == data[unique] for s in others):
+            raise ApiError(
+                HTTPStatus.CONFLICT,
+                "already_registered",
+                "This device is already registered: unregister it first.",
+                "token" if kind == SUBENTRY_APNS else "subscription",
+            )
+        secret = new_secret()
+        data |= {
+            CONF_NAME: name,
+            CONF_ADMIN: False,
+            CONF_OWNER: owner,
+            CONF_SECRET_HASH: hash_secret(secret),
+        }
+        subentry = ConfigSubentry(
+            data=MappingProxyType(data),
+            subentry_type=kind,
+            title=name,
+            unique_id=None,
+        )
+        hass.config_entries.async_add_subentry(entry, subentry)
+        LOGGER.info("A device registered itself as %s", name)
+        return self.json(
+            {
+                "device_id": subentry.subentry_id,
+                "device_secret": secret,
+                "name": name,
+                "vapid_public_key": await hass.async_add_executor_job(
+                    vapid_public_key, entry.data[CONF_VAPID_PRIVATE_KEY]
+                ),
+            },
+            status_code=HTTPStatus.CREATED,
+        )
+
+    @staticmethod
+    def _device_data(
+        hass: HomeAssistant,
+        hub_data: Any,
+        options: Any,
+        body: dict[str, Any],
+    ) -> tuple[str, dict[str, Any]]:
+        """Check the platform's fields; return the subentry type and its data."""
+        if (kind := PLATFORMS.get(_text(body, "platform"))) is None:
+            raise _invalid("platform", "'platform' must be 'apns' or 'webpush'.")
+        if kind == SUBENTRY_APNS:
+            if CONF_AUTH_METHOD not in hub_data:
+                raise _invalid("platform", "This hub has no Apple key.")
+            try:
+                token = check_device_token(_text(body, CONF_TOKEN))
+            except AppleCredentialError:
+                raise _invalid(CONF_TOKEN, "The device token is not valid.") from None
+            environment = body.get(
+                CONF_ENVIRONMENT, hub_data.get(CONF_ENVIRONMENT, ENV_PRODUCTION)
+            )
+            if environment not in DEVICE_ENVIRONMENTS:
+                raise _invalid(
+                    CONF_ENVIRONMENT,
+                    "'environment' must be 'production', 'sandbox' or 'auto'.",
+                )
+            return kind, {CONF_TOKEN: token, CONF_ENVIRONMENT: environment}
+        subscription = body.get("subscription")
+        keys = subscription.get("keys") if isinstance(subscription, dict) else None
+        if not isinstance(subscription, dict) or not isinstance(keys, dict):
+            raise _invalid(
+                "subscription",
+                "'subscription' must be {endpoint, keys: {p256dh, auth}}.",
+            )
+        policy = replace(
+            admin_policy(hass),
+            trust=Trust.SELF_REGISTERED,
+            allow_local_network=bool(options.get(CONF_ALLOW_LOCAL_PUSH_SERVICES)),
+        )
+        endpoint, p256dh, auth = (
+            subscription.get("endpoint"),
+            keys.get("p256dh"),
+            keys.get("auth"),
+        )
+        if not (
+            isinstance(endpoint, str)
+            and isinstance(p256dh, str)
+            and isinstance(auth, str)
+        ):
+            raise _invalid(
+                "subscription",
+                "'subscription' must be {endpoint, keys: {p256dh, auth}}.",
+            )
+        try:
+            checked = parse_subscription(endpoint, p256dh, auth, policy)
+        except SubscriptionError as err:
+            if err.field == CONF_ENDPOINT and err.key not in _MALFORMED_ENDPOINT:
+                raise ApiError(
+                    HTTPStatus.FORBIDDEN,
+                    "endpoint_refused",
+                    f"Home Assistant may not post to this endpoint ({err.key}).",
+                    "subscription",
+                ) from None
+            raise _invalid(
+                "subscription", f"The subscription is not usable ({err.key})."
+            ) from None
+        return kind, {**checked, CONF_TRUST: Trust.SELF_REGISTERED}
+
+
+class DeviceView(_ApiView):
+    """DELETE /api/direct_push/devices/{device_id}: a device unregisters."""
+
+    url = "/api/direct_push/devices/{device_id}"
+    name = "api:direct_push:device"
+
+    async def delete(self, request: web.Request, device_id: str) -> web.Response:
+        """Send the device a last timeout push, then remove it."""
+        if (blocked := self._blocked_response(request)) is not None:
+            return blocked
+        hass = request.app[KEY_HASS]
+        try:
+            hub = async_get_hub(hass)
+        except ServiceValidationError:  # no hub loaded
+            return ApiError(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                "not_loaded",
+                "Direct Push is not loaded.",
+            ).response()
+        caller = request.headers.get(HEADER_DEVICE, "")
+        subentry = hub.entry.subentries.get(caller)
+        if subentry is None or not secret_matches(
+            request.headers.get(HEADER_SECRET, ""), subentry.data.get(CONF_SECRET_HASH)
+        ):
+            return self._failed(
+                request,
+                ApiError(
+                    HTTPStatus.UNAUTHORIZED,
+                    "unauthorized",
+                    "The device or its secret is wrong.",
+                ),
+            ).response()
+        if device_id != caller:
+            # Another device's id: whether it exists is not the caller's business.
+            return ApiError(
+                HTTPStatus.NOT_FOUND, "not_found", "No such device."
+            ).response()
+        if (device := hub.devices.get(device_id)) is not None:
+            await hub.async_send(
+                [device],
+                Message(
+                    message="",
+                    push_type=PushKind.BACKGROUND,
+                    data={
+                        "type": "timeout",
+                        "device_id": device_id,
+                        "reason": "unregistered",
+                    },
+                ),
+            )
+        hass.config_entries.async_remove_subentry(hub.entry, device_id)
+        LOGGER.info("%s unregistered itself", subentry.title)
+        return self.json({})
