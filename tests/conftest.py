@@ -401,9 +401,10 @@ async def upload_client(
 ) -> TestClient[Any, Any]:
     """An authenticated client of HA's HTTP API, with file_upload set up.
 
-    Components with HTTP views must be set up before the server starts.
+    Components with HTTP views must be set up before the server starts
+    (Direct Push's own: the device API).
     """
-    for component in ("file_upload", "repairs", "diagnostics"):
+    for component in ("file_upload", "repairs", "diagnostics", DOMAIN):
         assert await async_setup_component(hass, component, {})
     client: TestClient[Any, Any] = await hass_client()
     return client
