@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.auth.models import User
 from homeassistant.core import Context, HomeAssistant
-from homeassistant.exceptions import Unauthorized
+from homeassistant.exceptions import ServiceValidationError, Unauthorized
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -25,12 +25,12 @@ from custom_components.direct_push.apns import SUBENTRY_APNS
 from custom_components.direct_push.const import (
     CONF_ADMIN,
     CONF_ALLOW_LOCAL_PUSH_SERVICES,
+    CONF_OWNER,
+    CONF_SECRET_HASH,
     CONF_TOKEN,
     DOMAIN,
 )
 from custom_components.direct_push.device_api import (
-    CONF_OWNER,
-    CONF_SECRET_HASH,
     HEADER_DEVICE,
     HEADER_SECRET,
     MAX_BODY,
@@ -393,3 +393,34 @@ async def test_diagnostics_leave_out_the_secret_hash(
     assert stored not in text
     assert CAROL_TOKEN not in text
     assert answer["device_secret"] not in text
+
+
+async def test_a_person_target_reaches_the_devices_of_their_user(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    hass_client: ClientSessionGenerator,
+    hass_admin_user: User,
+    apns_server: ApnsServer,
+    log_secrets: list[str],
+) -> None:
+    """A device registered by a logged-in user is reached through their person."""
+    client = await hass_client()
+    answer = await register(client, apple(), log_secrets)
+    await hass.async_block_till_done()
+    assert loaded_entry.subentries[answer["device_id"]].data[CONF_OWNER] == (
+        hass_admin_user.id
+    )
+    hass.states.async_set("person.paulus", "home", {"user_id": hass_admin_user.id})
+    hass.states.async_set("person.nobody", "home", {"user_id": "someone-else"})
+
+    await hass.services.async_call(
+        DOMAIN, "send", {"target": "person.paulus", "message": "Hi"}, blocking=True
+    )
+    assert [
+        p.payload["aps"]["alert"]["body"] for p in apns_server.pushes_for(CAROL_TOKEN)
+    ] == ["Hi"]
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN, "send", {"target": "person.nobody", "message": "Hi"}, blocking=True
+        )
+    assert err.value.translation_key == "unknown_target"

@@ -224,3 +224,27 @@ def test_index_agrees_with_linear_resolution(seed: int) -> None:
         assert index.resolve(given) == linear_resolve(
             given, routes, groups=GROUP_ALIASES, hub=("hub-device",)
         ), targets
+
+
+def test_a_person_names_the_devices_of_their_user() -> None:
+    """person.* selects the devices its user owns; a person without any is unknown."""
+    routes = (
+        Route("01ALICE", "Alice", admin=True, owner="user-a"),
+        Route("01BOB", "Bob", admin=False),
+        Route("01ALICE2", "Alice's iPad", admin=False, owner="user-a"),
+        Route("01DAN", "Dan", admin=False, owner="user-d"),
+    )
+    people = {"person.alice": "user-a", "person.bob": "user-b"}
+    index = RouteIndex(routes)
+    assert index.resolve(["Person.Alice"], people) == Resolution(
+        ("01ALICE", "01ALICE2"), ()
+    )
+    assert index.resolve(["person.alice", "Dan"], people) == Resolution(
+        ("01ALICE", "01ALICE2", "01DAN"), ()
+    )
+    # Bob's devices were added by an admin: they have no owner.
+    assert index.resolve(["person.bob", "person.carol"], people) == Resolution(
+        (), ("person.bob", "person.carol")
+    )
+    # Without knowing whose user a person is, nothing matches.
+    assert index.resolve(["person.alice"]) == Resolution((), ("person.alice",))

@@ -56,6 +56,10 @@ CONF_SUBSCRIPTION: Final = "subscription"
 CONF_ENDPOINT: Final = "endpoint"
 CONF_P256DH: Final = "p256dh"
 CONF_AUTH: Final = "auth"
+# A device that registered itself (device_api): the HA user it belongs to, if
+# any, and the hash of its secret.
+CONF_OWNER: Final = "owner"
+CONF_SECRET_HASH: Final = "secret_hash"  # noqa: S105 (a key's name)
 # Who added a Web Push device (endpoint_policy.Trust); absent: an admin.
 CONF_TRUST: Final = "trust"
 # Hub option: self-registered devices may use push services on the local network.

@@ -44,6 +44,8 @@ from .const import (
     CONF_ENDPOINT,
     CONF_ENVIRONMENT,
     CONF_NAME,
+    CONF_OWNER,
+    CONF_SECRET_HASH,
     CONF_TOKEN,
     CONF_TRUST,
     CONF_VAPID_PRIVATE_KEY,
@@ -65,10 +67,6 @@ from .webpush import (
     parse_subscription,
     vapid_public_key,
 )
-
-# Device subentry data: who registered it, and the hash of its secret.
-CONF_OWNER: Final = "owner"
-CONF_SECRET_HASH: Final = "secret_hash"  # noqa: S105 (a key's name)
 
 SERVICE_CREATE_PAIRING_CODE: Final = "create_pairing_code"
 MAX_BODY: Final = 16 * 1024

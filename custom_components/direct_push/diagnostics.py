@@ -8,7 +8,7 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
 from .backends import BACKENDS
-from .device_api import CONF_SECRET_HASH
+from .const import CONF_SECRET_HASH
 from .hub import DirectPushConfigEntry
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Final
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
@@ -17,6 +17,7 @@ from .backends import BACKENDS
 from .const import (
     CONF_ADMIN,
     CONF_INTERRUPTION_LEVEL,
+    CONF_OWNER,
     CONF_SOUND,
     CONF_TITLE_FROM_DEVICE,
     CONF_UNREACHABLE_DAYS,
@@ -39,6 +40,10 @@ from .outbox import Outbox
 from .routing import GROUPS, Route, RouteIndex
 
 type DirectPushConfigEntry = ConfigEntry[DirectPushHub]
+
+# A person entity, as a target, names the devices its HA user owns.
+PERSON_PREFIX: Final = "person."
+ATTR_USER_ID: Final = "user_id"
 
 
 def _entry_settings(
@@ -218,6 +223,7 @@ class DirectPushHub:
                     )
                     if alias
                 ),
+                device.config.get(CONF_OWNER),
             )
             for device in self.devices.values()
         ]
@@ -243,9 +249,11 @@ class DirectPushHub:
 
         Besides names and words, a target may be a device's or the hub's HA
         device id, or a device's or group's notify entity id: what device and
-        entity selectors give.
+        entity selectors give; or a person's entity id, for the devices that
+        registered themselves as that person's user.
         """
-        resolution = self._routes_now().index.resolve(targets)
+        wanted = list(targets or ())
+        resolution = self._routes_now().index.resolve(wanted, self._people(wanted))
         if resolution.unknown:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
@@ -253,6 +261,20 @@ class DirectPushHub:
                 translation_placeholders={"targets": ", ".join(resolution.unknown)},
             )
         return [self.devices[device_id] for device_id in resolution.device_ids]
+
+    @callback
+    def _people(self, targets: list[str]) -> dict[str, str]:
+        """Return the HA user of each person the targets name (a state lookup each)."""
+        people: dict[str, str] = {}
+        for target in targets:
+            key = target.strip().casefold()
+            if (
+                key.startswith(PERSON_PREFIX)
+                and (state := self.hass.states.get(key)) is not None
+                and isinstance(user_id := state.attributes.get(ATTR_USER_ID), str)
+            ):
+                people[key] = user_id
+        return people
 
     def check(self, message: Message, devices: Iterable[Device]) -> None:
         """Refuse a message that the push service of any of its devices would refuse.

@@ -25,6 +25,8 @@ class Route:
     admin: bool
     aliases: frozenset[str] = field(default_factory=frozenset)
     """Other names for the device: its HA device id and notify entity id."""
+    owner: str | None = None
+    """The HA user the device belongs to (it registered itself as that user)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +50,8 @@ class RouteIndex:
     "admins" is the same as "admin", "everyone" as "all"; `groups` gives the
     groups other names (their notify entities' ids). Names and device ids match
     without case; aliases match as given, in lower case as Home Assistant's ids
-    are. Blank targets, and `hub` (the hub's own ids: it is no phone), select no
+    are. A person's entity id selects the devices its HA user owns (the caller
+    says whose user each person is). Blank targets, and `hub` (the hub's own ids: it is no phone), select no
     device; with nothing else, a message goes to all, as with no targets at
     all. A device named by several targets is selected once.
     """
@@ -70,12 +73,21 @@ class RouteIndex:
         self._hub = frozenset(hub)
         # Each key to the positions of the devices it names.
         self._keys: dict[str, list[int]] = {}
+        # Each HA user to the positions of the devices they own.
+        self._owners: dict[str, list[int]] = {}
         for position, route in enumerate(routes):
             for key in {_key(route.name), _key(route.device_id), *route.aliases}:
                 self._keys.setdefault(key, []).append(position)
+            if route.owner is not None:
+                self._owners.setdefault(route.owner, []).append(position)
 
-    def resolve(self, targets: Iterable[str] | None) -> Resolution:
-        """Map targets to device ids, in configuration order, and report the unknown."""
+    def resolve(
+        self, targets: Iterable[str] | None, people: Mapping[str, str] | None = None
+    ) -> Resolution:
+        """Map targets to device ids, in configuration order, and report the unknown.
+
+        people: person entity ids (lower case) to their HA user's id.
+        """
         wanted = [
             (target, key)
             for target in targets or ()
@@ -92,6 +104,8 @@ class RouteIndex:
                 positions.update(self._admins)
             elif (found := self._keys.get(key)) is not None:
                 positions.update(found)
+            elif people and (owned := self._owners.get(people.get(key, ""))):
+                positions.update(owned)
             else:
                 # As the user wrote it, for the error message.
                 unknown.append(target.strip())
