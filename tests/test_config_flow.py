@@ -49,6 +49,7 @@ from custom_components.direct_push.const import (
     CONF_KEY,
     CONF_KEY_FILE,
     CONF_KEY_ID,
+    CONF_LEASE_DAYS,
     CONF_NAME,
     CONF_SOUND,
     CONF_TEAM_ID,
@@ -1139,10 +1140,11 @@ async def test_options_reach_the_push(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     # An unreachable device gets its repair after three days, unless set
-    # otherwise; left alone, the network option stays off.
+    # otherwise; left alone, the network option stays off, and leases last 30 days.
     assert loaded_entry.options == options | {
         CONF_UNREACHABLE_DAYS: 3,
         CONF_ALLOW_LOCAL_PUSH_SERVICES: False,
+        CONF_LEASE_DAYS: 30,
     }
 
     [delivery] = await send(hass, message="Ding dong", target="Alice")

@@ -128,7 +128,13 @@ async def test_a_code_registers_an_apple_device_that_gets_pushes(
     assert query["vapid"] == [vapid_public_key(VAPID_KEY)]
 
     answer = await register(client, apple(code), log_secrets)
-    assert set(answer) == {"device_id", "device_secret", "name", "vapid_public_key"}
+    assert set(answer) == {
+        "device_id",
+        "device_secret",
+        "name",
+        "lease_expires_at",
+        "vapid_public_key",
+    }
     assert answer["name"] == "Carol"
     assert answer["vapid_public_key"] == vapid_public_key(VAPID_KEY)
     assert len(answer["device_secret"]) >= 43  # 256 bits, base64url

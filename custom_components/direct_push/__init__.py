@@ -141,6 +141,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) -
     async_delete_inactive_issues(hass, keep=entry.subentries)
     await hub.async_load()
     entry.async_on_unload(hub.async_close)
+    entry.async_on_unload(hub.leases.async_start())
 
     async def _async_close_on_stop(_: Event) -> None:
         await hub.async_stop()

@@ -51,6 +51,7 @@ from .const import (
     AUTH_TOKEN,
     CONF_ADMIN,
     CONF_ALLOW_LOCAL_PUSH_SERVICES,
+    CONF_LEASE_DAYS,
     CONF_AUTH,
     CONF_AUTH_METHOD,
     CONF_CERTIFICATE,
@@ -71,6 +72,7 @@ from .const import (
     CONF_TOPIC,
     CONF_UNREACHABLE_DAYS,
     CONF_VAPID_PRIVATE_KEY,
+    DEFAULT_LEASE_DAYS,
     DEFAULT_SOUND,
     DEFAULT_UNREACHABLE_DAYS,
     DOMAIN,
@@ -606,6 +608,18 @@ class DirectPushOptionsFlow(OptionsFlow):
                 vol.Required(
                     CONF_ALLOW_LOCAL_PUSH_SERVICES, default=False
                 ): BooleanSelector(),
+                vol.Required(CONF_LEASE_DAYS, default=DEFAULT_LEASE_DAYS): vol.All(
+                    NumberSelector(
+                        NumberSelectorConfig(
+                            min=2,
+                            max=365,
+                            step=1,
+                            mode=NumberSelectorMode.BOX,
+                            unit_of_measurement="d",
+                        )
+                    ),
+                    vol.Coerce(int),
+                ),
             }
         )
         return self.async_show_form(

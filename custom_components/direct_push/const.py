@@ -42,6 +42,8 @@ CONF_TITLE_FROM_DEVICE: Final = "title_from_device_name"
 DEFAULT_SOUND: Final = "default"
 CONF_UNREACHABLE_DAYS: Final = "unreachable_days"
 DEFAULT_UNREACHABLE_DAYS: Final = 3
+CONF_LEASE_DAYS: Final = "lease_days"
+DEFAULT_LEASE_DAYS: Final = 30
 
 # Fired when a push that an action reported queued is delivered, refused or given up.
 EVENT_DELIVERY: Final = "direct_push_delivery"
@@ -60,6 +62,9 @@ CONF_AUTH: Final = "auth"
 # any, and the hash of its secret.
 CONF_OWNER: Final = "owner"
 CONF_SECRET_HASH: Final = "secret_hash"  # noqa: S105 (a key's name)
+# Its lease (leases.py): when it ends (POSIX time), and the end its timeout push announced.
+CONF_LEASE_EXPIRES: Final = "lease_expires"
+CONF_LEASE_WARNED: Final = "lease_warned"
 # Who added a Web Push device (endpoint_policy.Trust); absent: an admin.
 CONF_TRUST: Final = "trust"
 # Hub option: self-registered devices may use push services on the local network.

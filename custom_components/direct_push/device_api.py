@@ -8,6 +8,7 @@ admin, and holds a secret of which only the hash is stored.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -43,19 +44,24 @@ from .const import (
     CONF_AUTH_METHOD,
     CONF_ENDPOINT,
     CONF_ENVIRONMENT,
+    CONF_LEASE_DAYS,
+    CONF_LEASE_EXPIRES,
     CONF_NAME,
     CONF_OWNER,
     CONF_SECRET_HASH,
     CONF_TOKEN,
     CONF_TRUST,
     CONF_VAPID_PRIVATE_KEY,
+    DEFAULT_LEASE_DAYS,
     DEVICE_ENVIRONMENTS,
     DOMAIN,
     ENV_PRODUCTION,
     LOGGER,
 )
 from .endpoint_policy import Trust
-from .message import Message, PushKind
+from .hub import DirectPushHub
+from .issues import async_delete_inactive_issue, async_delete_lease_issue
+from .leases import DAY, iso, timeout_message
 from .names import DeviceNames
 from .pairing import FailureLimit, PairingCodes, hash_secret, new_secret, secret_matches
 from .services import async_get_hub
@@ -76,6 +82,8 @@ PLATFORMS: Final = {"apns": SUBENTRY_APNS, "webpush": SUBENTRY_WEBPUSH}
 _REGISTER_FIELDS: Final = frozenset(
     {"code", "name", "platform", "token", "environment", "subscription"}
 )
+# A renewal may bring a rotated token or a new subscription.
+_RENEW_FIELDS: Final = frozenset({"token", "environment", "subscription"})
 # Subscription errors that are the endpoint policy's refusal, not a typing mistake.
 _MALFORMED_ENDPOINT: Final = frozenset({"invalid_endpoint", "endpoint_whitespace"})
 
@@ -112,6 +120,12 @@ class ApiError(Exception):
         return web.json_response(body, status=self.status)
 
 
+def _new_lease(options: Mapping[str, Any]) -> float:
+    """Return when a lease taken or renewed now ends."""
+    days: float = options.get(CONF_LEASE_DAYS, DEFAULT_LEASE_DAYS)
+    return time.time() + days * DAY
+
+
 def _invalid(field: str, message: str) -> ApiError:
     return ApiError(HTTPStatus.BAD_REQUEST, "invalid_field", message, field)
 
@@ -122,6 +136,7 @@ def async_setup_device_api(hass: HomeAssistant) -> None:
     api = hass.data[DATA_DEVICE_API] = DeviceApi()
     hass.http.register_view(RegisterView(api))
     hass.http.register_view(DeviceView(api))
+    hass.http.register_view(RenewView(api))
 
     async def _async_create_code(call: ServiceCall) -> ServiceResponse:
         return await _async_create_pairing_code(hass, api, call)
@@ -268,7 +283,7 @@ class RegisterView(_ApiView):
                 "Direct Push is not loaded.",
             ) from err
         entry = hub.entry
-        kind, data = self._device_data(hass, entry.data, entry.options, body)
+        kind, data = self.device_data(hass, entry.data, entry.options, body)
         others = list(entry.subentries.values())
         try:
             name = check_name(_text(body, CONF_NAME))
@@ -284,11 +299,13 @@ class RegisterView(_ApiView):
                 "token" if kind == SUBENTRY_APNS else "subscription",
             )
         secret = new_secret()
+        expires = _new_lease(entry.options)
         data |= {
             CONF_NAME: name,
             CONF_ADMIN: False,
             CONF_OWNER: owner,
             CONF_SECRET_HASH: hash_secret(secret),
+            CONF_LEASE_EXPIRES: expires,
         }
         subentry = ConfigSubentry(
             data=MappingProxyType(data),
@@ -303,6 +320,7 @@ class RegisterView(_ApiView):
                 "device_id": subentry.subentry_id,
                 "device_secret": secret,
                 "name": name,
+                "lease_expires_at": iso(expires),
                 "vapid_public_key": await hass.async_add_executor_job(
                     vapid_public_key, entry.data[CONF_VAPID_PRIVATE_KEY]
                 ),
@@ -311,7 +329,7 @@ class RegisterView(_ApiView):
         )
 
     @staticmethod
-    def _device_data(
+    def device_data(
         hass: HomeAssistant,
         hub_data: Any,
         options: Any,
@@ -378,7 +396,39 @@ class RegisterView(_ApiView):
         return kind, {**checked, CONF_TRUST: Trust.SELF_REGISTERED}
 
 
-class DeviceView(_ApiView):
+class _DeviceAuthView(_ApiView):
+    """A view for one device, which proves itself with its id and secret."""
+
+    def _authenticate(self, request: web.Request, device_id: str) -> DirectPushHub:
+        """Check the device's headers before anything else; return the hub."""
+        try:
+            hub = async_get_hub(request.app[KEY_HASS])
+        except ServiceValidationError:  # no hub loaded
+            raise ApiError(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                "not_loaded",
+                "Direct Push is not loaded.",
+            ) from None
+        caller = request.headers.get(HEADER_DEVICE, "")
+        subentry = hub.entry.subentries.get(caller)
+        if subentry is None or not secret_matches(
+            request.headers.get(HEADER_SECRET, ""), subentry.data.get(CONF_SECRET_HASH)
+        ):
+            raise self._failed(
+                request,
+                ApiError(
+                    HTTPStatus.UNAUTHORIZED,
+                    "unauthorized",
+                    "The device or its secret is wrong.",
+                ),
+            )
+        if device_id != caller:
+            # Another device's id: whether it exists is not the caller's business.
+            raise ApiError(HTTPStatus.NOT_FOUND, "not_found", "No such device.")
+        return hub
+
+
+class DeviceView(_DeviceAuthView):
     """DELETE /api/direct_push/devices/{device_id}: a device unregisters."""
 
     url = "/api/direct_push/devices/{device_id}"
@@ -388,46 +438,75 @@ class DeviceView(_ApiView):
         """Send the device a last timeout push, then remove it."""
         if (blocked := self._blocked_response(request)) is not None:
             return blocked
-        hass = request.app[KEY_HASS]
         try:
-            hub = async_get_hub(hass)
-        except ServiceValidationError:  # no hub loaded
-            return ApiError(
-                HTTPStatus.SERVICE_UNAVAILABLE,
-                "not_loaded",
-                "Direct Push is not loaded.",
-            ).response()
-        caller = request.headers.get(HEADER_DEVICE, "")
-        subentry = hub.entry.subentries.get(caller)
-        if subentry is None or not secret_matches(
-            request.headers.get(HEADER_SECRET, ""), subentry.data.get(CONF_SECRET_HASH)
-        ):
-            return self._failed(
-                request,
-                ApiError(
-                    HTTPStatus.UNAUTHORIZED,
-                    "unauthorized",
-                    "The device or its secret is wrong.",
-                ),
-            ).response()
-        if device_id != caller:
-            # Another device's id: whether it exists is not the caller's business.
-            return ApiError(
-                HTTPStatus.NOT_FOUND, "not_found", "No such device."
-            ).response()
-        if (device := hub.devices.get(device_id)) is not None:
-            await hub.async_send(
-                [device],
-                Message(
-                    message="",
-                    push_type=PushKind.BACKGROUND,
-                    data={
-                        "type": "timeout",
-                        "device_id": device_id,
-                        "reason": "unregistered",
-                    },
-                ),
-            )
-        hass.config_entries.async_remove_subentry(hub.entry, device_id)
-        LOGGER.info("%s unregistered itself", subentry.title)
+            hub = self._authenticate(request, device_id)
+        except ApiError as err:
+            return err.response()
+        device = hub.devices[device_id]
+        await hub.async_send([device], timeout_message(device_id, "unregistered", None))
+        request.app[KEY_HASS].config_entries.async_remove_subentry(hub.entry, device_id)
+        LOGGER.info("%s unregistered itself", device.name)
         return self.json({})
+
+
+class RenewView(_DeviceAuthView):
+    """POST /api/direct_push/devices/{device_id}/renew: a device renews its lease."""
+
+    url = "/api/direct_push/devices/{device_id}/renew"
+    name = "api:direct_push:device:renew"
+
+    async def post(self, request: web.Request, device_id: str) -> web.Response:
+        """Renew the lease; take a new token or subscription if the body has one."""
+        if (blocked := self._blocked_response(request)) is not None:
+            return blocked
+        try:
+            hub = self._authenticate(request, device_id)
+            changes = await self._changes(request, hub, device_id)
+        except ApiError as err:
+            return err.response()
+        hass = request.app[KEY_HASS]
+        expired = hub.lease_expired(device_id)
+        hub.async_update_device(device_id, changes)
+        async_delete_lease_issue(hass, device_id)
+        if CONF_TOKEN in changes or CONF_ENDPOINT in changes:
+            async_delete_inactive_issue(hass, device_id)
+        if expired:
+            # Its entities were set up unavailable.
+            hass.config_entries.async_schedule_reload(hub.entry.entry_id)
+        else:
+            hub.leases.async_reschedule()
+        return self.json({"lease_expires_at": iso(changes[CONF_LEASE_EXPIRES])})
+
+    async def _changes(
+        self, request: web.Request, hub: DirectPushHub, device_id: str
+    ) -> dict[str, Any]:
+        body = await _read_json(request) if request.can_read_body else {}
+        if unknown := sorted(set(body) - _RENEW_FIELDS):
+            raise _invalid(unknown[0], f"'{unknown[0]}' is not a renewal field.")
+        entry = hub.entry
+        changes: dict[str, Any] = {}
+        if body:
+            platform = {kind: name for name, kind in PLATFORMS.items()}[
+                entry.subentries[device_id].subentry_type
+            ]
+            kind, data = RegisterView.device_data(
+                request.app[KEY_HASS],
+                entry.data,
+                entry.options,
+                {**body, "platform": platform},
+            )
+            unique = CONF_TOKEN if kind == SUBENTRY_APNS else CONF_ENDPOINT
+            if any(
+                s.data.get(unique) == data[unique]
+                for s in entry.subentries.values()
+                if s.subentry_id != device_id
+            ):
+                raise ApiError(
+                    HTTPStatus.CONFLICT,
+                    "already_registered",
+                    "Another device has this token or subscription.",
+                    "token" if kind == SUBENTRY_APNS else "subscription",
+                )
+            changes |= data
+        changes[CONF_LEASE_EXPIRES] = _new_lease(entry.options)
+        return changes

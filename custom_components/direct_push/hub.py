@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
+import time
 from typing import Any, Final
 
 from homeassistant.config_entries import ConfigEntry
@@ -35,6 +37,7 @@ from .issues import (
     async_is_inactive,
 )
 from .jobs import Sent
+from .leases import LeaseKeeper, lease_expired
 from .message import InterruptionLevel, Message, MessageError
 from .outbox import Outbox
 from .routing import GROUPS, Route, RouteIndex
@@ -121,6 +124,14 @@ class DirectPushHub:
             on_attempt=self._async_attempted,
             is_inactive=self.is_inactive,
         )
+        self.leases = LeaseKeeper(
+            hass,
+            self.devices,
+            send=lambda device, message: self.async_send([device], message),
+            update=self.async_update_device,
+            expired=partial(hass.config_entries.async_schedule_reload, entry.entry_id),
+            remove=partial(hass.config_entries.async_remove_subentry, entry),
+        )
 
     async def async_load(self) -> None:
         """Resume the pushes a previous run kept."""
@@ -131,8 +142,13 @@ class DirectPushHub:
         return _entry_settings(entry) == self._settings
 
     def is_inactive(self, device_id: str) -> bool:
-        """Return True when the device was marked gone; its repair issue is the record."""
-        return async_is_inactive(self.hass, device_id)
+        """Return True when the device was marked gone, or its lease ended."""
+        return async_is_inactive(self.hass, device_id) or self.lease_expired(device_id)
+
+    def lease_expired(self, device_id: str) -> bool:
+        """Return True when the device registered itself and stopped renewing."""
+        device = self.devices.get(device_id)
+        return device is not None and lease_expired(device.config, time.time())
 
     @callback
     def async_track_registries(self) -> CALLBACK_TYPE:

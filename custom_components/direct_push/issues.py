@@ -61,15 +61,17 @@ def async_delete_inactive_issue(hass: HomeAssistant, device_id: str) -> None:
 
 @callback
 def async_delete_inactive_issues(hass: HomeAssistant, keep: Container[str]) -> None:
-    """Delete the inactive-device issues of every device not in keep."""
+    """Delete the inactive and lease issues of every device not in keep."""
     registry = ir.async_get(hass)
     for domain, issue_id in list(registry.issues):
-        if (
-            domain == DOMAIN
-            and issue_id.startswith(_INACTIVE_PREFIX)
-            and issue_id.removeprefix(_INACTIVE_PREFIX) not in keep
-        ):
-            ir.async_delete_issue(hass, DOMAIN, issue_id)
+        if domain != DOMAIN:
+            continue
+        for prefix in (_INACTIVE_PREFIX, _LEASE_PREFIX):
+            if (
+                issue_id.startswith(prefix)
+                and issue_id.removeprefix(prefix) not in keep
+            ):
+                ir.async_delete_issue(hass, DOMAIN, issue_id)
 
 
 @callback
@@ -174,3 +176,35 @@ def async_create_unreachable_issue(
 def async_delete_unreachable_issue(hass: HomeAssistant, device_id: str) -> None:
     """A push reached the device, or it is gone."""
     ir.async_delete_issue(hass, DOMAIN, unreachable_issue_id(device_id))
+
+
+LEASE_EXPIRED: Final = "lease_expired"
+_LEASE_PREFIX: Final = f"{LEASE_EXPIRED}_"
+
+
+def lease_issue_id(device_id: str) -> str:
+    """Return the id of the issue that says a device's lease ended."""
+    return f"{_LEASE_PREFIX}{device_id}"
+
+
+@callback
+def async_create_lease_issue(
+    hass: HomeAssistant, device_id: str, device: str, removal: str
+) -> None:
+    """Say that a registered device's app stopped renewing, and when it goes."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        lease_issue_id(device_id),
+        is_fixable=False,
+        is_persistent=True,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=LEASE_EXPIRED,
+        translation_placeholders={"device": device, "removal": removal},
+    )
+
+
+@callback
+def async_delete_lease_issue(hass: HomeAssistant, device_id: str) -> None:
+    """The device renewed its lease, or it is gone."""
+    ir.async_delete_issue(hass, DOMAIN, lease_issue_id(device_id))

@@ -92,6 +92,8 @@ class DirectPushDeviceEntity(_DirectPushNotifyEntity):
         super().__init__(entry, device_id)
         self._device_id = device_id
         self._attr_device_info = device_info
+        # Its lease ended: the hub is set up again when that changes.
+        self._attr_available = not self.hub.lease_expired(device_id)
 
     @override
     def _devices(self) -> list[Device]:

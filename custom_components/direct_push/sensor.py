@@ -146,6 +146,7 @@ class DirectPushDeviceSensor(DirectPushEntity, SensorEntity):
         self.entity_description = description
         self._device_id = device_id
         self._attr_device_info = device_info
+        self._attr_available = not self.hub.lease_expired(device_id)
 
     @property
     @override
