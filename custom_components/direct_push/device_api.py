@@ -25,6 +25,7 @@ from homeassistant.auth.permissions.const import POLICY_CONTROL
 from homeassistant.components.http.const import KEY_HASS_USER
 from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import (
+    Context,
     HomeAssistant,
     ServiceCall,
     ServiceResponse,
@@ -139,7 +140,7 @@ def async_setup_device_api(hass: HomeAssistant) -> None:
     hass.http.register_view(RenewView(api))
 
     async def _async_create_code(call: ServiceCall) -> ServiceResponse:
-        return await _async_create_pairing_code(hass, api, call)
+        return dict(await async_create_pairing_code(hass, call.context))
 
     hass.services.async_register(
         DOMAIN,
@@ -149,16 +150,16 @@ def async_setup_device_api(hass: HomeAssistant) -> None:
     )
 
 
-async def _async_create_pairing_code(
-    hass: HomeAssistant, api: DeviceApi, call: ServiceCall
-) -> ServiceResponse:
-    """Make a one-time code; only an admin (or an automation) may."""
-    if call.context.user_id is not None:
-        user = await hass.auth.async_get_user(call.context.user_id)
+async def async_create_pairing_code(
+    hass: HomeAssistant, context: Context | None
+) -> dict[str, str]:
+    """Make a one-time code: {code, expires_at, url}; only an admin (or an automation) may."""
+    if context is not None and context.user_id is not None:
+        user = await hass.auth.async_get_user(context.user_id)
         if user is None or not user.is_admin:
-            raise Unauthorized(context=call.context, permission=POLICY_CONTROL)
+            raise Unauthorized(context=context, permission=POLICY_CONTROL)
     hub = async_get_hub(hass)
-    made = api.codes.create(time.monotonic())
+    made = hass.data[DATA_DEVICE_API].codes.create(time.monotonic())
     expires_at = datetime.fromtimestamp(
         time.time() + made.expires - time.monotonic(), UTC
     )
