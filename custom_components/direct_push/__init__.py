@@ -38,7 +38,12 @@ from .services import async_setup_services
 from .webpush import generate_vapid_key
 from .yaml_import import async_update_hub as async_update_hub_from_yaml
 
-PLATFORMS: list[Platform] = [Platform.BUTTON, Platform.NOTIFY, Platform.SENSOR]
+PLATFORMS: list[Platform] = [
+    Platform.BUTTON,
+    Platform.EVENT,
+    Platform.NOTIFY,
+    Platform.SENSOR,
+]
 
 # `direct_push:` in configuration.yaml, imported once per start into the hub.
 YAML_APPLE_DEVICE_SCHEMA = vol.Schema(

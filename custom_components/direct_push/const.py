@@ -47,6 +47,8 @@ DEFAULT_LEASE_DAYS: Final = 30
 
 # Fired when a push that an action reported queued is delivered, refused or given up.
 EVENT_DELIVERY: Final = "direct_push_delivery"
+# Fired when a device answers a button of a push.
+EVENT_ACTION: Final = "direct_push_action"
 
 # Development only: point APNs at a local server (never offered in the UI).
 ENV_DEV_APNS_SERVER: Final = "DIRECT_PUSH_DEV_APNS_SERVER"

@@ -33,10 +33,12 @@ from homeassistant.core import (
     callback,
 )
 from homeassistant.exceptions import ServiceValidationError, Unauthorized
+from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.util.hass_dict import HassKey
 
+from .answers import DATA_ANSWERS, Answer, AnswerLog, signal_action
 from .apns import SUBENTRY_APNS
 from .apple_credentials import AppleCredentialError, check_device_token
 from .const import (
@@ -57,6 +59,7 @@ from .const import (
     DEVICE_ENVIRONMENTS,
     DOMAIN,
     ENV_PRODUCTION,
+    EVENT_ACTION,
     LOGGER,
 )
 from .endpoint_policy import Trust
@@ -66,7 +69,7 @@ from .leases import DAY, iso, timeout_message
 from .names import DeviceNames
 from .pairing import FailureLimit, PairingCodes, hash_secret, new_secret, secret_matches
 from .services import async_get_hub
-from .validation import InputError, check_name
+from .validation import InputError, check_name, check_text
 from .webpush import (
     SUBENTRY_WEBPUSH,
     SubscriptionError,
@@ -135,9 +138,11 @@ def _invalid(field: str, message: str) -> ApiError:
 def async_setup_device_api(hass: HomeAssistant) -> None:
     """Register the views and direct_push.create_pairing_code (once, at set-up)."""
     api = hass.data[DATA_DEVICE_API] = DeviceApi()
+    hass.data[DATA_ANSWERS] = AnswerLog()
     hass.http.register_view(RegisterView(api))
     hass.http.register_view(DeviceView(api))
     hass.http.register_view(RenewView(api))
+    hass.http.register_view(ActionsView(api))
 
     async def _async_create_code(call: ServiceCall) -> ServiceResponse:
         return dict(await async_create_pairing_code(hass, call.context))
@@ -511,3 +516,77 @@ class RenewView(_DeviceAuthView):
             changes |= data
         changes[CONF_LEASE_EXPIRES] = _new_lease(entry.options)
         return changes
+
+
+class ActionsView(_DeviceAuthView):
+    """POST /api/direct_push/actions: a device answers a button of a push."""
+
+    url = "/api/direct_push/actions"
+    name = "api:direct_push:actions"
+
+    async def post(self, request: web.Request) -> web.Response:
+        """Fire direct_push_action for a button of a message this device got."""
+        if (blocked := self._blocked_response(request)) is not None:
+            return blocked
+        caller = request.headers.get(HEADER_DEVICE, "")
+        try:
+            hub = self._authenticate(request, caller)
+            message_id, action, text = _answer_fields(await _read_json(request))
+        except ApiError as err:
+            return err.response()
+        hass = request.app[KEY_HASS]
+        answer = hass.data[DATA_ANSWERS].answer(message_id, caller, action, time.time())
+        if answer is not Answer.ACCEPTED:
+            return _REFUSED_ANSWERS[answer].response()
+        device = hub.devices[caller]
+        event_data = {
+            "device_id": caller,
+            "device_name": device.name,
+            "owner": device.config.get(CONF_OWNER),
+            "message_id": message_id,
+            "action": action,
+            "text": text,
+        }
+        hass.bus.async_fire(EVENT_ACTION, event_data)
+        async_dispatcher_send(
+            hass, signal_action(hub.entry.entry_id, caller), event_data
+        )
+        return self.json({})
+
+
+_REFUSED_ANSWERS: Final = {
+    Answer.UNKNOWN_MESSAGE: ApiError(
+        HTTPStatus.NOT_FOUND, "not_found", "This device got no such message."
+    ),
+    Answer.UNKNOWN_ACTION: ApiError(
+        HTTPStatus.BAD_REQUEST,
+        "unknown_action",
+        "The message has no such button.",
+        "action",
+    ),
+    Answer.ALREADY_ANSWERED: ApiError(
+        HTTPStatus.CONFLICT,
+        "already_answered",
+        "This device already answered this button of this message.",
+    ),
+}
+
+
+def _answer_fields(body: dict[str, Any]) -> tuple[str, str, str | None]:
+    """Return an answer's message id, button and text, checked."""
+    if unknown := sorted(set(body) - {"message_id", "action", "text"}):
+        raise _invalid(unknown[0], f"'{unknown[0]}' is not an answer field.")
+    text = body.get("text")
+    if text is not None and not isinstance(text, str):
+        raise _invalid("text", "'text' must be text.")
+    checked: dict[str, str] = {}
+    for name, value in (
+        ("message_id", _text(body, "message_id")),
+        ("action", _text(body, "action")),
+        ("text", text or ""),
+    ):
+        try:
+            checked[name] = check_text(value, name, multiline=name == "text")
+        except InputError:
+            raise _invalid(name, f"'{name}' holds characters it cannot.") from None
+    return checked["message_id"], checked["action"], text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 import hashlib
@@ -16,6 +16,31 @@ from .validation import LIMITED_FIELDS
 APNS_MAX_PAYLOAD: Final = 4096
 # Custom data keys that would overwrite Apple's own part of the payload.
 APNS_RESERVED_DATA_KEYS: Final = frozenset({"aps"})
+# Keys a push with buttons carries beside its data on APNs (see _apns_dict).
+APNS_ACTION_KEYS: Final = frozenset({"id", "actions"})
+MAX_ACTIONS: Final = 4
+# The category an app registers for Direct Push's buttons, unless a push names its own.
+ACTIONS_CATEGORY: Final = "direct_push_actions"
+_ACTION_FLAGS: Final = ("destructive", "authentication_required", "text_input")
+
+
+def action_buttons(raw: Iterable[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """Return buttons as apps get them.
+
+    Each has "id" (and "action", its older name), the title, the url if any,
+    and the flags that are set.
+    """
+    buttons = []
+    for button in raw:
+        key = button.get("id", button.get("action"))
+        shaped: dict[str, Any] = {"id": key, "action": key, "title": button["title"]}
+        if url := button.get("url"):
+            shaped["url"] = url
+        shaped |= {flag: True for flag in _ACTION_FLAGS if button.get(flag)}
+        buttons.append(shaped)
+    return tuple(buttons)
+
+
 # aes128gcm adds 103 bytes (header, padding delimiter, tag): a 3993-byte
 # plaintext is the most that keeps the encrypted body within 4096.
 WEBPUSH_MAX_PLAINTEXT: Final = 3993
@@ -83,8 +108,8 @@ class Message:
     priority: int | None = None
     push_type: PushKind = PushKind.ALERT
     data: dict[str, Any] = field(default_factory=dict)
-    actions: tuple[dict[str, str], ...] = ()
-    """Buttons for Web Push apps: each {"action", "title"} and an optional "url"."""
+    actions: tuple[dict[str, Any], ...] = ()
+    """Buttons (action_buttons): each {"id", "action", "title"}, optional "url" and flags."""
     message_id: str | None = None
     """One delivery's id, the same on every resend (APNs apns-id), so an app can drop a duplicate."""
 
@@ -234,6 +259,11 @@ def _apns_dict(message: Message) -> dict[str, Any]:
     if message.thread_id:
         aps["thread-id"] = message.thread_id
     payload: dict[str, Any] = {**message.data, "aps": aps}
+    if message.actions and not message.is_background:
+        # Apple shows the buttons of a category the app registered.
+        aps.setdefault("category", ACTIONS_CATEGORY)
+        payload["actions"] = list(message.actions)
+        payload["id"] = message.message_id
     if message.url:
         payload["url"] = message.url
     if message.image:
@@ -252,7 +282,10 @@ def check_apns_message(message: Message) -> None:
         value: str | None = getattr(message, name)
         if value and len(value.encode()) > limit:
             raise MessageError(f"{name}_too_long", limit=str(limit), field=name)
-    if reserved := APNS_RESERVED_DATA_KEYS & message.data.keys():
+    reserved_keys = APNS_RESERVED_DATA_KEYS
+    if message.actions:
+        reserved_keys |= APNS_ACTION_KEYS
+    if reserved := reserved_keys & message.data.keys():
         raise MessageError("reserved_data_key", keys=", ".join(sorted(reserved)))
     build_apns_payload(message)
 
@@ -269,6 +302,8 @@ def _webpush_dict(message: Message) -> dict[str, Any]:
             payload["interruption_level"] = message.interruption_level.value
         if message.actions:
             payload["actions"] = list(message.actions)
+            # The app answers a button with the message's id.
+            payload["id"] = message.message_id
     else:
         payload["background"] = True
     if message.data:

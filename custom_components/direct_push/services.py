@@ -17,13 +17,21 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 import voluptuous as vol
 
+from .answers import DATA_ANSWERS
 from .backend import Device
 from .const import DOMAIN
 from .errors import refused_as_service_error
 from .hub import DirectPushHub
 from .jobs import Report, Sent
 from .json_input import check_json_value
-from .message import DEFAULT_TTL, InterruptionLevel, Message, PushKind
+from .message import (
+    DEFAULT_TTL,
+    MAX_ACTIONS,
+    InterruptionLevel,
+    Message,
+    PushKind,
+    action_buttons,
+)
 from .validation import InputError, check_message_fields, check_text
 
 SERVICE_SEND: Final = "send"
@@ -49,15 +57,26 @@ MESSAGE_FIELDS: Final[dict[vol.Marker, Any]] = {
     vol.Optional("priority"): vol.All(vol.Coerce(int), vol.In([5, 10])),
     vol.Optional("push_type"): vol.Coerce(PushKind),
     vol.Optional(ATTR_DATA): vol.Schema({cv.string: object}),
-    vol.Optional(ATTR_ACTIONS): [
-        vol.Schema(
-            {
-                vol.Required("action"): cv.string,
-                vol.Required("title"): cv.string,
-                vol.Optional("url"): cv.string,
-            }
-        )
-    ],
+    # Up to four buttons; "action" is the name apps written before "id" know.
+    vol.Optional(ATTR_ACTIONS): vol.All(
+        [
+            vol.All(
+                vol.Schema(
+                    {
+                        vol.Exclusive("id", "action_id"): cv.string,
+                        vol.Exclusive("action", "action_id"): cv.string,
+                        vol.Required("title"): cv.string,
+                        vol.Optional("url"): cv.string,
+                        vol.Optional("destructive"): cv.boolean,
+                        vol.Optional("authentication_required"): cv.boolean,
+                        vol.Optional("text_input"): cv.boolean,
+                    }
+                ),
+                cv.has_at_least_one_key("id", "action"),
+            )
+        ],
+        vol.Length(max=MAX_ACTIONS),
+    ),
 }
 
 
@@ -132,7 +151,7 @@ def build_message(fields: Mapping[str, Any]) -> Message:
         priority=fields.get("priority"),
         push_type=fields.get("push_type", PushKind.ALERT),
         data=dict(fields.get(ATTR_DATA) or {}),
-        actions=tuple(fields.get(ATTR_ACTIONS) or ()),
+        actions=action_buttons(fields.get(ATTR_ACTIONS) or ()),
     )
     if not message.is_background and not message.message:
         raise InputError(ATTR_MESSAGE, "message_required")
@@ -177,7 +196,10 @@ async def async_send_message(
     message = await hub.outbox.turns.call(
         partial(_checked_message, hub, devices, fields)
     )
-    return await hub.async_send(devices, message)
+    sent = await hub.async_send(devices, message)
+    if message.actions and (answers := hub.hass.data.get(DATA_ANSWERS)) is not None:
+        answers.record_sent(message, sent)
+    return sent
 
 
 def _checked_message(

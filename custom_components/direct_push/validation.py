@@ -73,7 +73,7 @@ LIMITED_FIELDS: Final[Mapping[str, int]] = {
 # URLs and button fields may not.
 MULTI_LINE_FIELDS: Final = ("message", "title", "subtitle")
 SINGLE_LINE_FIELDS: Final = ("url", "image")
-ACTION_BUTTON_FIELDS: Final = ("action", "title", "url")
+ACTION_BUTTON_FIELDS: Final = ("id", "action", "title", "url")
 
 
 def check_storable(value: str, field: str) -> str:
