@@ -220,7 +220,9 @@ async def test_all_fields_reach_web_push(
         "url": "/lovelace/cameras",
         "image": "https://example.com/snapshot.jpg",
         "interruption_level": "time-sensitive",
-        "actions": actions,
+        # Each button under "id" too, its newer name; and the message's id to answer with.
+        "actions": [{"id": action["action"], **action} for action in actions],
+        "id": push.json["id"],
         "data": {"camera": "front", "count": 2},
     }
     assert push.ttl == 600
