@@ -102,6 +102,25 @@ async def register(
     return answer
 
 
+async def pair(
+    hass: HomeAssistant,
+    client: TestClient[Any, Any],
+    log_secrets: list[str],
+    **fields: Any,
+) -> dict[str, Any]:
+    """Register an iPhone with a new code, as an app does; wait for the hub's reload."""
+    answer = await register(
+        client, apple(await pairing_code(hass), **fields), log_secrets
+    )
+    await hass.async_block_till_done()
+    return answer
+
+
+def device_headers(device: dict[str, Any]) -> dict[str, str]:
+    """The headers with which a registered device proves itself."""
+    return {HEADER_DEVICE: device["device_id"], HEADER_SECRET: device["device_secret"]}
+
+
 def devices(entry: MockConfigEntry) -> dict[str, Any]:
     """Return the hub's devices by name."""
     return {sub.title: sub for sub in entry.subentries.values()}
@@ -335,29 +354,19 @@ async def test_a_device_unregisters_itself_and_only_itself(
     log_secrets: list[str],
 ) -> None:
     """A last timeout push, then the device is gone; no device removes another."""
-    carol = await register(client, apple(await pairing_code(hass)), log_secrets)
-    await hass.async_block_till_done()  # the hub reloads with its new device
-    erin = await register(
-        client,
-        apple(await pairing_code(hass), name="Erin", token="e5" * 32),
-        log_secrets,
-    )
-    await hass.async_block_till_done()
+    carol = await pair(hass, client, log_secrets)
+    erin = await pair(hass, client, log_secrets, name="Erin", token="e5" * 32)
     url = f"/api/direct_push/devices/{carol['device_id']}"
 
-    def auth(device: dict[str, Any], secret: str | None = None) -> dict[str, str]:
-        return {
-            HEADER_DEVICE: device["device_id"],
-            HEADER_SECRET: secret or device["device_secret"],
-        }
-
-    wrong = await client.delete(url, headers=auth(carol, "x" * 43))
+    wrong = await client.delete(
+        url, headers={**device_headers(carol), HEADER_SECRET: "x" * 43}
+    )
     assert (wrong.status, (await wrong.json())["error"]) == (401, "unauthorized")
-    others = await client.delete(url, headers=auth(erin))
+    others = await client.delete(url, headers=device_headers(erin))
     assert (others.status, (await others.json())["error"]) == (404, "not_found")
     assert {"Carol", "Erin"} <= set(devices(loaded_entry))
 
-    done = await client.delete(url, headers=auth(carol))
+    done = await client.delete(url, headers=device_headers(carol))
     assert done.status == 200
     await hass.async_block_till_done()
     assert "Carol" not in devices(loaded_entry)
@@ -368,7 +377,7 @@ async def test_a_device_unregisters_itself_and_only_itself(
     assert last.payload["reason"] == "unregistered"
     assert last.payload["device_id"] == carol["device_id"]
     # Its secret no longer opens anything.
-    gone = await client.delete(url, headers=auth(carol))
+    gone = await client.delete(url, headers=device_headers(carol))
     assert gone.status == 401
 
 
@@ -387,8 +396,7 @@ async def test_diagnostics_leave_out_the_secret_hash(
     log_secrets: list[str],
 ) -> None:
     """A registered device shows in diagnostics without its token or secret hash."""
-    answer = await register(client, apple(await pairing_code(hass)), log_secrets)
-    await hass.async_block_till_done()
+    answer = await pair(hass, client, log_secrets)
     stored = loaded_entry.subentries[answer["device_id"]].data[CONF_SECRET_HASH]
 
     diagnostics = await get_diagnostics_for_config_entry(

@@ -14,11 +14,10 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.direct_push.const import DOMAIN, EVENT_ACTION
-from custom_components.direct_push.device_api import HEADER_DEVICE, HEADER_SECRET
 
 from .apns_server import ApnsServer
 from .conftest import CAROL_TOKEN
-from .test_device_api import apple, client, log_secrets, pairing_code, register
+from .test_device_api import client, device_headers, log_secrets, pair
 
 __all__ = ["client", "log_secrets"]  # fixtures shared with test_device_api
 
@@ -35,14 +34,8 @@ async def test_a_button_answered_triggers_an_automation(
     log_secrets: list[str],
 ) -> None:
     """Send with buttons, answer one from the phone: event, entity, automation."""
-    carol = await register(client, apple(await pairing_code(hass)), log_secrets)
-    await hass.async_block_till_done()
-    erin = await register(
-        client,
-        apple(await pairing_code(hass), name="Erin", token="e5" * 32),
-        log_secrets,
-    )
-    await hass.async_block_till_done()
+    carol = await pair(hass, client, log_secrets)
+    erin = await pair(hass, client, log_secrets, name="Erin", token="e5" * 32)
     assert await async_setup_component(
         hass,
         "automation",
@@ -92,24 +85,18 @@ async def test_a_button_answered_triggers_an_automation(
         {"id": "reply", "action": "reply", "title": "Reply", "text_input": True},
     ]
 
-    def headers(device: dict[str, Any]) -> dict[str, str]:
-        return {
-            HEADER_DEVICE: device["device_id"],
-            HEADER_SECRET: device["device_secret"],
-        }
-
     answer = {"message_id": message_id, "action": "reply", "text": "On my way"}
     # Erin got no such message: she cannot answer for Carol.
-    other = await client.post(ACTIONS, json=answer, headers=headers(erin))
+    other = await client.post(ACTIONS, json=answer, headers=device_headers(erin))
     assert (other.status, (await other.json())["error"]) == (404, "not_found")
     unknown = await client.post(
-        ACTIONS, json={**answer, "action": "call"}, headers=headers(carol)
+        ACTIONS, json={**answer, "action": "call"}, headers=device_headers(carol)
     )
     assert (unknown.status, (await unknown.json())["error"]) == (400, "unknown_action")
     anonymous = await client.post(ACTIONS, json=answer)
     assert anonymous.status == 401
 
-    done = await client.post(ACTIONS, json=answer, headers=headers(carol))
+    done = await client.post(ACTIONS, json=answer, headers=device_headers(carol))
     assert done.status == 200
     await hass.async_block_till_done()
     [event] = answered
@@ -129,6 +116,6 @@ async def test_a_button_answered_triggers_an_automation(
         {"button": "reply", "text": "On my way"}
     ]
 
-    again = await client.post(ACTIONS, json=answer, headers=headers(carol))
+    again = await client.post(ACTIONS, json=answer, headers=device_headers(carol))
     assert (again.status, (await again.json())["error"]) == (409, "already_answered")
     assert len(answered) == 1

@@ -23,7 +23,7 @@ from custom_components.direct_push.const import (
     CONF_TOKEN,
     DOMAIN,
 )
-from custom_components.direct_push.device_api import HEADER_DEVICE, HEADER_SECRET
+from custom_components.direct_push.device_api import HEADER_SECRET
 from custom_components.direct_push.issues import lease_issue_id
 from custom_components.direct_push.leases import (
     DAY,
@@ -35,7 +35,7 @@ from custom_components.direct_push.leases import (
 
 from .apns_server import ApnsServer
 from .conftest import CAROL_TOKEN, send_rows
-from .test_device_api import apple, client, log_secrets, pairing_code, register
+from .test_device_api import client, device_headers, log_secrets, pair
 
 __all__ = ["client", "log_secrets"]  # fixtures shared with test_device_api
 
@@ -88,8 +88,7 @@ async def test_a_lease_that_is_not_renewed(
     log_secrets: list[str],
 ) -> None:
     """Timeout push a day before, unavailable with a repair at the end, removed a week on."""
-    answer = await register(client, apple(await pairing_code(hass)), log_secrets)
-    await hass.async_block_till_done()
+    answer = await pair(hass, client, log_secrets)
     device_id = answer["device_id"]
     expires = datetime.fromisoformat(answer["lease_expires_at"])
     assert expires - datetime.now(expires.tzinfo) > timedelta(days=29, hours=23)
@@ -131,15 +130,14 @@ async def test_a_renewal_restores_a_lapsed_device_with_its_new_token(
     """Tokens rotate: a renewal may bring one; a lapsed device works again."""
     hass.config_entries.async_update_entry(loaded_entry, options={CONF_LEASE_DAYS: 7})
     await hass.async_block_till_done()
-    answer = await register(client, apple(await pairing_code(hass)), log_secrets)
-    await hass.async_block_till_done()
+    answer = await pair(hass, client, log_secrets)
     device_id = answer["device_id"]
     log_secrets.append(NEW_TOKEN)
     await later(hass, freezer, timedelta(days=7, hours=1))
     assert hass.states.get("notify.carol").state == STATE_UNAVAILABLE
 
     url = f"/api/direct_push/devices/{device_id}/renew"
-    headers = {HEADER_DEVICE: device_id, HEADER_SECRET: answer["device_secret"]}
+    headers = device_headers(answer)
     wrong = await client.post(url, json={}, headers={**headers, HEADER_SECRET: "x"})
     assert wrong.status == 401
     refused = await client.post(url, json={"admin": True}, headers=headers)

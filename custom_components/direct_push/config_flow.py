@@ -564,6 +564,22 @@ class WebPushDeviceSubentryFlow(_DeviceSubentryFlow):
         return {**subscription, CONF_ADMIN: user_input[CONF_ADMIN]}
 
 
+def _days(least: int) -> vol.All:
+    """A number of days, from least to a year, as a whole number."""
+    return vol.All(
+        NumberSelector(
+            NumberSelectorConfig(
+                min=least,
+                max=365,
+                step=1,
+                mode=NumberSelectorMode.BOX,
+                unit_of_measurement="d",
+            )
+        ),
+        vol.Coerce(int),
+    )
+
+
 class DirectPushOptionsFlow(OptionsFlow):
     """Defaults for every message; the entry's update listener reloads it."""
 
@@ -593,33 +609,12 @@ class DirectPushOptionsFlow(OptionsFlow):
                 vol.Required(CONF_TITLE_FROM_DEVICE, default=False): BooleanSelector(),
                 vol.Required(
                     CONF_UNREACHABLE_DAYS, default=DEFAULT_UNREACHABLE_DAYS
-                ): vol.All(
-                    NumberSelector(
-                        NumberSelectorConfig(
-                            min=1,
-                            max=365,
-                            step=1,
-                            mode=NumberSelectorMode.BOX,
-                            unit_of_measurement="d",
-                        )
-                    ),
-                    vol.Coerce(int),
-                ),
+                ): _days(1),
                 vol.Required(
                     CONF_ALLOW_LOCAL_PUSH_SERVICES, default=False
                 ): BooleanSelector(),
-                vol.Required(CONF_LEASE_DAYS, default=DEFAULT_LEASE_DAYS): vol.All(
-                    NumberSelector(
-                        NumberSelectorConfig(
-                            min=2,
-                            max=365,
-                            step=1,
-                            mode=NumberSelectorMode.BOX,
-                            unit_of_measurement="d",
-                        )
-                    ),
-                    vol.Coerce(int),
-                ),
+                # The timeout push comes a day before the end: at least two days.
+                vol.Required(CONF_LEASE_DAYS, default=DEFAULT_LEASE_DAYS): _days(2),
             }
         )
         return self.async_show_form(
