@@ -237,6 +237,7 @@ async def test_a_logged_in_user_registers_a_browser_it_owns(
         ({"name": 5}, 400, "invalid_field", "name"),
         ({"token": "not hex"}, 400, "invalid_field", "token"),
         ({"platform": "fcm"}, 400, "invalid_field", "platform"),
+        ({"private": "yes"}, 400, "invalid_field", "private"),
         ({"environment": "staging"}, 400, "invalid_field", "environment"),
         ({"platform": "webpush"}, 400, "invalid_field", "subscription"),
         ({"token": "a1" * 32}, 409, "already_registered", "token"),

@@ -67,6 +67,8 @@ CONF_SECRET_HASH: Final = "secret_hash"  # noqa: S105 (a key's name)
 # Its lease (leases.py): when it ends (POSIX time), and the end its timeout push announced.
 CONF_LEASE_EXPIRES: Final = "lease_expires"
 CONF_LEASE_WARNED: Final = "lease_warned"
+# Private mode (mailbox.py): pushes carry only a message id.
+CONF_PRIVATE: Final = "private"
 # Who added a Web Push device (endpoint_policy.Trust); absent: an admin.
 CONF_TRUST: Final = "trust"
 # Hub option: self-registered devices may use push services on the local network.

@@ -51,6 +51,7 @@ from .const import (
     CONF_LEASE_EXPIRES,
     CONF_NAME,
     CONF_OWNER,
+    CONF_PRIVATE,
     CONF_SECRET_HASH,
     CONF_TOKEN,
     CONF_TRUST,
@@ -84,7 +85,7 @@ HEADER_DEVICE: Final = "X-Direct-Push-Device"
 HEADER_SECRET: Final = "X-Direct-Push-Secret"  # noqa: S105 (a header's name)
 PLATFORMS: Final = {"apns": SUBENTRY_APNS, "webpush": SUBENTRY_WEBPUSH}
 _REGISTER_FIELDS: Final = frozenset(
-    {"code", "name", "platform", "token", "environment", "subscription"}
+    {"code", "name", "platform", "token", "environment", "subscription", "private"}
 )
 # A renewal may bring a rotated token or a new subscription.
 _RENEW_FIELDS: Final = frozenset({"token", "environment", "subscription"})
@@ -143,6 +144,8 @@ def async_setup_device_api(hass: HomeAssistant) -> None:
     hass.http.register_view(DeviceView(api))
     hass.http.register_view(RenewView(api))
     hass.http.register_view(ActionsView(api))
+    hass.http.register_view(MessagesView(api))
+    hass.http.register_view(MessageView(api))
 
     async def _async_create_code(call: ServiceCall) -> ServiceResponse:
         return dict(await async_create_pairing_code(hass, call.context))
@@ -202,6 +205,12 @@ async def _read_json(request: web.Request) -> dict[str, Any]:
             HTTPStatus.BAD_REQUEST, "invalid_json", "The body is not a JSON object."
         )
     return body
+
+
+def _flag(body: dict[str, Any], name: str) -> bool:
+    if not isinstance(value := body.get(name, False), bool):
+        raise _invalid(name, f"'{name}' must be true or false.")
+    return value
 
 
 def _text(body: dict[str, Any], name: str) -> str:
@@ -312,6 +321,7 @@ class RegisterView(_ApiView):
             CONF_OWNER: owner,
             CONF_SECRET_HASH: hash_secret(secret),
             CONF_LEASE_EXPIRES: expires,
+            CONF_PRIVATE: _flag(body, CONF_PRIVATE),
         }
         subentry = ConfigSubentry(
             data=MappingProxyType(data),
@@ -449,7 +459,9 @@ class DeviceView(_DeviceAuthView):
         except ApiError as err:
             return err.response()
         device = hub.devices[device_id]
-        await hub.async_send([device], timeout_message(device_id, "unregistered", None))
+        await hub.async_send_notice(
+            device, timeout_message(device_id, "unregistered", None)
+        )
         request.app[KEY_HASS].config_entries.async_remove_subentry(hub.entry, device_id)
         LOGGER.info("%s unregistered itself", device.name)
         return self.json({})
@@ -590,3 +602,43 @@ def _answer_fields(body: dict[str, Any]) -> tuple[str, str, str | None]:
         except InputError:
             raise _invalid(name, f"'{name}' holds characters it cannot.") from None
     return checked["message_id"], checked["action"], text
+
+
+class MessagesView(_DeviceAuthView):
+    """GET /api/direct_push/messages: a private device's messages, for polling."""
+
+    url = "/api/direct_push/messages"
+    name = "api:direct_push:messages"
+
+    async def get(self, request: web.Request) -> web.Response:
+        """Return the device's kept messages whose time to live has not ended."""
+        if (blocked := self._blocked_response(request)) is not None:
+            return blocked
+        caller = request.headers.get(HEADER_DEVICE, "")
+        try:
+            hub = self._authenticate(request, caller)
+        except ApiError as err:
+            return err.response()
+        return self.json({"messages": hub.mailbox.waiting(caller)})
+
+
+class MessageView(_DeviceAuthView):
+    """GET /api/direct_push/messages/{message_id}: the message a wake-up push announced."""
+
+    url = "/api/direct_push/messages/{message_id}"
+    name = "api:direct_push:message"
+
+    async def get(self, request: web.Request, message_id: str) -> web.Response:
+        """Return the message, if it went to this device and has not expired."""
+        if (blocked := self._blocked_response(request)) is not None:
+            return blocked
+        caller = request.headers.get(HEADER_DEVICE, "")
+        try:
+            hub = self._authenticate(request, caller)
+        except ApiError as err:
+            return err.response()
+        if (message := hub.mailbox.read(caller, message_id)) is None:
+            return ApiError(
+                HTTPStatus.NOT_FOUND, "not_found", "This device has no such message."
+            ).response()
+        return self.json(message)

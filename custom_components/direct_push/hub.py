@@ -20,6 +20,7 @@ from .const import (
     CONF_ADMIN,
     CONF_INTERRUPTION_LEVEL,
     CONF_OWNER,
+    CONF_PRIVATE,
     CONF_SOUND,
     CONF_TITLE_FROM_DEVICE,
     CONF_UNREACHABLE_DAYS,
@@ -38,6 +39,7 @@ from .issues import (
 )
 from .jobs import Sent
 from .leases import LeaseKeeper, lease_expired
+from .mailbox import Mailbox
 from .message import InterruptionLevel, Message, MessageError
 from .outbox import Outbox
 from .routing import GROUPS, Route, RouteIndex
@@ -124,17 +126,19 @@ class DirectPushHub:
             on_attempt=self._async_attempted,
             is_inactive=self.is_inactive,
         )
+        self.mailbox = Mailbox(hass, entry.entry_id)
         self.leases = LeaseKeeper(
             hass,
             self.devices,
-            send=lambda device, message: self.async_send([device], message),
+            send=self.async_send_notice,
             update=self.async_update_device,
             expired=partial(hass.config_entries.async_schedule_reload, entry.entry_id),
             remove=partial(hass.config_entries.async_remove_subentry, entry),
         )
 
     async def async_load(self) -> None:
-        """Resume the pushes a previous run kept."""
+        """Resume the pushes a previous run kept; read the private messages."""
+        await self.mailbox.async_load()
         await self.outbox.async_load()
 
     def runs(self, entry: ConfigEntry) -> bool:
@@ -318,7 +322,10 @@ class DirectPushHub:
             level := options.get(CONF_INTERRUPTION_LEVEL)
         ):
             changes["interruption_level"] = InterruptionLevel(level)
-        return replace(message, **changes) if changes else message
+        personal = replace(message, **changes) if changes else message
+        if device.config.get(CONF_PRIVATE):
+            return self.mailbox.keep(device.device_id, personal)
+        return personal
 
     @callback
     def _async_attempted(self, device: Device, delivery: Delivery) -> None:
@@ -353,6 +360,10 @@ class DirectPushHub:
             (device, self._personalise(device, message)) for device in devices
         )
 
+    async def async_send_notice(self, device: Device, message: Message) -> Sent:
+        """Send Direct Push's own notice (a timeout push) as it is, private mode or not."""
+        return await self.outbox.async_send([(device, message)])
+
     @callback
     def async_update_device(self, device_id: str, changes: Mapping[str, Any]) -> None:
         """Store what a backend learned about a device, such as its environment.
@@ -377,6 +388,7 @@ class DirectPushHub:
     async def async_close(self) -> None:
         """Keep the pushes still to send, then close every backend's connections."""
         await self.outbox.async_close()
+        await self.mailbox.async_save()
         await self._async_close_backends()
 
     async def async_stop(self) -> None:

@@ -211,7 +211,8 @@ class Outbox:
             waiter.set_result(Report(device, Status.FAILED, "device_inactive"))
             return _Added(waiter)
         now = time.time()
-        job_id = str(uuid.uuid4())
+        # A private device's message has its id already: the mailbox keeps it by it.
+        job_id = message.message_id or str(uuid.uuid4())
         job = Job(
             id=job_id,
             device_id=device.device_id,
