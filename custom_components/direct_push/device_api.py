@@ -8,7 +8,7 @@ admin, and holds a secret of which only the hash is stored.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -129,6 +129,30 @@ def _new_lease(options: Mapping[str, Any]) -> float:
     """Return when a lease taken or renewed now ends."""
     days: float = options.get(CONF_LEASE_DAYS, DEFAULT_LEASE_DAYS)
     return time.time() + days * DAY
+
+
+def _loaded_hub(hass: HomeAssistant) -> DirectPushHub:
+    """Return the loaded hub, or answer 503."""
+    try:
+        return async_get_hub(hass)
+    except ServiceValidationError:
+        raise ApiError(
+            HTTPStatus.SERVICE_UNAVAILABLE, "not_loaded", "Direct Push is not loaded."
+        ) from None
+
+
+def _check_unclaimed(
+    others: Iterable[ConfigSubentry], kind: str, data: Mapping[str, Any]
+) -> None:
+    """Refuse a token or endpoint that another device has already."""
+    unique = CONF_TOKEN if kind == SUBENTRY_APNS else CONF_ENDPOINT
+    if any(s.data.get(unique) == data[unique] for s in others):
+        raise ApiError(
+            HTTPStatus.CONFLICT,
+            "already_registered",
+            "Another device has this token or subscription: unregister it first.",
+            "token" if kind == SUBENTRY_APNS else "subscription",
+        )
 
 
 def _invalid(field: str, message: str) -> ApiError:
@@ -289,30 +313,16 @@ class RegisterView(_ApiView):
                     "Send a pairing code, or a Home Assistant access token.",
                 ),
             )
-        try:
-            hub = async_get_hub(hass)
-        except ServiceValidationError as err:  # no hub loaded
-            raise ApiError(
-                HTTPStatus.SERVICE_UNAVAILABLE,
-                "not_loaded",
-                "Direct Push is not loaded.",
-            ) from err
+        hub = _loaded_hub(hass)
         entry = hub.entry
-        kind, data = self.device_data(hass, entry.data, entry.options, body)
+        kind, data = _device_data(hass, entry.data, entry.options, body)
         others = list(entry.subentries.values())
         try:
             name = check_name(_text(body, CONF_NAME))
         except InputError as err:
             raise _invalid(CONF_NAME, f"The name is not usable ({err.key}).") from None
         name = DeviceNames(s.title for s in others).claim(name)
-        unique = CONF_TOKEN if kind == SUBENTRY_APNS else CONF_ENDPOINT
-        if any(s.data.get(unique) == data[unique] for s in others):
-            raise ApiError(
-                HTTPStatus.CONFLICT,
-                "already_registered",
-                "This device is already registered: unregister it first.",
-                "token" if kind == SUBENTRY_APNS else "subscription",
-            )
+        _check_unclaimed(others, kind, data)
         secret = new_secret()
         expires = _new_lease(entry.options)
         data |= {
@@ -344,72 +354,70 @@ class RegisterView(_ApiView):
             status_code=HTTPStatus.CREATED,
         )
 
-    @staticmethod
-    def device_data(
-        hass: HomeAssistant,
-        hub_data: Any,
-        options: Any,
-        body: dict[str, Any],
-    ) -> tuple[str, dict[str, Any]]:
-        """Check the platform's fields; return the subentry type and its data."""
-        if (kind := PLATFORMS.get(_text(body, "platform"))) is None:
-            raise _invalid("platform", "'platform' must be 'apns' or 'webpush'.")
-        if kind == SUBENTRY_APNS:
-            if CONF_AUTH_METHOD not in hub_data:
-                raise _invalid("platform", "This hub has no Apple key.")
-            try:
-                token = check_device_token(_text(body, CONF_TOKEN))
-            except AppleCredentialError:
-                raise _invalid(CONF_TOKEN, "The device token is not valid.") from None
-            environment = body.get(
-                CONF_ENVIRONMENT, hub_data.get(CONF_ENVIRONMENT, ENV_PRODUCTION)
-            )
-            if environment not in DEVICE_ENVIRONMENTS:
-                raise _invalid(
-                    CONF_ENVIRONMENT,
-                    "'environment' must be 'production', 'sandbox' or 'auto'.",
-                )
-            return kind, {CONF_TOKEN: token, CONF_ENVIRONMENT: environment}
-        subscription = body.get("subscription")
-        keys = subscription.get("keys") if isinstance(subscription, dict) else None
-        if not isinstance(subscription, dict) or not isinstance(keys, dict):
-            raise _invalid(
-                "subscription",
-                "'subscription' must be {endpoint, keys: {p256dh, auth}}.",
-            )
-        policy = replace(
-            admin_policy(hass),
-            trust=Trust.SELF_REGISTERED,
-            allow_local_network=bool(options.get(CONF_ALLOW_LOCAL_PUSH_SERVICES)),
-        )
-        endpoint, p256dh, auth = (
-            subscription.get("endpoint"),
-            keys.get("p256dh"),
-            keys.get("auth"),
-        )
-        if not (
-            isinstance(endpoint, str)
-            and isinstance(p256dh, str)
-            and isinstance(auth, str)
-        ):
-            raise _invalid(
-                "subscription",
-                "'subscription' must be {endpoint, keys: {p256dh, auth}}.",
-            )
+
+def _device_data(
+    hass: HomeAssistant,
+    hub_data: Any,
+    options: Any,
+    body: dict[str, Any],
+) -> tuple[str, dict[str, Any]]:
+    """Check the platform's fields; return the subentry type and its data."""
+    if (kind := PLATFORMS.get(_text(body, "platform"))) is None:
+        raise _invalid("platform", "'platform' must be 'apns' or 'webpush'.")
+    if kind == SUBENTRY_APNS:
+        if CONF_AUTH_METHOD not in hub_data:
+            raise _invalid("platform", "This hub has no Apple key.")
         try:
-            checked = parse_subscription(endpoint, p256dh, auth, policy)
-        except SubscriptionError as err:
-            if err.field == CONF_ENDPOINT and err.key not in _MALFORMED_ENDPOINT:
-                raise ApiError(
-                    HTTPStatus.FORBIDDEN,
-                    "endpoint_refused",
-                    f"Home Assistant may not post to this endpoint ({err.key}).",
-                    "subscription",
-                ) from None
+            token = check_device_token(_text(body, CONF_TOKEN))
+        except AppleCredentialError:
+            raise _invalid(CONF_TOKEN, "The device token is not valid.") from None
+        environment = body.get(
+            CONF_ENVIRONMENT, hub_data.get(CONF_ENVIRONMENT, ENV_PRODUCTION)
+        )
+        if environment not in DEVICE_ENVIRONMENTS:
             raise _invalid(
-                "subscription", f"The subscription is not usable ({err.key})."
+                CONF_ENVIRONMENT,
+                "'environment' must be 'production', 'sandbox' or 'auto'.",
+            )
+        return kind, {CONF_TOKEN: token, CONF_ENVIRONMENT: environment}
+    subscription = body.get("subscription")
+    keys = subscription.get("keys") if isinstance(subscription, dict) else None
+    if not isinstance(subscription, dict) or not isinstance(keys, dict):
+        raise _invalid(
+            "subscription",
+            "'subscription' must be {endpoint, keys: {p256dh, auth}}.",
+        )
+    policy = replace(
+        admin_policy(hass),
+        trust=Trust.SELF_REGISTERED,
+        allow_local_network=bool(options.get(CONF_ALLOW_LOCAL_PUSH_SERVICES)),
+    )
+    endpoint, p256dh, auth = (
+        subscription.get("endpoint"),
+        keys.get("p256dh"),
+        keys.get("auth"),
+    )
+    if not (
+        isinstance(endpoint, str) and isinstance(p256dh, str) and isinstance(auth, str)
+    ):
+        raise _invalid(
+            "subscription",
+            "'subscription' must be {endpoint, keys: {p256dh, auth}}.",
+        )
+    try:
+        checked = parse_subscription(endpoint, p256dh, auth, policy)
+    except SubscriptionError as err:
+        if err.field == CONF_ENDPOINT and err.key not in _MALFORMED_ENDPOINT:
+            raise ApiError(
+                HTTPStatus.FORBIDDEN,
+                "endpoint_refused",
+                f"Home Assistant may not post to this endpoint ({err.key}).",
+                "subscription",
             ) from None
-        return kind, {**checked, CONF_TRUST: Trust.SELF_REGISTERED}
+        raise _invalid(
+            "subscription", f"The subscription is not usable ({err.key})."
+        ) from None
+    return kind, {**checked, CONF_TRUST: Trust.SELF_REGISTERED}
 
 
 class _DeviceAuthView(_ApiView):
@@ -417,14 +425,7 @@ class _DeviceAuthView(_ApiView):
 
     def _authenticate(self, request: web.Request, device_id: str) -> DirectPushHub:
         """Check the device's headers before anything else; return the hub."""
-        try:
-            hub = async_get_hub(request.app[KEY_HASS])
-        except ServiceValidationError:  # no hub loaded
-            raise ApiError(
-                HTTPStatus.SERVICE_UNAVAILABLE,
-                "not_loaded",
-                "Direct Push is not loaded.",
-            ) from None
+        hub = _loaded_hub(request.app[KEY_HASS])
         caller = request.headers.get(HEADER_DEVICE, "")
         subentry = hub.entry.subentries.get(caller)
         if subentry is None or not secret_matches(
@@ -507,24 +508,17 @@ class RenewView(_DeviceAuthView):
             platform = {kind: name for name, kind in PLATFORMS.items()}[
                 entry.subentries[device_id].subentry_type
             ]
-            kind, data = RegisterView.device_data(
+            kind, data = _device_data(
                 request.app[KEY_HASS],
                 entry.data,
                 entry.options,
                 {**body, "platform": platform},
             )
-            unique = CONF_TOKEN if kind == SUBENTRY_APNS else CONF_ENDPOINT
-            if any(
-                s.data.get(unique) == data[unique]
-                for s in entry.subentries.values()
-                if s.subentry_id != device_id
-            ):
-                raise ApiError(
-                    HTTPStatus.CONFLICT,
-                    "already_registered",
-                    "Another device has this token or subscription.",
-                    "token" if kind == SUBENTRY_APNS else "subscription",
-                )
+            _check_unclaimed(
+                (s for s in entry.subentries.values() if s.subentry_id != device_id),
+                kind,
+                data,
+            )
             changes |= data
         changes[CONF_LEASE_EXPIRES] = _new_lease(entry.options)
         return changes
