@@ -238,6 +238,7 @@ async def test_a_logged_in_user_registers_a_browser_it_owns(
         ({"token": "not hex"}, 400, "invalid_field", "token"),
         ({"platform": "fcm"}, 400, "invalid_field", "platform"),
         ({"private": "yes"}, 400, "invalid_field", "private"),
+        ({"service_extension": 1}, 400, "invalid_field", "service_extension"),
         ({"environment": "staging"}, 400, "invalid_field", "environment"),
         ({"platform": "webpush"}, 400, "invalid_field", "subscription"),
         ({"token": "a1" * 32}, 409, "already_registered", "token"),
@@ -253,11 +254,14 @@ async def test_a_bad_registration_is_named_and_stores_nothing(
     error: str,
     field: str,
 ) -> None:
-    """A registration that cannot work names its field; the code is used up anyway."""
+    """A registration that cannot work names its field; the code stays usable."""
     code = await pairing_code(hass)
     answer = await register(client, apple(code) | body, log_secrets, status)
     assert (answer["error"], answer["field"]) == (error, field)
     assert set(devices(loaded_entry)) == {"Alice", "Bob"}
+    await register(client, apple(code, token="c3" * 32), log_secrets)
+    await hass.async_block_till_done()
+    assert set(devices(loaded_entry)) == {"Alice", "Bob", "Carol"}
 
 
 @pytest.mark.parametrize(

@@ -141,3 +141,92 @@ async def test_a_timeout_push_is_not_hidden_in_private_mode(
     [last] = apns_server.pushes_for(CAROL_TOKEN)
     assert last.payload["type"] == "timeout"
     assert last.payload["reason"] == "unregistered"
+
+
+async def test_an_app_with_a_service_extension_gets_a_neutral_alert(
+    hass: HomeAssistant,
+    client: TestClient[Any, Any],
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    log_secrets: list[str],
+) -> None:
+    """mutable-content lets the app's extension fetch the message; no text goes to Apple."""
+    carol = await pair(hass, client, log_secrets, private=True, service_extension=True)
+    response = await hass.services.async_call(
+        DOMAIN,
+        "send",
+        {"target": "Carol", "title": "Motion", "message": "Alarm in the cellar"},
+        blocking=True,
+        return_response=True,
+    )
+    assert response is not None
+    [row] = response["deliveries"]  # type: ignore[misc]
+    [apple] = apns_server.pushes_for(CAROL_TOKEN)
+    assert apple.headers["apns-push-type"] == "alert"
+    assert apple.payload == {
+        "type": "wake",
+        "id": row["message_id"],
+        "aps": {
+            "alert": {"body": "New notification"},
+            "sound": "default",
+            "mutable-content": 1,
+        },
+    }
+    for word in SECRET_WORDS:
+        assert word.encode() not in apple.raw
+    fetched = await client.get(
+        f"/api/direct_push/messages/{row['message_id']}", headers=device_headers(carol)
+    )
+    assert (await fetched.json())["message"] == "Alarm in the cellar"
+
+
+async def test_an_admin_turns_private_mode_on_and_off_without_unpairing(
+    hass: HomeAssistant,
+    client: TestClient[Any, Any],
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    log_secrets: list[str],
+) -> None:
+    """Editing a registered device keeps its secret and lease; private mode is a toggle."""
+    carol = await pair(hass, client, log_secrets)
+    device_id = carol["device_id"]
+    before = dict(loaded_entry.subentries[device_id].data)
+    result = await loaded_entry.start_subentry_reconfigure_flow(hass, device_id)
+    assert CONF_PRIVATE in result["data_schema"].schema  # type: ignore[index]
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        {
+            "name": "Carol's phone",
+            "token": CAROL_TOKEN,
+            "admin": False,
+            "environment": "production",
+            CONF_PRIVATE: True,
+        },
+    )
+    assert result["reason"] == "reconfigure_successful"  # type: ignore[typeddict-item]
+    await hass.async_block_till_done()
+    after = loaded_entry.subentries[device_id].data
+    assert after[CONF_PRIVATE] is True
+    assert after["name"] == "Carol's phone"
+    for key in ("secret_hash", "lease_expires", "owner"):
+        assert after[key] == before[key]
+
+    await hass.services.async_call(
+        DOMAIN, "send", {"target": "Carol's phone", "message": "Motion"}, blocking=True
+    )
+    [wake] = apns_server.pushes_for(CAROL_TOKEN)
+    assert wake.payload["type"] == "wake"
+    # The device still proves itself with the secret it was given.
+    polled = await client.get(
+        "/api/direct_push/messages", headers=device_headers(carol)
+    )
+    assert [m["message"] for m in (await polled.json())["messages"]] == ["Motion"]
+
+
+async def test_a_device_an_admin_added_has_no_private_mode(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    """It cannot fetch messages, so the form does not offer it."""
+    alice = next(s for s in loaded_entry.subentries.values() if s.title == "Alice")
+    result = await loaded_entry.start_subentry_reconfigure_flow(hass, alice.subentry_id)
+    assert CONF_PRIVATE not in result["data_schema"].schema  # type: ignore[index]

@@ -64,6 +64,8 @@ from .const import (
     CONF_LEASE_DAYS,
     CONF_NAME,
     CONF_P256DH,
+    CONF_PRIVATE,
+    CONF_SECRET_HASH,
     CONF_SOUND,
     CONF_SUBSCRIPTION,
     CONF_TEAM_ID,
@@ -78,6 +80,7 @@ from .const import (
     DOMAIN,
     ENV_PRODUCTION,
     ENV_SANDBOX,
+    REGISTRATION_KEYS,
     TITLE,
 )
 from .errors import FormErrors
@@ -427,6 +430,13 @@ class _DeviceSubentryFlow(ConfigSubentryFlow):
         entry = self._get_entry()
         errors = FormErrors()
         current = entry.subentries[device_id].data if device_id else {}
+        # Only a device that registered itself can fetch messages, so only it may be private.
+        registered = CONF_SECRET_HASH in current
+        schema = self._schema(entry)
+        if registered:
+            schema = schema.extend(
+                {vol.Required(CONF_PRIVATE, default=False): BooleanSelector()}
+            )
         if user_input is not None:
             others = [
                 s for s in entry.subentries.values() if s.subentry_id != device_id
@@ -442,6 +452,9 @@ class _DeviceSubentryFlow(ConfigSubentryFlow):
                     )
             if not errors:
                 data[CONF_NAME] = name
+                if registered:
+                    data |= {k: current[k] for k in REGISTRATION_KEYS if k in current}
+                    data[CONF_PRIVATE] = user_input[CONF_PRIVATE]
                 if device_id is None:
                     return self.async_create_entry(title=name, data=data)
                 async_delete_inactive_issue(self.hass, device_id)
@@ -451,7 +464,7 @@ class _DeviceSubentryFlow(ConfigSubentryFlow):
         return self.async_show_form(
             step_id=step_id,
             data_schema=self.add_suggested_values_to_schema(
-                self._schema(entry), user_input if user_input is not None else current
+                schema, user_input if user_input is not None else current
             ),
             errors=errors.errors,
             description_placeholders={

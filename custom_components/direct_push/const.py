@@ -67,8 +67,19 @@ CONF_SECRET_HASH: Final = "secret_hash"  # noqa: S105 (a key's name)
 # Its lease (leases.py): when it ends (POSIX time), and the end its timeout push announced.
 CONF_LEASE_EXPIRES: Final = "lease_expires"
 CONF_LEASE_WARNED: Final = "lease_warned"
-# Private mode (mailbox.py): pushes carry only a message id.
+# Private mode (mailbox.py): pushes carry only a message id; an Apple app with a
+# notification service extension asks for an alert it can rewrite.
 CONF_PRIVATE: Final = "private"
+CONF_SERVICE_EXTENSION: Final = "service_extension"
+# What a device's own registration keeps and an admin's edit must not drop.
+REGISTRATION_KEYS: Final = (
+    CONF_OWNER,
+    CONF_SECRET_HASH,
+    CONF_LEASE_EXPIRES,
+    CONF_LEASE_WARNED,
+    CONF_PRIVATE,
+    CONF_SERVICE_EXTENSION,
+)
 # Who added a Web Push device (endpoint_policy.Trust); absent: an admin.
 CONF_TRUST: Final = "trust"
 # Hub option: self-registered devices may use push services on the local network.

@@ -53,6 +53,7 @@ from .const import (
     CONF_OWNER,
     CONF_PRIVATE,
     CONF_SECRET_HASH,
+    CONF_SERVICE_EXTENSION,
     CONF_TOKEN,
     CONF_TRUST,
     CONF_VAPID_PRIVATE_KEY,
@@ -85,7 +86,16 @@ HEADER_DEVICE: Final = "X-Direct-Push-Device"
 HEADER_SECRET: Final = "X-Direct-Push-Secret"  # noqa: S105 (a header's name)
 PLATFORMS: Final = {"apns": SUBENTRY_APNS, "webpush": SUBENTRY_WEBPUSH}
 _REGISTER_FIELDS: Final = frozenset(
-    {"code", "name", "platform", "token", "environment", "subscription", "private"}
+    {
+        "code",
+        "name",
+        "platform",
+        "token",
+        "environment",
+        "subscription",
+        "private",
+        "service_extension",
+    }
 )
 # A renewal may bring a rotated token or a new subscription.
 _RENEW_FIELDS: Final = frozenset({"token", "environment", "subscription"})
@@ -153,6 +163,14 @@ def _check_unclaimed(
             "Another device has this token or subscription: unregister it first.",
             "token" if kind == SUBENTRY_APNS else "subscription",
         )
+
+
+def _invalid_code() -> ApiError:
+    return ApiError(
+        HTTPStatus.UNAUTHORIZED,
+        "invalid_code",
+        "The pairing code is wrong, used or expired.",
+    )
 
 
 def _invalid(field: str, message: str) -> ApiError:
@@ -293,15 +311,8 @@ class RegisterView(_ApiView):
             raise _invalid(unknown[0], f"'{unknown[0]}' is not a registration field.")
         owner: str | None = None
         if "code" in body:
-            if not self._api.codes.redeem(_text(body, "code"), time.monotonic()):
-                raise self._failed(
-                    request,
-                    ApiError(
-                        HTTPStatus.UNAUTHORIZED,
-                        "invalid_code",
-                        "The pairing code is wrong, used or expired.",
-                    ),
-                )
+            if not self._api.codes.is_valid(_text(body, "code"), time.monotonic()):
+                raise self._failed(request, _invalid_code())
         elif (user := request.get(KEY_HASS_USER)) is not None:
             owner = user.id
         else:
@@ -323,6 +334,16 @@ class RegisterView(_ApiView):
             raise _invalid(CONF_NAME, f"The name is not usable ({err.key}).") from None
         name = DeviceNames(s.title for s in others).claim(name)
         _check_unclaimed(others, kind, data)
+        private = _flag(body, CONF_PRIVATE)
+        if (extension := _flag(body, CONF_SERVICE_EXTENSION)) and kind != SUBENTRY_APNS:
+            raise _invalid(
+                CONF_SERVICE_EXTENSION, "A notification service extension is Apple's."
+            )
+        # Spent only now, so that a refused body leaves the code usable.
+        if "code" in body and not self._api.codes.redeem(
+            body["code"], time.monotonic()
+        ):
+            raise self._failed(request, _invalid_code())
         secret = new_secret()
         expires = _new_lease(entry.options)
         data |= {
@@ -331,7 +352,8 @@ class RegisterView(_ApiView):
             CONF_OWNER: owner,
             CONF_SECRET_HASH: hash_secret(secret),
             CONF_LEASE_EXPIRES: expires,
-            CONF_PRIVATE: _flag(body, CONF_PRIVATE),
+            CONF_PRIVATE: private,
+            CONF_SERVICE_EXTENSION: extension,
         }
         subentry = ConfigSubentry(
             data=MappingProxyType(data),

@@ -21,6 +21,7 @@ from .const import (
     CONF_INTERRUPTION_LEVEL,
     CONF_OWNER,
     CONF_PRIVATE,
+    CONF_SERVICE_EXTENSION,
     CONF_SOUND,
     CONF_TITLE_FROM_DEVICE,
     CONF_UNREACHABLE_DAYS,
@@ -324,7 +325,11 @@ class DirectPushHub:
             changes["interruption_level"] = InterruptionLevel(level)
         personal = replace(message, **changes) if changes else message
         if device.config.get(CONF_PRIVATE):
-            return self.mailbox.keep(device.device_id, personal)
+            return self.mailbox.keep(
+                device.device_id,
+                personal,
+                service_extension=device.config.get(CONF_SERVICE_EXTENSION, False),
+            )
         return personal
 
     @callback

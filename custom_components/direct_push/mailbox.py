@@ -25,13 +25,35 @@ STORAGE_VERSION: Final = 1
 SAVE_DELAY: Final = 1.0
 
 
-def wake_message(message_id: str, ttl: int) -> Message:
-    """Return the push that tells a private device a message waits for it."""
+# What an alert-style wake-up push shows if the app's extension cannot fetch the message.
+WAKE_ALERT: Final = "New notification"
+
+
+def wake_message(message_id: str, ttl: int, *, alert: Message | None = None) -> Message:
+    """Return the push that tells a private device a message waits for it.
+
+    Background by default. With `alert` (the kept message), an Apple app with a
+    notification service extension gets a neutral alert with mutable-content
+    instead, which its extension replaces with the fetched message; iOS gives
+    background pushes no guaranteed run time, alerts with an extension do. Only
+    the sound and the interruption level pass to Apple, never text.
+    """
+    wake = {"type": "wake", "id": message_id}
+    if alert is None:
+        return Message(
+            message="",
+            push_type=PushKind.BACKGROUND,
+            ttl=ttl,
+            data=wake,
+            message_id=message_id,
+        )
     return Message(
-        message="",
-        push_type=PushKind.BACKGROUND,
+        message=WAKE_ALERT,
+        sound=alert.sound,
+        interruption_level=alert.interruption_level,
         ttl=ttl,
-        data={"type": "wake", "id": message_id},
+        data=wake,
+        mutable_content=True,
         message_id=message_id,
     )
 
@@ -58,7 +80,9 @@ class Mailbox:
         self._forget_expired(time.time())
 
     @callback
-    def keep(self, device_id: str, message: Message) -> Message:
+    def keep(
+        self, device_id: str, message: Message, *, service_extension: bool = False
+    ) -> Message:
         """Keep a message for a device; return the wake-up push to send instead."""
         now = time.time()
         message_id = str(uuid.uuid4())
@@ -72,7 +96,9 @@ class Mailbox:
             "message": payload,
         }
         self._store.async_delay_save(self._data, SAVE_DELAY)
-        return wake_message(message_id, message.ttl)
+        return wake_message(
+            message_id, message.ttl, alert=message if service_extension else None
+        )
 
     @callback
     def read(self, device_id: str, message_id: str) -> dict[str, Any] | None:

@@ -110,6 +110,8 @@ class Message:
     data: dict[str, Any] = field(default_factory=dict)
     actions: tuple[dict[str, Any], ...] = ()
     """Buttons (action_buttons): each {"id", "action", "title"}, optional "url" and flags."""
+    mutable_content: bool = False
+    """APNs: let the app's notification service extension rewrite the alert."""
     message_id: str | None = None
     """One delivery's id, the same on every resend (APNs apns-id), so an app can drop a duplicate."""
 
@@ -254,7 +256,7 @@ def _apns_dict(message: Message) -> dict[str, Any]:
             aps["badge"] = message.badge
         if message.category:
             aps["category"] = message.category
-        if message.image:
+        if message.image or message.mutable_content:
             aps["mutable-content"] = 1
     if message.thread_id:
         aps["thread-id"] = message.thread_id

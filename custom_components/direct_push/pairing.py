@@ -72,6 +72,11 @@ class PairingCodes:
         self._codes[hash_secret(code)] = expires
         return PairingCode(code, expires)
 
+    def is_valid(self, code: str, now: float) -> bool:
+        """Return whether a code would be accepted, without using it up."""
+        self._forget_expired(now)
+        return hash_secret(normalise_code(code)) in self._codes
+
     def redeem(self, code: str, now: float) -> bool:
         """Use a code up; return whether it was valid (known, unused, not expired)."""
         self._forget_expired(now)
