@@ -11,8 +11,11 @@ under CONFIG_DIR/dev/ (so that the hub's stored key and devices stay valid acros
 On the demo's first start (unless DEMO_SETUP=ui), it completes Home Assistant's
 onboarding with the user demo (password demo) and sets Direct Push up through its config
 flow over HA's REST API, as the UI does: it imports dev/apple_push and adds the Pixel.
-Then it prints every push the servers receive, each named as the hub names its device,
-Web Push bodies decrypted.
+It then pairs the reference client (direct_push_client) as "Kitchen tablet", with a
+pairing code, and keeps it in dev/reference_client.json: the client is its own Web Push
+endpoint on the loopback, so the hub allows push services on the home network.
+Then it prints every push the servers and the client receive, each named as the hub
+names its device, Web Push bodies decrypted.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import logging
 import os
 from pathlib import Path
 import shutil
+import socket
 import sys
 from typing import Any
 
@@ -35,6 +39,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from custom_components.direct_push.apns import PROBE_TOKEN
+from direct_push_client import Device, DirectPushClient, Receiver, new_endpoint
+from direct_push_client.client import react
 from tests.apns_server import (
     ApnsPush,
     ApnsServer,
@@ -57,6 +63,8 @@ DEMO_DEVICES = [
 # printed for trying Add Web Push device by hand.
 WEBPUSH_DEVICES = ("Pixel", "Tablet")
 USER, PASSWORD = "demo", "demo"
+CLIENT_NAME = "Kitchen tablet"
+CLIENT_STATE = "reference_client.json"
 
 
 def write_apple_push_folder(folder: Path, creds: ApnsTestCredentials) -> None:
@@ -182,7 +190,9 @@ async def _json(response: aiohttp.ClientResponse) -> Any:
     return await response.json()
 
 
-async def set_up_demo(base: str, config: Path, pixel: Subscription) -> None:
+async def set_up_demo(
+    base: str, config: Path, pixel: Subscription, paired: asyncio.Event
+) -> None:
     """Onboard a fresh demo, set the hub up through its config flow, load the automations."""
     async with aiohttp.ClientSession() as session:
         for _ in range(600):
@@ -262,6 +272,10 @@ async def set_up_demo(base: str, config: Path, pixel: Subscription) -> None:
                 "admin": False,
             },
         )
+        await pair_reference_client(
+            session, base, auth, hub["result"]["entry_id"], config
+        )
+        paired.set()
         # The demo's automations send with direct_push.send, which exists now.
         shutil.copy(
             REPO / "config/demo_automations.yaml", config / "demo_automations.yaml"
@@ -273,6 +287,75 @@ async def set_up_demo(base: str, config: Path, pixel: Subscription) -> None:
         print(
             f"Demo set up: log in as {USER} with the password {PASSWORD}.", flush=True
         )
+
+
+async def _pairing_code(
+    session: aiohttp.ClientSession, base: str, auth: dict[str, str]
+) -> str:
+    """Make a pairing code; the hub reloads after its options change (400 until back)."""
+    for _ in range(40):
+        async with session.post(
+            f"{base}/api/services/direct_push/create_pairing_code?return_response",
+            json={},
+            headers=auth,
+        ) as response:
+            if response.status != 400:
+                code: str = (await _json(response))["service_response"]["code"]
+                return code
+        await asyncio.sleep(0.25)
+    raise RuntimeError("Direct Push did not come back after its options changed")
+
+
+async def pair_reference_client(
+    session: aiohttp.ClientSession,
+    base: str,
+    auth: dict[str, str],
+    entry_id: str,
+    config: Path,
+) -> None:
+    """Pair the reference client as an app does, with a code an admin made."""
+    async with session.post(
+        f"{base}/api/config/config_entries/options/flow",
+        json={"handler": entry_id},
+        headers=auth,
+    ) as response:
+        flow_id = (await _json(response))["flow_id"]
+    async with session.post(
+        f"{base}/api/config/config_entries/options/flow/{flow_id}",
+        json={"sound": "default", "allow_local_push_services": True},
+        headers=auth,
+    ) as response:
+        await _json(response)
+    code = await _pairing_code(session, base, auth)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    device = await DirectPushClient(session).pair(
+        base, code, CLIENT_NAME, new_endpoint("127.0.0.1", port)
+    )
+    device.save(config / "dev" / CLIENT_STATE)
+
+
+async def run_reference_client(dev: Path, paired: asyncio.Event) -> None:
+    """Receive as the paired reference client, and print what it shows."""
+    state = dev / CLIENT_STATE
+    if not state.exists():
+        await paired.wait()
+    device = Device.load(state)
+    async with aiohttp.ClientSession() as session:
+        client = DirectPushClient(session)
+
+        async def on_push(push: dict[str, Any]) -> None:
+            shown = await react(client, device, push)
+            print(f"Reference client → {device.name}: {json.dumps(shown)}", flush=True)
+            device.save(state)
+
+        receiver = Receiver(device, on_push)
+        await receiver.start("127.0.0.1")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await receiver.stop()
 
 
 async def main(config: Path, ha_port: int) -> None:
@@ -298,13 +381,19 @@ async def main(config: Path, ha_port: int) -> None:
                 + json.dumps(subscriptions["Tablet"].as_json()),
                 flush=True,
             )
+            paired = asyncio.Event()
             if os.environ.get("DEMO_SETUP", "auto") != "ui":
                 setup = asyncio.create_task(
                     set_up_demo(
-                        f"http://127.0.0.1:{ha_port}", config, subscriptions["Pixel"]
+                        f"http://127.0.0.1:{ha_port}",
+                        config,
+                        subscriptions["Pixel"],
+                        paired,
                     )
                 )
                 setup.add_done_callback(_report_setup)
+            client = asyncio.create_task(run_reference_client(dev, paired))
+            client.add_done_callback(_report_setup)
             shown = [0, 0, 0]
             while True:
                 await asyncio.sleep(0.3)
@@ -325,7 +414,7 @@ async def main(config: Path, ha_port: int) -> None:
 def _report_setup(task: asyncio.Task[None]) -> None:
     """Say why the demo could not be set up: the servers keep running regardless."""
     if not task.cancelled() and (error := task.exception()) is not None:
-        print(f"The demo could not be set up: {error}", flush=True)
+        print(f"The demo could not be set up: {error!r}", flush=True)
 
 
 if __name__ == "__main__":

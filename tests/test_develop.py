@@ -8,21 +8,34 @@ the config flow, which is how the demo's hub is made.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 import shutil
 
+import aiohttp
 from homeassistant import config_entries
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.check_config import async_check_ha_config_file
+from homeassistant.setup import async_setup_component
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.direct_push.const import (
     DOMAIN,
     ENV_DEV_APNS_SERVER,
     ENV_DEV_CA_FILE,
 )
-from scripts.dev_servers import DEMO_DEVICES, DeviceNames, demo_credentials
+from scripts.dev_servers import (
+    CLIENT_NAME,
+    DEMO_DEVICES,
+    DeviceNames,
+    demo_credentials,
+    pair_reference_client,
+    run_reference_client,
+)
 
 from .apns_server import ApnsServer
 
@@ -100,3 +113,58 @@ def test_device_names_come_from_home_assistant_storage(tmp_path: Path) -> None:
     assert names.get("a1" * 32) == "Alice"
     assert names.get("https://push.example/x") == "Pixel"
     assert names.get("x") is None
+
+
+async def test_the_demo_pairs_the_reference_client_which_shows_pushes(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    hass_client: ClientSessionGenerator,
+    hass_access_token: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """What the demo's first start does, then what it prints for a push to everyone."""
+    for component in ("api", "config"):  # the REST API the demo's set-up uses
+        assert await async_setup_component(hass, component, {})
+    (tmp_path / "dev").mkdir()
+    base = str((await hass_client()).make_url("")).rstrip("/")
+    paired = asyncio.Event()
+    client = asyncio.create_task(run_reference_client(tmp_path / "dev", paired))
+    try:
+        await _pair_and_show(
+            hass, loaded_entry, base, hass_access_token, tmp_path, capsys, paired
+        )
+    finally:
+        client.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await client
+
+
+async def _pair_and_show(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    base: str,
+    hass_access_token: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    paired: asyncio.Event,
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        await pair_reference_client(
+            session,
+            base,
+            {"Authorization": f"Bearer {hass_access_token}"},
+            loaded_entry.entry_id,
+            tmp_path,
+        )
+    paired.set()
+    await hass.async_block_till_done()
+    assert CLIENT_NAME in {s.title for s in loaded_entry.subentries.values()}
+    await hass.services.async_call(
+        DOMAIN, "send", {"target": CLIENT_NAME, "message": "Washer done"}, blocking=True
+    )
+    for _ in range(100):
+        if "Washer done" in (shown := capsys.readouterr().out):
+            break
+        await asyncio.sleep(0.05)
+    assert f"Reference client → {CLIENT_NAME}: " in shown
