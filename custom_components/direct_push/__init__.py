@@ -87,7 +87,7 @@ CONFIG_SCHEMA = vol.Schema(
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the actions and the device API, which outlive any config entry."""
     async_setup_services(hass)
-    async_setup_device_api(hass)
+    await async_setup_device_api(hass)
     # The legacy notify.direct_push service, for alert:, notify groups and old
     # automations; like mobile_app's, it finds the loaded hub when called. The
     # name makes it notify.direct_push: without one it would be notify.notify.

@@ -1,7 +1,8 @@
 """Which device may answer which buttons of which message, and what it answered.
 
-Kept in memory for each message's time to live (at most as many messages as
-MAX_KEPT): buttons of a message sent before a restart cannot be answered.
+Kept for each message's time to live (at most as many messages as MAX_KEPT),
+on disk too: a button pressed after Home Assistant restarted still counts,
+and still only once.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import Enum
 import time
-from typing import Final
+from typing import Any, Final
 
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.storage import Store
 from homeassistant.util.hass_dict import HassKey
 
 from .const import DOMAIN
@@ -19,6 +22,8 @@ from .jobs import Sent
 from .message import Message
 
 MAX_KEPT: Final = 10_000
+STORAGE_VERSION: Final = 1
+SAVE_DELAY: Final = 1.0
 
 
 class Answer(Enum):
@@ -41,15 +46,53 @@ class _Buttons:
 class AnswerLog:
     """The buttons each device got, by message id."""
 
-    def __init__(self, limit: int = MAX_KEPT) -> None:
-        """Keep at most limit messages; the oldest go first."""
+    def __init__(self, hass: HomeAssistant, limit: int = MAX_KEPT) -> None:
+        """Keep at most limit messages; the oldest go first. Load before use."""
         self._limit = limit
         self._sent: OrderedDict[tuple[str, str], _Buttons] = OrderedDict()
+        self._store: Store[dict[str, Any]] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.answers", atomic_writes=True
+        )
+
+    async def async_load(self) -> None:
+        """Read what an earlier run kept; forget what expired meanwhile."""
+        data = await self._store.async_load() or {}
+        now = time.time()
+        for message_id, device_id, actions, expires, answered in data.get("sent", []):
+            if expires > now:
+                self._sent[(message_id, device_id)] = _Buttons(
+                    frozenset(actions), expires, set(answered)
+                )
+
+    def _data(self) -> dict[str, Any]:
+        now = time.time()
+        return {
+            "sent": [
+                [
+                    message_id,
+                    device_id,
+                    sorted(b.actions),
+                    b.expires,
+                    sorted(b.answered),
+                ]
+                for (message_id, device_id), b in self._sent.items()
+                if b.expires > now
+            ]
+        }
+
+    def _save(self) -> None:
+        self._store.async_delay_save(self._data, SAVE_DELAY)
 
     def record(
         self, message_id: str, device_id: str, actions: frozenset[str], expires: float
     ) -> None:
         """Note that a device got a message with these buttons."""
+        self._add(message_id, device_id, actions, expires)
+        self._save()
+
+    def _add(
+        self, message_id: str, device_id: str, actions: frozenset[str], expires: float
+    ) -> None:
         self._sent[(message_id, device_id)] = _Buttons(actions, expires)
         while len(self._sent) > self._limit:
             self._sent.popitem(last=False)
@@ -66,6 +109,7 @@ class AnswerLog:
         if action in buttons.answered:
             return Answer.ALREADY_ANSWERED
         buttons.answered.add(action)
+        self._save()
         return Answer.ACCEPTED
 
     def record_sent(self, message: Message, sent: Sent) -> None:
@@ -74,9 +118,8 @@ class AnswerLog:
         expires = time.time() + message.ttl
         for report in sent.reports:
             if report.reached and report.message_id is not None:
-                self.record(
-                    report.message_id, report.device.device_id, actions, expires
-                )
+                self._add(report.message_id, report.device.device_id, actions, expires)
+        self._save()
 
 
 DATA_ANSWERS: HassKey[AnswerLog] = HassKey(f"{DOMAIN}_answers")

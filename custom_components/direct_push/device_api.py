@@ -30,7 +30,6 @@ from homeassistant.core import (
     ServiceCall,
     ServiceResponse,
     SupportsResponse,
-    callback,
 )
 from homeassistant.exceptions import ServiceValidationError, Unauthorized
 from homeassistant.helpers.dispatcher import async_dispatcher_send
@@ -177,11 +176,11 @@ def _invalid(field: str, message: str) -> ApiError:
     return ApiError(HTTPStatus.BAD_REQUEST, "invalid_field", message, field)
 
 
-@callback
-def async_setup_device_api(hass: HomeAssistant) -> None:
+async def async_setup_device_api(hass: HomeAssistant) -> None:
     """Register the views and direct_push.create_pairing_code (once, at set-up)."""
     api = hass.data[DATA_DEVICE_API] = DeviceApi()
-    hass.data[DATA_ANSWERS] = AnswerLog()
+    answers = hass.data[DATA_ANSWERS] = AnswerLog(hass)
+    await answers.async_load()
     hass.http.register_view(RegisterView(api))
     hass.http.register_view(DeviceView(api))
     hass.http.register_view(RenewView(api))
