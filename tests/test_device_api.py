@@ -443,3 +443,22 @@ async def test_a_person_target_reaches_the_devices_of_their_user(
             DOMAIN, "send", {"target": "person.nobody", "message": "Hi"}, blocking=True
         )
     assert err.value.translation_key == "unknown_target"
+
+
+async def test_devices_pairing_in_a_row_do_not_wait_for_each_other(
+    hass: HomeAssistant,
+    client: TestClient[Any, Any],
+    loaded_entry: MockConfigEntry,
+    log_secrets: list[str],
+) -> None:
+    """Each registration reloads the hub; the next one waits for it instead of a 503."""
+    codes = [await pairing_code(hass) for _ in range(3)]
+    answers = [
+        await register(
+            client, apple(code, name=f"Phone {n}", token=f"c{n}" * 32), log_secrets
+        )
+        for n, code in enumerate(codes)
+    ]
+    await hass.async_block_till_done()
+    assert [a["name"] for a in answers] == ["Phone 0", "Phone 1", "Phone 2"]
+    assert {"Phone 0", "Phone 1", "Phone 2"} <= set(devices(loaded_entry))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 import json
 import logging
@@ -10,7 +11,11 @@ import time
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.config_entries import SOURCE_REAUTH, ConfigSubentryData
+from homeassistant.config_entries import (
+    SOURCE_REAUTH,
+    ConfigEntryState,
+    ConfigSubentryData,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir, selector
@@ -659,6 +664,27 @@ async def test_not_loaded(hass: HomeAssistant, loaded_entry: MockConfigEntry) ->
     with pytest.raises(ServiceValidationError) as err:
         await _send(hass, message="Hi")
     assert err.value.translation_key == "not_loaded"
+
+
+async def test_a_send_during_a_reload_waits_for_the_hub(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, apns_server: ApnsServer
+) -> None:
+    """A device pairing or an option changing reloads the hub: a doorbell then still rings."""
+    unloading = asyncio.Event()
+    remove = loaded_entry.async_on_state_change(unloading.set)
+    reload = hass.async_create_task(
+        hass.config_entries.async_reload(loaded_entry.entry_id)
+    )
+    await unloading.wait()
+    remove()
+    assert loaded_entry.state is not ConfigEntryState.LOADED
+    rows = await _send(hass, message="Doorbell", target="Alice")
+    assert loaded_entry.state is ConfigEntryState.LOADED
+    assert [row["status"] for row in rows] == ["delivered"]
+    assert await reload
+    assert [push.payload["aps"]["alert"]["body"] for push in apns_server.pushes] == [
+        "Doorbell"
+    ]
 
 
 # Fan-out.

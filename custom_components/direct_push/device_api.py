@@ -69,7 +69,7 @@ from .issues import async_delete_inactive_issue, async_delete_lease_issue
 from .leases import DAY, iso, timeout_message
 from .names import DeviceNames
 from .pairing import FailureLimit, PairingCodes, hash_secret, new_secret, secret_matches
-from .services import async_get_hub
+from .services import async_get_hub, async_wait_hub
 from .validation import InputError, check_name, check_text
 from .webpush import (
     SUBENTRY_WEBPUSH,
@@ -140,10 +140,10 @@ def _new_lease(options: Mapping[str, Any]) -> float:
     return time.time() + days * DAY
 
 
-def _loaded_hub(hass: HomeAssistant) -> DirectPushHub:
-    """Return the loaded hub, or answer 503."""
+async def _async_loaded_hub(hass: HomeAssistant) -> DirectPushHub:
+    """Return the loaded hub, waiting out a reload (devices pairing in a row), or answer 503."""
     try:
-        return async_get_hub(hass)
+        return await async_wait_hub(hass)
     except ServiceValidationError:
         raise ApiError(
             HTTPStatus.SERVICE_UNAVAILABLE, "not_loaded", "Direct Push is not loaded."
@@ -323,7 +323,7 @@ class RegisterView(_ApiView):
                     "Send a pairing code, or a Home Assistant access token.",
                 ),
             )
-        hub = _loaded_hub(hass)
+        hub = await _async_loaded_hub(hass)
         entry = hub.entry
         kind, data = _device_data(hass, entry.data, entry.options, body)
         others = list(entry.subentries.values())
@@ -444,9 +444,11 @@ def _device_data(
 class _DeviceAuthView(_ApiView):
     """A view for one device, which proves itself with its id and secret."""
 
-    def _authenticate(self, request: web.Request, device_id: str) -> DirectPushHub:
+    async def _async_authenticate(
+        self, request: web.Request, device_id: str
+    ) -> DirectPushHub:
         """Check the device's headers before anything else; return the hub."""
-        hub = _loaded_hub(request.app[KEY_HASS])
+        hub = await _async_loaded_hub(request.app[KEY_HASS])
         caller = request.headers.get(HEADER_DEVICE, "")
         subentry = hub.entry.subentries.get(caller)
         if subentry is None or not secret_matches(
@@ -477,7 +479,7 @@ class DeviceView(_DeviceAuthView):
         if (blocked := self._blocked_response(request)) is not None:
             return blocked
         try:
-            hub = self._authenticate(request, device_id)
+            hub = await self._async_authenticate(request, device_id)
         except ApiError as err:
             return err.response()
         device = hub.devices[device_id]
@@ -500,7 +502,7 @@ class RenewView(_DeviceAuthView):
         if (blocked := self._blocked_response(request)) is not None:
             return blocked
         try:
-            hub = self._authenticate(request, device_id)
+            hub = await self._async_authenticate(request, device_id)
             changes = await self._changes(request, hub, device_id)
         except ApiError as err:
             return err.response()
@@ -557,7 +559,7 @@ class ActionsView(_DeviceAuthView):
             return blocked
         caller = request.headers.get(HEADER_DEVICE, "")
         try:
-            hub = self._authenticate(request, caller)
+            hub = await self._async_authenticate(request, caller)
             message_id, action, text = _answer_fields(await _read_json(request))
         except ApiError as err:
             return err.response()
@@ -631,7 +633,7 @@ class MessagesView(_DeviceAuthView):
             return blocked
         caller = request.headers.get(HEADER_DEVICE, "")
         try:
-            hub = self._authenticate(request, caller)
+            hub = await self._async_authenticate(request, caller)
         except ApiError as err:
             return err.response()
         return self.json({"messages": hub.mailbox.waiting(caller)})
@@ -649,7 +651,7 @@ class MessageView(_DeviceAuthView):
             return blocked
         caller = request.headers.get(HEADER_DEVICE, "")
         try:
-            hub = self._authenticate(request, caller)
+            hub = await self._async_authenticate(request, caller)
         except ApiError as err:
             return err.response()
         if (message := hub.mailbox.read(caller, message_id)) is None:

@@ -28,9 +28,9 @@ from .routing import GROUPS
 from .services import (
     ATTR_MESSAGE,
     LEGACY_DATA_SCHEMA,
-    async_get_hub,
     async_resolve_targets,
     async_send_message,
+    async_wait_hub,
     raise_if_all_failed,
 )
 
@@ -153,7 +153,7 @@ class DirectPushNotificationService(BaseNotificationService):
             ) from err
         if (title := kwargs.get(ATTR_TITLE)) not in (None, ATTR_TITLE_DEFAULT):
             fields[ATTR_TITLE] = title
-        hub = async_get_hub(self.hass)
+        hub = await async_wait_hub(self.hass)
         devices = async_resolve_targets(hub, kwargs.get(ATTR_TARGET))
         sent = await async_send_message(hub, devices, {**fields, ATTR_MESSAGE: message})
         raise_if_all_failed(sent.reports)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
+from contextlib import suppress
 from functools import partial
 from typing import Any, Final
 
@@ -35,6 +37,8 @@ from .message import (
 from .validation import InputError, check_message_fields, check_text
 
 SERVICE_SEND: Final = "send"
+# How long an action waits for the hub to come back from a reload (seconds).
+RELOAD_WAIT: Final = 10.0
 ATTR_MESSAGE: Final = "message"
 ATTR_TARGET: Final = "target"
 ATTR_DATA: Final = "data"
@@ -158,6 +162,20 @@ def build_message(fields: Mapping[str, Any]) -> Message:
     return message
 
 
+async def async_wait_hub(hass: HomeAssistant) -> DirectPushHub:
+    """Return the loaded hub; while it reloads, wait for it.
+
+    The hub reloads when a device pairs or an option changes: a doorbell
+    ringing in that second must still be pushed, not refused.
+    """
+    entries = hass.config_entries.async_entries(DOMAIN, include_ignore=False)
+    if entries and entries[0].setup_lock.locked():
+        with suppress(TimeoutError):
+            async with asyncio.timeout(RELOAD_WAIT), entries[0].setup_lock:
+                pass
+    return async_get_hub(hass)
+
+
 @callback
 def async_get_hub(hass: HomeAssistant) -> DirectPushHub:
     """Return the loaded hub, or explain that there is none."""
@@ -220,7 +238,7 @@ def async_resolve_targets(hub: DirectPushHub, value: Any) -> list[Device]:
 
 
 async def _async_send(call: ServiceCall) -> ServiceResponse:
-    hub = async_get_hub(call.hass)
+    hub = await async_wait_hub(call.hass)
     devices = await hub.outbox.turns.call(
         partial(async_resolve_targets, hub, call.data.get(ATTR_TARGET))
     )
