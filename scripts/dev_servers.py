@@ -289,23 +289,6 @@ async def set_up_demo(
         )
 
 
-async def _pairing_code(
-    session: aiohttp.ClientSession, base: str, auth: dict[str, str]
-) -> str:
-    """Make a pairing code; the hub reloads after its options change (400 until back)."""
-    for _ in range(40):
-        async with session.post(
-            f"{base}/api/services/direct_push/create_pairing_code?return_response",
-            json={},
-            headers=auth,
-        ) as response:
-            if response.status != 400:
-                code: str = (await _json(response))["service_response"]["code"]
-                return code
-        await asyncio.sleep(0.25)
-    raise RuntimeError("Direct Push did not come back after its options changed")
-
-
 async def pair_reference_client(
     session: aiohttp.ClientSession,
     base: str,
@@ -326,7 +309,13 @@ async def pair_reference_client(
         headers=auth,
     ) as response:
         await _json(response)
-    code = await _pairing_code(session, base, auth)
+    # The hub reloads with the new option; the action waits for it.
+    async with session.post(
+        f"{base}/api/services/direct_push/create_pairing_code?return_response",
+        json={},
+        headers=auth,
+    ) as response:
+        code = (await _json(response))["service_response"]["code"]
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

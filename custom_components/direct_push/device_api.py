@@ -69,7 +69,7 @@ from .issues import async_delete_inactive_issue, async_delete_lease_issue
 from .leases import DAY, iso, timeout_message
 from .names import DeviceNames
 from .pairing import FailureLimit, PairingCodes, hash_secret, new_secret, secret_matches
-from .services import async_get_hub, async_wait_hub
+from .services import async_wait_hub
 from .validation import InputError, check_name, check_text
 from .webpush import (
     SUBENTRY_WEBPUSH,
@@ -207,7 +207,7 @@ async def async_create_pairing_code(
         user = await hass.auth.async_get_user(context.user_id)
         if user is None or not user.is_admin:
             raise Unauthorized(context=context, permission=POLICY_CONTROL)
-    hub = async_get_hub(hass)
+    hub = await async_wait_hub(hass)
     made = hass.data[DATA_DEVICE_API].codes.create(time.monotonic())
     expires_at = datetime.fromtimestamp(
         time.time() + made.expires - time.monotonic(), UTC
