@@ -1140,11 +1140,13 @@ async def test_options_reach_the_push(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     # An unreachable device gets its repair after three days, unless set
-    # otherwise; left alone, the network option stays off, and leases last 30 days.
+    # otherwise; left alone, the network option stays off, leases last 30 days,
+    # and there is no reporter group.
     assert loaded_entry.options == options | {
         CONF_UNREACHABLE_DAYS: 3,
         CONF_ALLOW_LOCAL_PUSH_SERVICES: False,
         CONF_LEASE_DAYS: 30,
+        "reporter": {"rank": 10, "missing_minutes": 3},
     }
 
     [delivery] = await send(hass, message="Ding dong", target="Alice")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from homeassistant.components.notify.legacy import (
     async_reload as async_reload_legacy_notify,
 )
@@ -34,7 +36,8 @@ from .hub import DirectPushConfigEntry, DirectPushHub
 from .importer import CONF_DEVICES, YAML_SOURCE
 from .issues import async_create_yaml_import_failed, async_delete_inactive_issues
 from .outbox import async_remove_outbox
-from .services import async_setup_services
+from .reporter import async_create_reporter
+from .services import async_send_fields, async_setup_services
 from .webpush import generate_vapid_key
 from .yaml_import import async_update_hub as async_update_hub_from_yaml
 
@@ -146,6 +149,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: DirectPushConfigEntry) -
     async_delete_inactive_issues(hass, keep=entry.subentries)
     await hub.async_load()
     entry.async_on_unload(hub.async_close)
+    hub.reporter = await async_create_reporter(
+        hass, entry, partial(async_send_fields, hub)
+    )
     entry.async_on_unload(hub.leases.async_start())
 
     async def _async_close_on_stop(_: Event) -> None:

@@ -20,6 +20,7 @@ from homeassistant.config_entries import (
     SubentryFlowResult,
 )
 from homeassistant.core import callback
+from homeassistant.data_entry_flow import section
 from homeassistant.helpers.selector import (
     BooleanSelector,
     NumberSelector,
@@ -65,6 +66,7 @@ from .const import (
     CONF_NAME,
     CONF_P256DH,
     CONF_PRIVATE,
+    CONF_REPORTER,
     CONF_SECRET_HASH,
     CONF_SOUND,
     CONF_SUBSCRIPTION,
@@ -95,6 +97,7 @@ from .import_flow import IMPORT_SUBENTRY, ImportFlow, ImportSubentryFlow
 from .issues import async_delete_inactive_issue
 from .message import InterruptionLevel
 from .names import DeviceNames
+from .reporter import REPORTER_SCHEMA, reporter_options_error
 from .validation import check_fields, check_limited_field
 from .webpush import (
     WEB_PUSH,
@@ -607,6 +610,10 @@ class DirectPushOptionsFlow(OptionsFlow):
                 sound = check_limited_field(
                     CONF_SOUND, user_input.get(CONF_SOUND, "").strip()
                 )
+            if error := reporter_options_error(
+                self.hass, user_input.get(CONF_REPORTER) or {}
+            ):
+                errors.add("base", error)
             if not errors:
                 return self.async_create_entry(data={**user_input, CONF_SOUND: sound})
         schema = vol.Schema(
@@ -628,6 +635,9 @@ class DirectPushOptionsFlow(OptionsFlow):
                 ): BooleanSelector(),
                 # The timeout push comes a day before the end: at least two days.
                 vol.Required(CONF_LEASE_DAYS, default=DEFAULT_LEASE_DAYS): _days(2),
+                vol.Optional(CONF_REPORTER, default={}): section(
+                    REPORTER_SCHEMA, {"collapsed": True}
+                ),
             }
         )
         return self.async_show_form(

@@ -84,3 +84,14 @@ REGISTRATION_KEYS: Final = (
 CONF_TRUST: Final = "trust"
 # Hub option: self-registered devices may use push services on the local network.
 CONF_ALLOW_LOCAL_PUSH_SERVICES: Final = "allow_local_push_services"
+
+# Hub options: a reporter group over MQTT (reporter.py), a section of the options
+# form; off without a group name.
+CONF_REPORTER: Final = "reporter"
+CONF_REPORTER_GROUP: Final = "group"
+CONF_REPORTER_TOPIC: Final = "topic"
+CONF_REPORTER_NAME: Final = "name"
+CONF_REPORTER_RANK: Final = "rank"
+CONF_REPORTER_MISSING_MINUTES: Final = "missing_minutes"
+DEFAULT_REPORTER_RANK: Final = 10
+DEFAULT_REPORTER_MISSING_MINUTES: Final = 3

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 import time
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
@@ -44,6 +44,9 @@ from .mailbox import Mailbox
 from .message import InterruptionLevel, Message, MessageError
 from .outbox import Outbox
 from .routing import GROUPS, Route, RouteIndex
+
+if TYPE_CHECKING:
+    from .reporter import Reporter
 
 type DirectPushConfigEntry = ConfigEntry[DirectPushHub]
 
@@ -128,6 +131,8 @@ class DirectPushHub:
             is_inactive=self.is_inactive,
         )
         self.mailbox = Mailbox(hass, entry.entry_id)
+        # This instance's place in a reporter group, when the options name one.
+        self.reporter: Reporter | None = None
         self.leases = LeaseKeeper(
             hass,
             self.devices,
@@ -392,14 +397,21 @@ class DirectPushHub:
 
     async def async_close(self) -> None:
         """Keep the pushes still to send, then close every backend's connections."""
+        await self._async_leave_group()
         await self.outbox.async_close()
         await self.mailbox.async_save()
         await self._async_close_backends()
 
     async def async_stop(self) -> None:
         """Home Assistant stops: keep the pushes for the next start, then close."""
+        await self._async_leave_group()
         await self.outbox.async_stop()
         await self._async_close_backends()
+
+    async def _async_leave_group(self) -> None:
+        """Clear our heartbeat first, so that the next in line reports at once."""
+        if self.reporter is not None:
+            await self.reporter.async_stop()
 
     async def _async_close_backends(self) -> None:
         for backend in self.backends.values():

@@ -208,3 +208,26 @@ def async_create_lease_issue(
 def async_delete_lease_issue(hass: HomeAssistant, device_id: str) -> None:
     """The device renewed its lease, or it is gone."""
     ir.async_delete_issue(hass, DOMAIN, lease_issue_id(device_id))
+
+
+REPORTER_ISSUE: Final = "reporter_needs_mqtt"
+
+
+@callback
+def async_create_reporter_issue(hass: HomeAssistant, group: str) -> None:
+    """Say that the reporter group cannot work: MQTT is not set up."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        REPORTER_ISSUE,
+        is_fixable=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=REPORTER_ISSUE,
+        translation_placeholders={"group": group},
+    )
+
+
+@callback
+def async_delete_reporter_issue(hass: HomeAssistant) -> None:
+    """The reporter group is connected, or no longer configured."""
+    ir.async_delete_issue(hass, DOMAIN, REPORTER_ISSUE)

@@ -47,6 +47,8 @@ class Status(StrEnum):
     """The device's queue was full and this push was the least important."""
     REPLACED = "replaced"
     """A newer push with the same tag took its place."""
+    SKIPPED = "skipped"
+    """Another member of the reporter group sends it (reason not_reporter)."""
 
 
 @dataclass(slots=True, kw_only=True)

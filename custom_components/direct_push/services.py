@@ -24,7 +24,7 @@ from .backend import Device
 from .const import DOMAIN
 from .errors import refused_as_service_error
 from .hub import DirectPushHub
-from .jobs import Report, Sent
+from .jobs import Report, Sent, Status
 from .json_input import check_json_value
 from .message import (
     DEFAULT_TTL,
@@ -34,6 +34,7 @@ from .message import (
     PushKind,
     action_buttons,
 )
+from .reporter import Reporter
 from .validation import InputError, check_message_fields, check_text
 
 SERVICE_SEND: Final = "send"
@@ -43,6 +44,9 @@ ATTR_MESSAGE: Final = "message"
 ATTR_TARGET: Final = "target"
 ATTR_DATA: Final = "data"
 ATTR_ACTIONS: Final = "actions"
+ATTR_REPORTER: Final = "reporter"
+ATTR_DEDUPE_KEY: Final = "dedupe_key"
+NOT_REPORTER: Final = "not_reporter"
 
 # The fields that shape a message; shared by the action and the legacy notify
 # service's `data`.
@@ -123,6 +127,9 @@ SEND_SCHEMA: Final = vol.Schema(
     {
         vol.Optional(ATTR_MESSAGE, default=""): cv.string,
         vol.Optional(ATTR_TARGET): targets,
+        # One of the reporter group sends (reporter.py); "all": this instance does.
+        vol.Optional(ATTR_REPORTER, default="all"): vol.In(["one", "all"]),
+        vol.Optional(ATTR_DEDUPE_KEY): vol.All(cv.string, vol.Length(min=1, max=256)),
         **MESSAGE_FIELDS,
     }
 )
@@ -189,7 +196,9 @@ def async_get_hub(hass: HomeAssistant) -> DirectPushHub:
 
 def raise_if_all_failed(reports: list[Report]) -> None:
     """Raise when no device got the push and none is queued, so a caller cannot miss it."""
-    if reports and not any(report.reached for report in reports):
+    if reports and not any(
+        report.reached or report.status is Status.SKIPPED for report in reports
+    ):
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="send_failed",
@@ -237,12 +246,39 @@ def async_resolve_targets(hub: DirectPushHub, value: Any) -> list[Device]:
     return hub.resolve(found)
 
 
+async def async_send_fields(hub: DirectPushHub, fields: Mapping[str, Any]) -> Sent:
+    """Send what an action's fields say, to the targets they name."""
+    devices = await hub.outbox.turns.call(
+        partial(async_resolve_targets, hub, fields.get(ATTR_TARGET))
+    )
+    return await async_send_message(hub, devices, fields)
+
+
+async def _async_send_as_reporter(
+    hub: DirectPushHub, reporter: Reporter, fields: Mapping[str, Any]
+) -> Sent:
+    """Send only if this instance is the group's reporter; else skip and stand by."""
+    devices = await hub.outbox.turns.call(
+        partial(async_resolve_targets, hub, fields.get(ATTR_TARGET))
+    )
+    # Refused input is refused on every member, leader or not.
+    await hub.outbox.turns.call(partial(_checked_message, hub, devices, fields))
+    key = reporter.key(fields)
+    if not reporter.claim(key, fields):
+        return Sent(
+            [Report(device, Status.SKIPPED, NOT_REPORTER) for device in devices]
+        )
+    sent = await async_send_message(hub, devices, fields)
+    await reporter.async_confirm(key)
+    return sent
+
+
 async def _async_send(call: ServiceCall) -> ServiceResponse:
     hub = await async_wait_hub(call.hass)
-    devices = await hub.outbox.turns.call(
-        partial(async_resolve_targets, hub, call.data.get(ATTR_TARGET))
-    )
-    sent = await async_send_message(hub, devices, call.data)
+    if call.data[ATTR_REPORTER] == "one" and hub.reporter is not None:
+        sent = await _async_send_as_reporter(hub, hub.reporter, call.data)
+    else:
+        sent = await async_send_fields(hub, call.data)
     if not call.return_response:
         raise_if_all_failed(sent.reports)
     return {
