@@ -76,14 +76,24 @@ def test_the_next_in_line_takes_over_when_the_leader_dies() -> None:
     assert group.leader(200) == SHED
 
 
-def test_a_clean_stop_is_gone_at_once_and_never_missing() -> None:
+def test_a_clean_stop_leaves_the_lead_at_once_and_is_missing_only_if_it_lasts() -> None:
     group = Group(GARAGE, interval=30, missing_after=180)
     group.seen(KITCHEN, 0)
     group.seen(SHED, 0)
-    group.cleared(KITCHEN.instance_id)
-    assert group.leader(1) == GARAGE
-    assert group.missing_changes(1000) == [(SHED, True)]
-    group.cleared("id-never-seen")  # harmless
+    group.cleared(KITCHEN.instance_id, 10)
+    assert group.leader(11) == GARAGE
+    assert [m.name for m in group.alive(11)] == ["Garage", "Shed"]
+    # Back within missing_after (a restart): nothing to report.
+    group.seen(KITCHEN, 100)
+    group.seen(SHED, 100)
+    assert group.leader(101) == KITCHEN
+    assert group.missing_changes(150) == []
+    # Stopped for good: missing once its silence outlasts missing_after.
+    group.cleared(KITCHEN.instance_id, 200)
+    group.seen(SHED, 290)
+    assert group.missing_changes(380) == []
+    assert group.missing_changes(381) == [(KITCHEN, True)]
+    group.cleared("id-never-seen", 400)  # harmless
 
 
 def test_our_own_heartbeat_echoed_back_changes_nothing() -> None:
@@ -199,11 +209,11 @@ def test_hostile_payloads_are_rejected(raw: str | bytes) -> None:
 
 
 def test_a_payload_of_exactly_1_kb_is_accepted() -> None:
-    payload = _with(zone="")
-    payload = _with(zone="z" * (1024 - len(payload)))
+    padding = 1024 - len(_with(zone=""))
+    payload = _with(zone="z" * padding)
     assert len(payload.encode()) == 1024
     assert Heartbeat.from_payload(payload) == KITCHEN
-    assert Heartbeat.from_payload(_with(zone="z" * (1025 - len(_with(zone=""))))) is None
+    assert Heartbeat.from_payload(_with(zone="z" * (padding + 1))) is None
 
 
 def test_a_held_key_is_due_when_nobody_confirms_it() -> None:

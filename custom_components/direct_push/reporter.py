@@ -67,6 +67,7 @@ if TYPE_CHECKING:
 HEARTBEAT: Final = 30.0
 # Longer than the leader takes to queue a push (the action's deadline, 8 s).
 GRACE: Final = 20.0
+CHECK_EVERY: Final = 5.0
 # Events named by tag and text are the same event within this many seconds.
 KEY_WINDOW: Final = 10.0
 CONFIRM_WINDOW: Final = 600.0
@@ -178,6 +179,9 @@ class Reporter:
         )
         self._keys: Confirmations[_Skipped] = Confirmations(window=CONFIRM_WINDOW)
         self._unsubscribe: list[CALLBACK_TYPE] = []
+        self._check_timer: CALLBACK_TYPE | None = None
+        # Who was leader when a member went missing: that one says it is back.
+        self._missing_told_by: dict[str, str] = {}
         self._connected = False
         self.started = False
 
@@ -222,6 +226,9 @@ class Reporter:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
+        if self._check_timer is not None:
+            self._check_timer()
+            self._check_timer = None
         if self.started and self._connected:
             await self._async_publish(self._topic("members", self.me.instance_id), "")
         self.started = False
@@ -246,13 +253,18 @@ class Reporter:
     def _on_heartbeat(self, msg: ReceiveMessage) -> None:
         instance_id = msg.topic.rsplit("/", 1)[1]
         if not msg.payload:
-            self.group.cleared(instance_id)
+            self.group.cleared(instance_id, time.monotonic())
         elif (heartbeat := Heartbeat.from_payload(_text(msg.payload))) is None or (
             heartbeat.instance_id != instance_id
         ):
             return  # not a member's heartbeat: ignore, never trust
         else:
-            self.group.seen(heartbeat, time.monotonic(), retained=msg.retain)
+            now = time.monotonic()
+            self.group.seen(heartbeat, now, retained=msg.retain)
+            # One that was missing is back: say so now, not at our next beat.
+            self._hass.async_create_task(
+                self._async_report_changes(now), eager_start=True
+            )
         async_dispatcher_send(self._hass, signal_members(self.me.instance_id))
 
     @callback
@@ -268,14 +280,31 @@ class Reporter:
             self._topic("members", self.me.instance_id), self.me.to_payload()
         )
         self._keys.expire(now)
-        changes = self.group.missing_changes(now)
         async_dispatcher_send(self._hass, signal_members(self.me.instance_id))
-        if not changes or not self.group.is_leader(now):
-            return
-        for member, missing in changes:
+        await self._async_report_changes(now)
+
+    async def _async_report_changes(self, now: float) -> None:
+        """Push "<name> is missing" from the leader, and "<name> is back" from the same one.
+
+        Who comes back may lead at once (the lowest rank): the member that said
+        it was missing says it is back, or, if that one is gone too, the leader.
+        """
+        for member, missing in self.group.missing_changes(now):
+            leader = self.group.leader(now)
+            if missing:
+                self._missing_told_by[member.instance_id] = leader.instance_id
+                tell = leader == self.me
+            else:
+                told_by = self._missing_told_by.pop(member.instance_id, None)
+                alive = {m.instance_id for m in self.group.alive(now)}
+                tell = told_by == self.me.instance_id or (
+                    told_by not in alive and leader == self.me
+                )
+            if not tell:
+                continue
             state = "is missing" if missing else "is back"
             LOGGER.warning("Reporter group: %s %s", member.name, state)
-            await self._send(
+            await self._async_send(
                 {
                     "target": "admin",
                     "title": "Direct Push",
@@ -283,6 +312,13 @@ class Reporter:
                     "tag": f"{DOMAIN}_member_{member.instance_id}",
                 }
             )
+
+    async def _async_send(self, fields: Mapping[str, Any]) -> None:
+        """Send on our own account: no caller hears an error, so the log does."""
+        try:
+            await self._send(fields)
+        except HomeAssistantError as err:
+            LOGGER.error("Reporter group: could not send: %s", err)
 
     def key(self, fields: Mapping[str, Any]) -> str:
         """Return the action's dedupe key: its own, or one from its tag and text."""
@@ -307,8 +343,16 @@ class Reporter:
         if not self._connected or leader == self.me:
             return True
         if self._keys.hold(key, _Skipped(fields, leader.instance_id), now):
-            async_call_later(self._hass, GRACE, self._async_check_held)
+            self._schedule_check()
         return False
+
+    @callback
+    def _schedule_check(self) -> None:
+        """Look at what we hold every CHECK_EVERY seconds, while we hold anything."""
+        if self._check_timer is None:
+            self._check_timer = async_call_later(
+                self._hass, CHECK_EVERY, self._async_check_held
+            )
 
     async def async_confirm(self, key: str) -> None:
         """Tell the group this event is sent, so nobody sends it again."""
@@ -317,8 +361,14 @@ class Reporter:
             self._topic("sent", key), self.me.instance_id, retain=False
         )
 
+    @property
+    def holding(self) -> int:
+        """Return how many skipped events wait for a confirmation."""
+        return self._keys.held
+
     async def _async_check_held(self, _now: Any = None) -> None:
         """Send what the member it was left to did not confirm, if we are next."""
+        self._check_timer = None
         now = time.monotonic()
         for key, skipped in self._keys.due(now, GRACE):
             line = [
@@ -326,7 +376,7 @@ class Reporter:
             ]
             if line[0] == self.me:
                 LOGGER.info("Reporter group: sending what the leader did not confirm")
-                await self._send(skipped.fields)
+                await self._async_send(skipped.fields)
                 await self.async_confirm(key)
             elif self._keys.hold(
                 key, _Skipped(skipped.fields, line[0].instance_id), now

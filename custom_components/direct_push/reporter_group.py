@@ -87,6 +87,7 @@ class _Member:
     # member that died days ago stays retained on the broker forever.
     heard_live: bool
     missing: bool = False
+    left: bool = False
 
 
 def _order(heartbeat: Heartbeat) -> tuple[int, str]:
@@ -129,15 +130,23 @@ class Group:
             if not retained:
                 member.arrived = now
                 member.heard_live = True
+                member.left = False
             return
         self._members[key] = _Member(heartbeat, now, heard_live=not retained)
         if len(self._members) > MAX_MEMBERS:
             oldest = min(self._members.values(), key=lambda m: m.arrived)
             del self._members[oldest.heartbeat.instance_id]
 
-    def cleared(self, instance_id: str) -> None:
-        """Forget a member that stopped cleanly: it left on purpose, nothing is missing."""
-        self._members.pop(instance_id, None)
+    def cleared(self, instance_id: str, now: float) -> None:
+        """Note a member that stopped cleanly: it leads no more, from now.
+
+        It left on purpose, so the next in line takes over at once. A stop is
+        still an absence: a member that stays away past missing_after is
+        missing like any other (a restart within that time is not).
+        """
+        if (member := self._members.get(instance_id)) is not None:
+            member.left = True
+            member.arrived = now  # its goodbye is its last sign of life
 
     def alive(self, now: float) -> list[Heartbeat]:
         """Return the members alive at now, in line for sending: leader first."""
@@ -145,7 +154,7 @@ class Group:
         members.extend(
             member.heartbeat
             for member in self._members.values()
-            if now - member.arrived <= self.timeout
+            if not member.left and now - member.arrived <= self.timeout
         )
         return sorted(members, key=_order)
 
@@ -231,6 +240,11 @@ class Confirmations[T]:
             k for k, sent in self._confirmed.items() if now - sent > self.window
         ]:
             del self._confirmed[key]
+
+    @property
+    def held(self) -> int:
+        """Return how many events are held back, waiting for a confirmation."""
+        return len(self._held)
 
     def __len__(self) -> int:
         """Return how many keys are remembered, confirmed or held."""
