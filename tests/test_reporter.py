@@ -13,6 +13,7 @@ from pathlib import Path
 import time
 from typing import Any
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant import loader
 from homeassistant.components import mqtt
 from homeassistant.components.mqtt.const import (
@@ -22,19 +23,22 @@ from homeassistant.components.mqtt.const import (
 )
 from homeassistant.const import CONF_PORT
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
+    async_fire_time_changed,
     async_test_home_assistant,
 )
 
 from custom_components.direct_push.const import CONF_REPORTER, DOMAIN
 from custom_components.direct_push.hub import DirectPushHub
+from custom_components.direct_push.reporter import GRACE, HEARTBEAT
 from custom_components.direct_push.reporter_group import Group
 from custom_components.direct_push.services import NOT_REPORTER
 
 from .apns_server import ApnsServer, ApnsTestCredentials
-from .conftest import ALICE_TOKEN, apns_device, token_entry_data, until
+from .conftest import ALICE_TOKEN, apns_device, sending, token_entry_data, until
 from .mosquitto import Broker, mosquitto
 
 __all__ = ["mosquitto"]  # the broker fixture
@@ -45,7 +49,61 @@ pytestmark = pytest.mark.usefixtures("mock_hass_config")
 type Instance = Callable[[str, int], Awaitable[HomeAssistant]]
 
 
-async def _start_mqtt(hass: HomeAssistant, broker: Broker) -> None:
+class Clock:
+    """The frozen clock of every running instance.
+
+    HA's MQTT client sends subscriptions after a short cooldown timer, so
+    while waiting for the broker the clock must move too, on every instance
+    that runs (a hung one is taken off the list): at twice real time, so that
+    the broker's answers still beat MQTT's own timeouts.
+    """
+
+    def __init__(self, freezer: FrozenDateTimeFactory) -> None:
+        self.freezer = freezer
+        self.running: list[HomeAssistant] = []
+
+    def _fire(self, seconds: float) -> None:
+        self.freezer.tick(seconds)
+        for hass in self.running:
+            async_fire_time_changed(hass)
+
+    async def wait(self, predicate: Callable[[], object], seconds: float = 20) -> None:
+        """Let real time pass, and the clocks with it, until predicate holds."""
+        loop = asyncio.get_running_loop()
+        for _ in range(int(seconds / 0.01)):
+            if predicate():
+                return
+            self._fire(0.02)
+            await loop.run_in_executor(None, time.sleep, 0.01)
+        pytest.fail("the condition never held")
+
+    async def tick(self, seconds: float) -> None:
+        """Let seconds pass on the running instances' clocks, five at a time."""
+        loop = asyncio.get_running_loop()
+        while seconds > 0:
+            step = min(seconds, 5.0)
+            seconds -= step
+            # A push in flight would time out on the jump and be sent again.
+            await until(lambda: not any(sending(hass) for hass in self.running))
+            self._fire(step)
+            for hass in self.running:
+                await hass.async_block_till_done()
+            # Real time for the broker to answer (pings, acknowledgements), and
+            # for pushes to arrive before the clock moves past their timeouts.
+            await loop.run_in_executor(None, time.sleep, 0.02)
+            await until(lambda: not any(sending(hass) for hass in self.running))
+
+
+@pytest.fixture
+def clock(freezer: FrozenDateTimeFactory, monkeypatch: pytest.MonkeyPatch) -> Clock:
+    # HA waits 10 s (of the frozen clock) before reconnecting to a restarted broker.
+    monkeypatch.setattr(
+        "homeassistant.components.mqtt.client.RECONNECT_INTERVAL_SECONDS", 0.5
+    )
+    return Clock(freezer)
+
+
+async def _start_mqtt(hass: HomeAssistant, broker: Broker, clock: Clock) -> None:
     entry = MockConfigEntry(
         domain=mqtt.DOMAIN,
         title="MQTT",
@@ -55,7 +113,7 @@ async def _start_mqtt(hass: HomeAssistant, broker: Broker) -> None:
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
-    await until(lambda: mqtt.is_connected(hass))
+    await clock.wait(lambda: mqtt.is_connected(hass))
 
 
 def hub(hass: HomeAssistant) -> DirectPushHub:
@@ -71,6 +129,7 @@ async def instance(
     server: ApnsServer,
     apns_credentials: ApnsTestCredentials,
     tmp_path: Path,
+    clock: Clock,
 ) -> AsyncIterator[Instance]:
     """Start Home Assistants in the group "home": the test's own hass first."""
     others: list[tuple[Any, HomeAssistant]] = []
@@ -86,7 +145,8 @@ async def instance(
             target.data.pop(loader.DATA_CUSTOM_COMPONENTS)  # custom integrations
             others.append((context, target))
         started.append(target)
-        await _start_mqtt(target, mosquitto)
+        clock.running.append(target)
+        await _start_mqtt(target, mosquitto, clock)
         entry = MockConfigEntry(
             domain=DOMAIN,
             title="Direct Push",
@@ -98,7 +158,7 @@ async def instance(
         entry.add_to_hass(target)
         assert await target.config_entries.async_setup(entry.entry_id)
         await target.async_block_till_done()
-        await until(lambda: group(target) is not None and hub(target).reporter.started)  # type: ignore[union-attr]
+        await clock.wait(lambda: hub(target).reporter.started)  # type: ignore[union-attr]
         return target
 
     yield _instance
@@ -145,13 +205,21 @@ def bodies(server: ApnsServer) -> list[str]:
     return [push.payload["aps"]["alert"]["body"] for push in server.pushes]
 
 
+def heard_since(hass: HomeAssistant, name: str, since: float) -> bool:
+    """Return whether a heartbeat from name arrived after since (monotonic)."""
+    return any(
+        member.heartbeat.name == name and member.arrived > since
+        for member in group(hass)._members.values()
+    )
+
+
 async def test_the_leader_sends_and_the_follower_skips(
-    instance: Instance, server: ApnsServer
+    instance: Instance, server: ApnsServer, clock: Clock
 ) -> None:
     """Both see the doorbell; only the lowest rank pushes."""
     main = await instance("Main", 1)
     pi = await instance("Pi", 2)
-    await until(lambda: names_alive(main) == names_alive(pi) == ["Main", "Pi"])
+    await clock.wait(lambda: names_alive(main) == names_alive(pi) == ["Main", "Pi"])
     assert group(pi).leader(time.monotonic()).name == "Main"
 
     follower, leader = await asyncio.gather(
@@ -161,5 +229,130 @@ async def test_the_leader_sends_and_the_follower_skips(
     assert [(r["status"], r["reason"]) for r in leader] == [("delivered", None)]
     assert [(r["status"], r["reason"]) for r in follower] == [("skipped", NOT_REPORTER)]
     # The follower holds it until the leader's confirmation comes.
-    await until(lambda: not held(pi))
+    await clock.wait(lambda: not held(pi))
     assert bodies(server) == ["Doorbell"]
+
+
+async def test_a_stopped_leader_hands_over_and_is_reported_missing_once(
+    instance: Instance, server: ApnsServer, clock: Clock
+) -> None:
+    """The follower leads at once; three minutes later it says the leader is missing."""
+    main = await instance("Main", 1)
+    pi = await instance("Pi", 2)
+    await clock.wait(lambda: names_alive(pi) == ["Main", "Pi"])
+
+    [entry] = main.config_entries.async_loaded_entries(DOMAIN)
+    assert await main.config_entries.async_unload(entry.entry_id)
+    await clock.wait(lambda: names_alive(pi) == ["Pi"])
+    rows = await send(pi, message="Doorbell", dedupe_key="ring-2")
+    assert [r["status"] for r in rows] == ["delivered"]
+
+    await clock.tick(3 * 60 + HEARTBEAT)
+    await clock.wait(lambda: "Main is missing" in bodies(server))
+    await clock.tick(10 * 60)
+    assert bodies(server) == ["Doorbell", "Main is missing"]
+
+    # Back: it leads again, and the one that said it was missing says it is back.
+    assert await main.config_entries.async_setup(entry.entry_id)
+    await clock.wait(lambda: names_alive(pi) == ["Main", "Pi"])
+    await clock.wait(lambda: "Main is back" in bodies(server))
+    await clock.tick(2 * HEARTBEAT)
+    assert bodies(server) == ["Doorbell", "Main is missing", "Main is back"]
+    assert group(pi).leader(time.monotonic()).name == "Main"
+
+
+async def test_a_leader_that_dies_before_sending_is_covered_once(
+    instance: Instance, server: ApnsServer, clock: Clock
+) -> None:
+    """Main is gone without a goodbye, before the event: the next in line sends it."""
+    main = await instance("Main", 1)
+    pi = await instance("Pi", 2)
+    await clock.wait(lambda: names_alive(pi) == ["Main", "Pi"])
+    # Main hangs: its timers stop, its heartbeat stays retained, it sends nothing.
+    clock.running.remove(main)
+    rows = await send(pi, message="Smoke in the kitchen", dedupe_key="smoke-1")
+    assert [r["status"] for r in rows] == ["skipped"]
+    assert held(pi) == 1
+    await clock.tick(GRACE + 5)
+    await clock.wait(lambda: bodies(server) == ["Smoke in the kitchen"])
+    assert held(pi) == 0
+    # Main's own copy of the event, should it still come, is not sent again.
+    clock.running.append(main)
+    assert [
+        r["status"] for r in await send(main, message="x", dedupe_key="smoke-1")
+    ] == ["skipped"]
+    await clock.tick(3 * 60)
+    assert bodies(server).count("Smoke in the kitchen") == 1
+
+
+async def test_a_broker_restart_keeps_the_group(
+    instance: Instance, server: ApnsServer, mosquitto: Broker, clock: Clock
+) -> None:
+    """Retained heartbeats die with the broker; members beat again on reconnecting."""
+    main = await instance("Main", 1)
+    pi = await instance("Pi", 2)
+    await clock.wait(lambda: names_alive(pi) == ["Main", "Pi"])
+    restarted = time.monotonic()
+    await main.async_add_executor_job(mosquitto.restart)
+    await clock.wait(
+        lambda: mqtt.is_connected(main) and mqtt.is_connected(pi), seconds=30
+    )
+    # Each has subscribed again: it hears the other's heartbeat, sent on reconnecting.
+    # (A confirmation published before that would be lost: the duplicate the
+    # README names.)
+    await clock.wait(
+        lambda: (
+            heard_since(pi, "Main", restarted) and heard_since(main, "Pi", restarted)
+        )
+    )
+    follower, leader = await asyncio.gather(
+        send(pi, message="Washer done", dedupe_key="washer-1"),
+        send(main, message="Washer done", dedupe_key="washer-1"),
+    )
+    assert [r["status"] for r in leader + follower] == ["delivered", "skipped"]
+    await clock.wait(lambda: not held(pi))
+    assert bodies(server) == ["Washer done"]
+
+
+async def test_a_rank_change_moves_the_lead(
+    instance: Instance, server: ApnsServer, clock: Clock
+) -> None:
+    main = await instance("Main", 1)
+    pi = await instance("Pi", 2)
+    await clock.wait(lambda: names_alive(main) == ["Main", "Pi"])
+    [entry] = pi.config_entries.async_entries(DOMAIN)
+    pi.config_entries.async_update_entry(
+        entry, options={CONF_REPORTER: {"group": "home", "name": "Pi", "rank": 0}}
+    )
+    await pi.async_block_till_done()
+    await clock.wait(lambda: names_alive(main) == ["Pi", "Main"] == names_alive(pi))
+    rows = await send(pi, message="Motion", dedupe_key="motion-1")
+    assert [r["status"] for r in rows] == ["delivered"]
+
+
+async def test_without_mqtt_the_option_says_so_and_a_repair_explains(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, server: ApnsServer, clock: Clock
+) -> None:
+    """The form refuses a group without MQTT; a hub configured so sends every action itself."""
+    result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_REPORTER: {"group": "home"}}
+    )
+    assert result["errors"] == {"base": "reporter_needs_mqtt"}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_REPORTER: {"group": "no spaces"}}
+    )
+    assert result["errors"] == {"base": "reporter_group_invalid"}
+
+    hass.config_entries.async_update_entry(
+        loaded_entry, options={CONF_REPORTER: {"group": "home"}}
+    )
+    await hass.async_block_till_done()
+    await clock.wait(
+        lambda: (
+            ir.async_get(hass).async_get_issue(DOMAIN, "reporter_needs_mqtt")
+            is not None
+        )
+    )
+    rows = await send(hass, message="Doorbell")
+    assert [r["status"] for r in rows] == ["delivered"]

@@ -378,10 +378,10 @@ class Reporter:
                 LOGGER.info("Reporter group: sending what the leader did not confirm")
                 await self._async_send(skipped.fields)
                 await self.async_confirm(key)
-            elif self._keys.hold(
-                key, _Skipped(skipped.fields, line[0].instance_id), now
-            ):
-                async_call_later(self._hass, GRACE, self._async_check_held)
+            else:  # the next in line, if it too stays silent, is skipped next time
+                self._keys.hold(key, _Skipped(skipped.fields, line[0].instance_id), now)
+        if self._keys.held:
+            self._schedule_check()
 
 
 async def async_create_reporter(

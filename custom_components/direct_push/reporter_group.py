@@ -146,7 +146,10 @@ class Group:
         """
         if (member := self._members.get(instance_id)) is not None:
             member.left = True
-            member.arrived = now  # its goodbye is its last sign of life
+            # Its goodbye is its last sign of life, and a live one: an empty
+            # message is never replayed as retained.
+            member.arrived = now
+            member.heard_live = True
 
     def alive(self, now: float) -> list[Heartbeat]:
         """Return the members alive at now, in line for sending: leader first."""
