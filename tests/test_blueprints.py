@@ -822,6 +822,32 @@ async def test_entity_missing_and_back(
     assert apns_server.pushes[1].collapse_id == f"missing-{FRIDGE}"
 
 
+async def test_group_member_missing_and_back(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    clock: Clock,
+) -> None:
+    """Another Home Assistant of the reporter group: its connectivity sensor off, then on."""
+    member = "binary_sensor.direct_push_reporter_pi"
+    attributes = {"friendly_name": "Reporter Pi", "device_class": "connectivity"}
+    hass.states.async_set(member, "on", attributes)
+    await setup_blueprint(
+        hass, "device_missing", {"group_members": [member], "minutes": 5}
+    )
+    hass.states.async_set(member, "off", attributes)
+    await clock.advance(minutes=5)
+    assert alerts(apns_server) == [
+        (ALICE_TOKEN, "Reporter Pi is missing", "Reporter Pi has been off for 5 min")
+    ]
+    await clock.advance(minutes=20)
+    hass.states.async_set(member, "on", attributes)
+    await hass.async_block_till_done()
+    assert alerts(apns_server)[1:] == [
+        (ALICE_TOKEN, "Reporter Pi is back", "Reporter Pi is back after 25 min")
+    ]
+
+
 async def test_entity_short_outage(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,

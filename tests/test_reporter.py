@@ -221,6 +221,30 @@ async def test_the_leader_sends_and_the_follower_skips(
     pi = await instance("Pi", 2)
     await clock.wait(lambda: names_alive(main) == names_alive(pi) == ["Main", "Pi"])
     assert group(pi).leader(time.monotonic()).name == "Main"
+    # Each sees the other as a connectivity sensor on its hub.
+    await clock.wait(lambda: main.states.get("binary_sensor.direct_push_reporter_pi"))
+    on_main = main.states.get("binary_sensor.direct_push_reporter_pi")
+    on_pi = pi.states.get("binary_sensor.direct_push_reporter_main")
+    assert on_main is not None
+    assert on_pi is not None
+    assert (
+        on_main.state,
+        on_main.attributes["rank"],
+        on_main.attributes["reporting"],
+    ) == (
+        "on",
+        2,
+        False,
+    )
+    assert (
+        on_pi.state,
+        on_pi.attributes["device_class"],
+        on_pi.attributes["reporting"],
+    ) == (
+        "on",
+        "connectivity",
+        True,
+    )
 
     follower, leader = await asyncio.gather(
         send(pi, message="Doorbell", dedupe_key="ring-1"),
@@ -244,6 +268,9 @@ async def test_a_stopped_leader_hands_over_and_is_reported_missing_once(
     [entry] = main.config_entries.async_loaded_entries(DOMAIN)
     assert await main.config_entries.async_unload(entry.entry_id)
     await clock.wait(lambda: names_alive(pi) == ["Pi"])
+    await clock.wait(
+        lambda: pi.states.get("binary_sensor.direct_push_reporter_main").state == "off"  # type: ignore[union-attr]
+    )
     rows = await send(pi, message="Doorbell", dedupe_key="ring-2")
     assert [r["status"] for r in rows] == ["delivered"]
 

@@ -42,6 +42,7 @@ from .webpush import generate_vapid_key
 from .yaml_import import async_update_hub as async_update_hub_from_yaml
 
 PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
     Platform.BUTTON,
     Platform.EVENT,
     Platform.NOTIFY,

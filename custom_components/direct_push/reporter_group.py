@@ -161,6 +161,10 @@ class Group:
         )
         return sorted(members, key=_order)
 
+    def members(self) -> list[Heartbeat]:
+        """Return every other member ever heard, alive or not."""
+        return [member.heartbeat for member in self._members.values()]
+
     def leader(self, now: float) -> Heartbeat:
         """Return who sends: the alive member of lowest rank, then lowest id.
 
