@@ -32,6 +32,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.direct_push.const import CONF_REPORTER, DOMAIN
+from custom_components.direct_push.diagnostics import async_get_config_entry_diagnostics
 from custom_components.direct_push.hub import DirectPushHub
 from custom_components.direct_push.reporter import GRACE, HEARTBEAT
 from custom_components.direct_push.reporter_group import Group
@@ -255,6 +256,16 @@ async def test_the_leader_sends_and_the_follower_skips(
     # The follower holds it until the leader's confirmation comes.
     await clock.wait(lambda: not held(pi))
     assert bodies(server) == ["Doorbell"]
+    [entry] = pi.config_entries.async_entries(DOMAIN)
+    diagnostics = await async_get_config_entry_diagnostics(pi, entry)
+    assert diagnostics["reporter_group"] == {
+        "topic_prefix": "direct_push/home",
+        "connected": True,
+        "me": "Pi",
+        "leader": "Main",
+        "members": [{"name": "Main", "rank": 1, "version": "0.1.0", "alive": True}],
+        "holding": 0,
+    }
 
 
 async def test_a_stopped_leader_hands_over_and_is_reported_missing_once(

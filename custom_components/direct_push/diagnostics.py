@@ -48,4 +48,6 @@ async def async_get_config_entry_diagnostics(
         }
         for device in hub.devices.values()
     ]
+    if hub.reporter is not None:
+        diagnostics["reporter_group"] = hub.reporter.diagnostics()
     return diagnostics

@@ -195,6 +195,27 @@ class Reporter:
         """Return whether the broker is reachable, so that the group is known."""
         return self._connected
 
+    def diagnostics(self) -> dict[str, Any]:
+        """Return who is in the group and who reports, as this member sees it."""
+        now = time.monotonic()
+        alive = {m.instance_id for m in self.group.alive(now)}
+        return {
+            "topic_prefix": self._prefix,
+            "connected": self._connected,
+            "me": self.me.name,
+            "leader": self.group.leader(now).name,
+            "members": [
+                {
+                    "name": m.name,
+                    "rank": m.rank,
+                    "version": m.version,
+                    "alive": m.instance_id in alive,
+                }
+                for m in self.group.members()
+            ],
+            "holding": self.holding,
+        }
+
     def _topic(self, *parts: str) -> str:
         return "/".join((self._prefix, *parts))
 
