@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 import hashlib
+import json
+import math
 import re
 import time
 from typing import TYPE_CHECKING, Any, Final
@@ -53,6 +55,8 @@ from .const import (
 )
 from .issues import async_create_reporter_issue, async_delete_reporter_issue
 from .reporter_group import (
+    MAX_KEYS,
+    MAX_PAYLOAD,
     MAX_RANK,
     MAX_TEXT,
     Confirmations,
@@ -126,6 +130,26 @@ def reporter_options_error(
     return None
 
 
+def _sent_at(payload: str | bytes | bytearray) -> float | None:
+    """Return when a confirmation says its event was sent (POSIX time), if it says."""
+    if len(payload) > MAX_PAYLOAD:
+        return None
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return None
+    at = data.get("at") if isinstance(data, dict) else None
+    # Not isinstance: a bool is an int, and no time.
+    if type(at) is int or (type(at) is float and math.isfinite(at)):
+        return float(at)
+    return None
+
+
+def _cap_oldest(items: dict[str, float], cap: int) -> None:
+    while len(items) > cap:
+        del items[next(iter(items))]
+
+
 def _text(payload: str | bytes | bytearray) -> str | bytes:
     return bytes(payload) if isinstance(payload, bytearray) else payload
 
@@ -180,6 +204,8 @@ class Reporter:
         self._keys: Confirmations[_Skipped] = Confirmations(window=CONFIRM_WINDOW)
         self._unsubscribe: list[CALLBACK_TYPE] = []
         self._check_timer: CALLBACK_TYPE | None = None
+        # Our retained confirmations, by key: when we sent them (monotonic).
+        self._published: dict[str, float] = {}
         # Who was leader when a member went missing: that one says it is back.
         self._missing_told_by: dict[str, str] = {}
         self._connected = False
@@ -291,8 +317,19 @@ class Reporter:
     @callback
     def _on_sent(self, msg: ReceiveMessage) -> None:
         key = msg.topic.rsplit("/", 1)[1]
-        if 0 < len(key) <= 64:
-            self._keys.confirm(key, time.monotonic())
+        if not msg.payload or not 0 < len(key) <= 64:
+            return  # a confirmation cleared, or not one
+        sent_at = _sent_at(msg.payload)
+        if sent_at is None:
+            return
+        age = max(0.0, time.time() - sent_at)
+        if age <= CONFIRM_WINDOW:
+            self._keys.confirm(key, time.monotonic() - age)
+        elif msg.retain:
+            # Left by a member that died before clearing it: whoever sees it clears it.
+            self._hass.async_create_task(
+                self._async_publish(self._topic("sent", key), ""), eager_start=True
+            )
 
     async def _async_beat(self, _now: Any = None) -> None:
         """Beat, see who went missing or came back, and say so if we lead."""
@@ -303,6 +340,7 @@ class Reporter:
         self._keys.expire(now)
         async_dispatcher_send(self._hass, signal_members(self.me.instance_id))
         await self._async_report_changes(now)
+        await self._async_clear_confirmations(now)
 
     async def _async_report_changes(self, now: float) -> None:
         """Push "<name> is missing" from the leader, and "<name> is back" from the same one.
@@ -376,11 +414,27 @@ class Reporter:
             )
 
     async def async_confirm(self, key: str) -> None:
-        """Tell the group this event is sent, so nobody sends it again."""
-        self._keys.confirm(key, time.monotonic())
-        await self._async_publish(
-            self._topic("sent", key), self.me.instance_id, retain=False
-        )
+        """Tell the group this event is sent, so nobody sends it again.
+
+        Retained, so that a member subscribing again after a broker outage, or
+        starting, learns of it too; with the wall-clock time it was sent, so
+        that it counts for CONFIRM_WINDOW only. The sender clears it then.
+        """
+        now = time.monotonic()
+        self._keys.confirm(key, now)
+        self._published[key] = now
+        _cap_oldest(self._published, MAX_KEYS)
+        payload = json.dumps({"by": self.me.instance_id, "at": time.time()})
+        await self._async_publish(self._topic("sent", key), payload)
+
+    async def _async_clear_confirmations(self, now: float) -> None:
+        """Clear our retained confirmations once their window has passed."""
+        ended = [
+            k for k, sent in self._published.items() if now - sent > CONFIRM_WINDOW
+        ]
+        for key in ended:
+            del self._published[key]
+            await self._async_publish(self._topic("sent", key), "")
 
     @property
     def holding(self) -> int:
