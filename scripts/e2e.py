@@ -318,12 +318,22 @@ def add_webpush_device(walk: Walk) -> None:
 
 
 def options(walk: Walk) -> None:
-    """The hub's options: message defaults."""
+    """The hub's options: message defaults, and the reporter group, which needs MQTT."""
     open_hub(walk)
     walk.button("Configure").click()
     dialog = walk.dialog()
     expect(dialog.get_by_text("Default sound").first).to_be_visible()
     walk.check("options")
+    dialog.get_by_text("Reporter group (several Home Assistants)").click()
+    group = dialog.get_by_label("Group name")
+    expect(group).to_be_visible()
+    walk.check("options-reporter-group")
+    # The demo has no MQTT: the form says what is missing, and keeps nothing.
+    group.fill("home")
+    dialog.get_by_role("button", name="Submit").click()
+    expect(dialog.get_by_text("needs the MQTT integration").first).to_be_visible()
+    walk.check("options-reporter-needs-mqtt")
+    group.fill("")
     dialog.get_by_role("button", name="Submit").click()
     expect(dialog).to_be_hidden()
 
