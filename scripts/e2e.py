@@ -325,14 +325,15 @@ def options(walk: Walk) -> None:
     expect(dialog.get_by_text("Default sound").first).to_be_visible()
     walk.check("options")
     dialog.get_by_text("Reporter group (several Home Assistants)").click()
-    group = dialog.get_by_label("Group name")
+    group = dialog.locator("input[name=group]")
     expect(group).to_be_visible()
     walk.check("options-reporter-group")
     # The demo has no MQTT: the form says what is missing, and keeps nothing.
     group.fill("home")
     dialog.get_by_role("button", name="Submit").click()
-    expect(dialog.get_by_text("needs the MQTT integration").first).to_be_visible()
+    expect(dialog.get_by_text("set it up first").first).to_be_visible()
     walk.check("options-reporter-needs-mqtt")
+    dialog.get_by_text("Reporter group (several Home Assistants)").click()  # collapsed again
     group.fill("")
     dialog.get_by_role("button", name="Submit").click()
     expect(dialog).to_be_hidden()

@@ -86,13 +86,15 @@ REPORTER_SCHEMA: Final = vol.Schema(
         vol.Optional(CONF_REPORTER_GROUP): str,
         vol.Optional(CONF_REPORTER_TOPIC): str,
         vol.Optional(CONF_REPORTER_NAME): str,
-        vol.Required(CONF_REPORTER_RANK, default=DEFAULT_REPORTER_RANK): vol.All(
+        # Optional with defaults: the frontend requires a required field of a
+        # collapsed section that the stored options do not hold yet.
+        vol.Optional(CONF_REPORTER_RANK, default=DEFAULT_REPORTER_RANK): vol.All(
             NumberSelector(
                 NumberSelectorConfig(min=0, max=MAX_RANK, mode=NumberSelectorMode.BOX)
             ),
             vol.Coerce(int),
         ),
-        vol.Required(
+        vol.Optional(
             CONF_REPORTER_MISSING_MINUTES, default=DEFAULT_REPORTER_MISSING_MINUTES
         ): vol.All(
             NumberSelector(
