@@ -333,7 +333,9 @@ def options(walk: Walk) -> None:
     dialog.get_by_role("button", name="Submit").click()
     expect(dialog.get_by_text("set it up first").first).to_be_visible()
     walk.check("options-reporter-needs-mqtt")
-    dialog.get_by_text("Reporter group (several Home Assistants)").click()  # collapsed again
+    dialog.get_by_text(
+        "Reporter group (several Home Assistants)"
+    ).click()  # collapsed again
     group.fill("")
     dialog.get_by_role("button", name="Submit").click()
     expect(dialog).to_be_hidden()
