@@ -206,6 +206,14 @@ def bodies(server: ApnsServer) -> list[str]:
     return [push.payload["aps"]["alert"]["body"] for push in server.pushes]
 
 
+def knows_sent(hass: HomeAssistant, dedupe_key: str) -> bool:
+    """Return whether the instance knows an event of that key was sent."""
+    reporter = hub(hass).reporter
+    assert reporter is not None
+    key = reporter.key({"dedupe_key": dedupe_key})
+    return reporter._keys.is_confirmed(key, time.monotonic())
+
+
 def hang(hass: HomeAssistant) -> None:
     """Stop an instance's membership dead: no more heartbeats, no goodbye."""
     reporter = hub(hass).reporter
@@ -345,6 +353,9 @@ async def test_a_leader_that_dies_before_sending_is_covered_once(
     assert await main.config_entries.async_reload(entry.entry_id)
     await clock.wait(lambda: names_alive(pi) == names_alive(main) == ["Main", "Pi"])
     await clock.wait(lambda: "Main is back" in bodies(server))
+    # Once the retained confirmation has reached it (moments after it
+    # subscribes: the start-up corner the README names).
+    await clock.wait(lambda: knows_sent(main, "smoke-1"))
     assert [
         r["status"] for r in await send(main, message="x", dedupe_key="smoke-1")
     ] == ["skipped"]
