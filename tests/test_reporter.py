@@ -34,8 +34,8 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.direct_push.const import CONF_REPORTER, DOMAIN
 from custom_components.direct_push.diagnostics import async_get_config_entry_diagnostics
 from custom_components.direct_push.hub import DirectPushHub
-from custom_components.direct_push.reporter import GRACE, HEARTBEAT
-from custom_components.direct_push.reporter_group import Group
+from custom_components.direct_push.reporter import GRACE, HEARTBEAT, Reporter
+from custom_components.direct_push.reporter_group import Group, Heartbeat
 from custom_components.direct_push.services import NOT_REPORTER
 
 from .apns_server import ApnsServer, ApnsTestCredentials
@@ -435,3 +435,17 @@ async def test_without_mqtt_the_option_says_so_and_a_repair_explains(
     )
     rows = await send(hass, message="Doorbell")
     assert [r["status"] for r in rows] == ["delivered"]
+
+
+async def test_a_long_location_name_still_makes_a_valid_heartbeat(
+    hass: HomeAssistant,
+) -> None:
+    """The option is limited to 64 characters; the location's name is not."""
+    hass.config.location_name = "Summer house by the lake " * 4
+
+    async def no_send(_fields: Any) -> None:
+        raise AssertionError
+
+    reporter = Reporter(hass, "id-main", {"group": "home"}, "1.0", no_send)
+    assert len(reporter.me.name) == 64
+    assert Heartbeat.from_payload(reporter.me.to_payload()) == reporter.me

@@ -193,7 +193,13 @@ class Reporter:
         self.group = Group(
             Heartbeat(
                 instance_id=instance_id,
-                name=options.get(CONF_REPORTER_NAME) or hass.config.location_name,
+                # The location's name is not limited as the option is; the
+                # others would refuse a longer one.
+                name=(
+                    options.get(CONF_REPORTER_NAME)
+                    or hass.config.location_name
+                    or "Home Assistant"
+                )[:MAX_TEXT],
                 rank=int(options.get(CONF_REPORTER_RANK, DEFAULT_REPORTER_RANK)),
                 version=version,
             ),
@@ -217,11 +223,6 @@ class Reporter:
     def me(self) -> Heartbeat:
         """Return this instance's own heartbeat."""
         return self.group.me
-
-    @property
-    def connected(self) -> bool:
-        """Return whether the broker is reachable, so that the group is known."""
-        return self._connected
 
     def diagnostics(self) -> dict[str, Any]:
         """Return who is in the group and who reports, as this member sees it."""
