@@ -34,7 +34,7 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.direct_push.const import CONF_REPORTER, DOMAIN
 from custom_components.direct_push.diagnostics import async_get_config_entry_diagnostics
 from custom_components.direct_push.hub import DirectPushHub
-from custom_components.direct_push.reporter import GRACE, HEARTBEAT, Reporter
+from custom_components.direct_push.reporter import GRACE, HEARTBEAT, Reporter, _sent_at
 from custom_components.direct_push.reporter_group import Group, Heartbeat
 from custom_components.direct_push.services import NOT_REPORTER
 
@@ -449,3 +449,27 @@ async def test_a_long_location_name_still_makes_a_valid_heartbeat(
     reporter = Reporter(hass, "id-main", {"group": "home"}, "1.0", no_send)
     assert len(reporter.me.name) == 64
     assert Heartbeat.from_payload(reporter.me.to_payload()) == reporter.me
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        ('{"by": "id-main", "at": 1700000000}', 1700000000.0),
+        ('{"by": "id-main", "at": 1700000000.5}', 1700000000.5),
+        ('{"at": true}', None),  # a bool is no time
+        ('{"at": NaN}', None),
+        ('{"at": "yesterday"}', None),
+        ("[1700000000]", None),
+        ("not json", None),
+        (b"\xff\xfe", None),
+        (
+            '{"at": 1, "pad": "' + "x" * 2000 + '"}',
+            None,
+        ),  # larger than a heartbeat may be
+    ],
+)
+def test_a_confirmation_from_the_broker_is_not_trusted(
+    payload: str | bytes, expected: float | None
+) -> None:
+    """Anyone on the broker can publish under the prefix."""
+    assert _sent_at(payload) == expected
