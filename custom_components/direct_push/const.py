@@ -85,6 +85,8 @@ CONF_TRUST: Final = "trust"
 # Hub option: self-registered devices may use push services on the local network.
 CONF_ALLOW_LOCAL_PUSH_SERVICES: Final = "allow_local_push_services"
 
+# The action's field that names an event across the reporter group.
+ATTR_DEDUPE_KEY: Final = "dedupe_key"
 # Hub options: a reporter group over MQTT (reporter.py), a section of the options
 # form; off without a group name.
 CONF_REPORTER: Final = "reporter"

@@ -12,8 +12,9 @@ the admins.
 The guarantee: every event is reported at least once. It is reported twice
 only when a leader sent it but its confirmation did not reach the next in
 line within GRACE (the leader died right after sending, or the broker was
-unreachable), or when members derived different keys for one event (no
-`dedupe_key`, and the event fell either side of a time-window boundary).
+unreachable), when members derived different keys for one event (no
+`dedupe_key`, and the event fell either side of a time-window boundary), or
+when a member sent it just after starting, before it had heard the group.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from homeassistant.loader import async_get_integration
 import voluptuous as vol
 
 from .const import (
+    ATTR_DEDUPE_KEY,
     CONF_REPORTER,
     CONF_REPORTER_GROUP,
     CONF_REPORTER_MISSING_MINUTES,
@@ -62,6 +64,7 @@ from .reporter_group import (
     Confirmations,
     Group,
     Heartbeat,
+    cap_oldest,
     derive_key,
 )
 
@@ -145,11 +148,6 @@ def _sent_at(payload: str | bytes | bytearray) -> float | None:
     if type(at) is int or (type(at) is float and math.isfinite(at)):
         return float(at)
     return None
-
-
-def _cap_oldest(items: dict[str, float], cap: int) -> None:
-    while len(items) > cap:
-        del items[next(iter(items))]
 
 
 def _text(payload: str | bytes | bytearray) -> str | bytes:
@@ -384,7 +382,7 @@ class Reporter:
 
     def key(self, fields: Mapping[str, Any]) -> str:
         """Return the action's dedupe key: its own, or one from its tag and text."""
-        if key := fields.get("dedupe_key"):
+        if key := fields.get(ATTR_DEDUPE_KEY):
             # Hashed: it becomes an MQTT topic level, where / + # have meanings.
             return hashlib.sha256(str(key).encode()).hexdigest()[:32]
         return derive_key(
@@ -426,7 +424,7 @@ class Reporter:
         now = time.monotonic()
         self._keys.confirm(key, now)
         self._published[key] = now
-        _cap_oldest(self._published, MAX_KEYS)
+        cap_oldest(self._published, MAX_KEYS)
         payload = json.dumps({"by": self.me.instance_id, "at": time.time()})
         await self._async_publish(self._topic("sent", key), payload)
 

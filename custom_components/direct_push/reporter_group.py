@@ -214,7 +214,7 @@ class Confirmations[T]:
         self._confirmed.pop(key, None)
         self._confirmed[key] = now
         self._held.pop(key, None)
-        _cap(self._confirmed, self._cap)
+        cap_oldest(self._confirmed, self._cap)
 
     def is_confirmed(self, key: str, now: float) -> bool:
         """Return whether key was sent within the window: then nobody sends it again."""
@@ -227,7 +227,7 @@ class Confirmations[T]:
             return False
         # A second hold of the same key keeps the first time: grace is not prolonged.
         self._held.setdefault(key, (payload, now))
-        _cap(self._held, self._cap)
+        cap_oldest(self._held, self._cap)
         return True
 
     def due(self, now: float, grace: float) -> list[tuple[str, T]]:
@@ -258,7 +258,8 @@ class Confirmations[T]:
         return len(self._confirmed) + len(self._held)
 
 
-def _cap[V](items: dict[str, V], cap: int) -> None:
+def cap_oldest[V](items: dict[str, V], cap: int) -> None:
+    """Drop the oldest entries (first inserted) until at most cap are left."""
     while len(items) > cap:
         del items[next(iter(items))]
 

@@ -21,7 +21,7 @@ import voluptuous as vol
 
 from .answers import DATA_ANSWERS
 from .backend import Device
-from .const import DOMAIN
+from .const import ATTR_DEDUPE_KEY, DOMAIN
 from .errors import refused_as_service_error
 from .hub import DirectPushHub
 from .jobs import Report, Sent, Status
@@ -45,7 +45,6 @@ ATTR_TARGET: Final = "target"
 ATTR_DATA: Final = "data"
 ATTR_ACTIONS: Final = "actions"
 ATTR_REPORTER: Final = "reporter"
-ATTR_DEDUPE_KEY: Final = "dedupe_key"
 NOT_REPORTER: Final = "not_reporter"
 
 # The fields that shape a message; shared by the action and the legacy notify
@@ -219,10 +218,21 @@ async def async_send_message(
     through here: a message is checked against the limits of the kinds of
     device it goes to, and refused before anything is sent.
     """
-    # A burst of calls builds its messages in turns (pacing.Turns), not all at once.
-    message = await hub.outbox.turns.call(
-        partial(_checked_message, hub, devices, fields)
+    return await _async_deliver(
+        hub, devices, await _async_checked_message(hub, devices, fields)
     )
+
+
+async def _async_checked_message(
+    hub: DirectPushHub, devices: list[Device], fields: Mapping[str, Any]
+) -> Message:
+    # A burst of calls builds its messages in turns (pacing.Turns), not all at once.
+    return await hub.outbox.turns.call(partial(_checked_message, hub, devices, fields))
+
+
+async def _async_deliver(
+    hub: DirectPushHub, devices: list[Device], message: Message
+) -> Sent:
     sent = await hub.async_send(devices, message)
     if message.actions and (answers := hub.hass.data.get(DATA_ANSWERS)) is not None:
         answers.record_sent(message, sent)
@@ -246,29 +256,30 @@ def async_resolve_targets(hub: DirectPushHub, value: Any) -> list[Device]:
     return hub.resolve(found)
 
 
-async def async_send_fields(hub: DirectPushHub, fields: Mapping[str, Any]) -> Sent:
-    """Send what an action's fields say, to the targets they name."""
-    devices = await hub.outbox.turns.call(
+async def _async_targets(hub: DirectPushHub, fields: Mapping[str, Any]) -> list[Device]:
+    return await hub.outbox.turns.call(
         partial(async_resolve_targets, hub, fields.get(ATTR_TARGET))
     )
-    return await async_send_message(hub, devices, fields)
+
+
+async def async_send_fields(hub: DirectPushHub, fields: Mapping[str, Any]) -> Sent:
+    """Send what an action's fields say, to the targets they name."""
+    return await async_send_message(hub, await _async_targets(hub, fields), fields)
 
 
 async def _async_send_as_reporter(
     hub: DirectPushHub, reporter: Reporter, fields: Mapping[str, Any]
 ) -> Sent:
     """Send only if this instance is the group's reporter; else skip and stand by."""
-    devices = await hub.outbox.turns.call(
-        partial(async_resolve_targets, hub, fields.get(ATTR_TARGET))
-    )
+    devices = await _async_targets(hub, fields)
     # Refused input is refused on every member, leader or not.
-    await hub.outbox.turns.call(partial(_checked_message, hub, devices, fields))
+    message = await _async_checked_message(hub, devices, fields)
     key = reporter.key(fields)
     if not reporter.claim(key, fields):
         return Sent(
             [Report(device, Status.SKIPPED, NOT_REPORTER) for device in devices]
         )
-    sent = await async_send_message(hub, devices, fields)
+    sent = await _async_deliver(hub, devices, message)
     await reporter.async_confirm(key)
     return sent
 
