@@ -654,6 +654,8 @@ class ApnsServer:
         # keys), or None for a key made for both.
         self.key_environment: str | None = None
         self.response_delay = 0.0
+        # A device token's own delay, instead of response_delay.
+        self.response_delays: dict[str, float] = {}
         self.max_in_flight = 0
         self._in_flight = 0
         self._drops = 0
@@ -809,12 +811,8 @@ class ApnsServer:
     async def _serve(self, connection: _ApnsConnection, request: _Request) -> None:
         """Answer one complete request."""
         headers = dict(request.headers)
-        self.received.append(
-            (
-                headers.get(":path", "").removeprefix(_DEVICE_PATH),
-                headers.get("apns-id", ""),
-            )
-        )
+        token = headers.get(":path", "").removeprefix(_DEVICE_PATH)
+        self.received.append((token, headers.get("apns-id", "")))
         if self._goaway_after == 0:
             self._goaway_after = None
             _LOGGER.debug("GOAWAY instead of answering stream %s", request.stream_id)
@@ -834,8 +832,8 @@ class ApnsServer:
         self._in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self._in_flight)
         try:
-            if self.response_delay > 0:
-                await asyncio.sleep(self.response_delay)
+            if (delay := self.response_delays.get(token, self.response_delay)) > 0:
+                await asyncio.sleep(delay)
             status, apns_id, reason = self._answer(connection, request)
         except Exception:
             _LOGGER.exception("APNs test server failed on a request")

@@ -32,6 +32,7 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
+from custom_components.direct_push import apns
 from custom_components.direct_push.apns import (
     PROBE_TOKEN,
     SUBENTRY_APNS,
@@ -547,6 +548,37 @@ async def test_push_racing_a_goaway_is_resent(
     ]
     assert apns_server.pushes[-1].apns_id == report.message_id
     assert apns_server.connections_made == 2
+
+
+async def test_late_answer_leaves_the_connection_alone(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Apple answers a push after its attempt timed out: the other pushes go on.
+
+    aioapns would find the attempt's future cancelled and close the connection,
+    failing every push in flight on it.
+    """
+    monkeypatch.setattr(apns, "SEND_TIMEOUT", 0.5)
+    hub = _hub(loaded_entry)
+    devices = {device.name: device for device in hub.devices.values()}
+    apns_server.response_delays[ALICE_TOKEN] = 1.0
+    [alice] = (
+        await hub.async_send([devices["Alice"]], Message(message="Slow"))
+    ).reports
+    assert (alice.status, alice.reason) == (Status.QUEUED, "connection_error")
+
+    # Carol's push is in flight on the same connection when Alice's answer comes.
+    apns_server.response_delays[CAROL_TOKEN] = 0.4
+    await asyncio.sleep(0.3)
+    [carol] = (
+        await hub.async_send([devices["Carol"]], Message(message="Meanwhile"))
+    ).reports
+    assert carol.status is Status.DELIVERED
+    assert apns_server.connections_made == 1
+    assert [push.token for push in apns_server.pushes] == [ALICE_TOKEN, CAROL_TOKEN]
 
 
 async def test_connection_out_of_stream_ids_is_replaced(

@@ -290,6 +290,14 @@ class _Pool(APNsBaseConnectionPool):
             self.discard_connection(connection)
             connection.close()
             raise
+        except asyncio.CancelledError:
+            # The attempt timed out. aioapns keeps its cancelled future: Apple's
+            # answer, should it come after all, would make aioapns close the
+            # connection and fail every other push in flight on it.
+            future = connection.requests.get(request.notification_id)
+            if future is not None and future.cancelled():
+                del connection.requests[request.notification_id]
+            raise
 
     @override
     def discard_connection(self, connection: APNsBaseClientProtocol) -> None:
