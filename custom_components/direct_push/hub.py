@@ -315,12 +315,10 @@ class DirectPushHub:
         except MessageError as err:
             raise service_validation_error(err) from err
 
-    def _personalise(self, device: Device, message: Message) -> Message:
-        """Apply the entry's options to a message for one device."""
+    def _with_options(self, message: Message) -> Message:
+        """Apply the entry's options that are the same for every device."""
         options = self.entry.options
         changes: dict[str, Any] = {}
-        if message.title is None and options.get(CONF_TITLE_FROM_DEVICE):
-            changes["title"] = device.name
         # Without options, alerts play the standard sound; an empty option is silent.
         if message.sound is None and (sound := options.get(CONF_SOUND, DEFAULT_SOUND)):
             changes["sound"] = sound
@@ -328,14 +326,19 @@ class DirectPushHub:
             level := options.get(CONF_INTERRUPTION_LEVEL)
         ):
             changes["interruption_level"] = InterruptionLevel(level)
-        personal = replace(message, **changes) if changes else message
+        return replace(message, **changes) if changes else message
+
+    def _personalise(self, device: Device, message: Message) -> Message:
+        """Apply what differs per device: its name as title, its private mode."""
+        if message.title is None and self.entry.options.get(CONF_TITLE_FROM_DEVICE):
+            message = replace(message, title=device.name)
         if device.config.get(CONF_PRIVATE):
             return self.mailbox.keep(
                 device.device_id,
-                personal,
+                message,
                 service_extension=device.config.get(CONF_SERVICE_EXTENSION, False),
             )
-        return personal
+        return message
 
     @callback
     def _async_attempted(self, device: Device, delivery: Delivery) -> None:
@@ -366,6 +369,7 @@ class DirectPushHub:
 
     async def async_send(self, devices: Iterable[Device], message: Message) -> Sent:
         """Send to every device at once; one report per device, in order."""
+        message = self._with_options(message)
         return await self.outbox.async_send(
             (device, self._personalise(device, message)) for device in devices
         )

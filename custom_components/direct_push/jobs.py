@@ -68,6 +68,8 @@ class Job:
     """The caller was told "queued": its outcome goes out as an event."""
     saved: bool = False
     """Written to disk at least once: settling it needs a new write."""
+    stored: Any = None
+    """The outbox's copy of the stored form; cleared when attempts or reason change."""
 
     @property
     def tag(self) -> str | None:
@@ -99,13 +101,17 @@ class Job:
             return self.message.ttl
         return max(0, int(left))
 
-    def as_dict(self) -> dict[str, Any]:
-        """Return the job as stored: the device's id, never its token or endpoint."""
+    def as_dict(self, message: Any = None) -> dict[str, Any]:
+        """Return the job as stored: the device's id, never its token or endpoint.
+
+        message: the message's stored form, when made already (a fan-out's jobs
+        share their message).
+        """
         return {
             "id": self.id,
             "device_id": self.device_id,
             "device_name": self.device_name,
-            "message": message_to_dict(self.message),
+            "message": message_to_dict(self.message) if message is None else message,
             "created": self.created,
             "expires": self.expires,
             "attempts": self.attempts,

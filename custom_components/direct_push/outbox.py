@@ -14,20 +14,22 @@ from dataclasses import dataclass, field, replace
 from enum import Enum, auto
 from functools import partial
 import time
-from typing import Any, Final
+from typing import Any, Final, cast
 import uuid
 
 from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.json import json_bytes
 from homeassistant.helpers.storage import Store
+from orjson import Fragment
 
 from .backend import Delivery, Device, Outcome, PushBackend
 from .const import DOMAIN, EVENT_DELIVERY, LOGGER
 from .health import Health
 from .jobs import DeviceQueue, Job, Report, Sent, Status, retry_at
-from .message import Message
+from .message import Message, message_to_dict
 from .pacing import Turns
 
 # One attempt's time limit: a service that accepts the connection and never
@@ -81,13 +83,39 @@ class _Lane:
 
 
 @dataclass(slots=True)
-class _Added:
-    """One push handed to the outbox: its first outcome, and what it pushed out."""
+class _Call:
+    """One send's pushes, in order, and their first outcomes as they come.
 
-    waiter: asyncio.Future[Report]
-    job: Job | None = None
+    One per call, not a future per push: a burst of calls keeps few objects
+    alive, and few objects to collect is fewer of Python's collector pauses.
+    """
+
+    done: asyncio.Future[None]
+    rows: list[Job | Report] = field(default_factory=list)
+    """Each push's job, or its report when it was refused before being queued."""
+    waiting: dict[str, Job] = field(default_factory=dict)
+    """The jobs whose first outcome is still to come."""
+    reports: dict[str, Report] = field(default_factory=dict)
     dropped: int = 0
-    """Older pushes dropped from the device's full queue to make room."""
+    """Older pushes dropped from the devices' full queues to make room."""
+    adding: bool = True
+
+    def answer(self, job: Job, report: Report) -> None:
+        """Note a job's first outcome; the call is done once every job has one."""
+        self.waiting.pop(job.id, None)
+        self.reports[job.id] = report
+        if not self.waiting and not self.adding and not self.done.done():
+            self.done.set_result(None)
+
+    def sent(self) -> Sent:
+        """Return the reports, in the order of the pushes."""
+        return Sent(
+            [
+                row if isinstance(row, Report) else self.reports[row.id]
+                for row in self.rows
+            ],
+            self.dropped,
+        )
 
 
 class Outbox:
@@ -115,7 +143,8 @@ class Outbox:
         self._is_inactive = is_inactive
         self._store = _store(hass, entry_id)
         self._lanes: dict[str, _Lane] = {}
-        self._waiters: dict[str, asyncio.Future[Report]] = {}
+        # The call waiting for each job's first outcome.
+        self._waiters: dict[str, _Call] = {}
         self.turns = Turns()
         """The loop time this hub's sends share; callers pace their own work with it too."""
         # Backends whose credentials were refused, with the reason: their
@@ -179,56 +208,53 @@ class Outbox:
             raise ServiceValidationError(
                 translation_domain=DOMAIN, translation_key="not_loaded"
             )
-        pending = await self.turns.run(
-            partial(self._add, device, message) for device, message in items
+        call = _Call(self._hass.loop.create_future())
+        await self.turns.run(
+            partial(self._add, call, device, message) for device, message in items
         )
-        waiters = [add.waiter for add in pending if not add.waiter.done()]
-        if waiters:
-            await asyncio.wait(waiters, timeout=ACTION_DEADLINE)
+        call.adding = False
+        if call.waiting:
+            await asyncio.wait([call.done], timeout=ACTION_DEADLINE)
         # Calls of a burst reach their deadline together: they answer in turns.
-        sent = await self.turns.call(partial(self._answer, pending))
+        sent = await self.turns.call(partial(self._answer, call))
         if any(report.status is Status.QUEUED for report in sent.reports):
             await self.async_save()
         return sent
 
     @callback
-    def _answer(self, pending: list[_Added]) -> Sent:
+    def _answer(self, call: _Call) -> Sent:
         """Report what each push did so far; one still in flight counts as queued."""
-        for add in pending:
-            if not add.waiter.done() and add.job is not None:
-                # Its outcome comes as an event.
-                self._report_queued(
-                    self._lanes[add.job.device_id], add.job, "in_progress", None
-                )
-        reports = [add.waiter.result() for add in pending]
-        return Sent(reports, sum(add.dropped for add in pending))
+        for job in list(call.waiting.values()):
+            # Its outcome comes as an event.
+            self._report_queued(self._lanes[job.device_id], job, "in_progress", None)
+        return call.sent()
 
     @callback
-    def _add(self, device: Device, message: Message) -> _Added:
+    def _add(self, call: _Call, device: Device, message: Message) -> None:
         """Queue one push and start its lane if it may send now."""
-        waiter: asyncio.Future[Report] = self._hass.loop.create_future()
         if self._is_inactive(device.device_id):
-            waiter.set_result(Report(device, Status.FAILED, "device_inactive"))
-            return _Added(waiter)
+            call.rows.append(Report(device, Status.FAILED, "device_inactive"))
+            return
         now = time.time()
         # A private device's message has its id already: the mailbox keeps it by it.
-        job_id = message.message_id or str(uuid.uuid4())
+        # The devices of a fan-out share one message: each attempt adds its job's id.
         job = Job(
-            id=job_id,
+            id=message.message_id or str(uuid.uuid4()),
             device_id=device.device_id,
             device_name=device.name,
-            message=replace(message, message_id=job_id),
+            message=message,
             created=now,
             expires=now + message.ttl,
         )
         lane = self._lane(device)
-        self._waiters[job_id] = waiter
-        added = _Added(waiter, job)
+        call.rows.append(job)
+        call.waiting[job.id] = job
+        self._waiters[job.id] = call
         for old, status in lane.queue.add(job):
-            added.dropped += status is Status.DROPPED
+            call.dropped += status is Status.DROPPED
             self._settle(lane, old, status)
-        if waiter.done():
-            return added
+        if job.id not in call.waiting:
+            return
         if self._state is not _State.RUNNING:
             # Stopping, or unloaded while this call waited for its turn.
             self._report_queued(lane, job, HUB_CLOSED, None)
@@ -242,7 +268,6 @@ class Outbox:
                 # A new push is worth a try now, whatever our own backoff said.
                 lane.not_before = 0.0
                 self._start(lane)
-        return added
 
     @callback
     def _start(self, lane: _Lane) -> None:
@@ -308,9 +333,8 @@ class Outbox:
         """Send once, within ATTEMPT_TIMEOUT; an unexpected error fails only this push."""
         device = self._devices.get(lane.device.device_id, lane.device)
         job.attempts += 1
-        message = job.message
-        if (ttl := job.ttl_left(time.time())) != message.ttl:
-            message = replace(message, ttl=ttl)
+        job.stored = None
+        message = replace(job.message, message_id=job.id, ttl=job.ttl_left(time.time()))
         try:
             async with asyncio.timeout(ATTEMPT_TIMEOUT):
                 return await self._backends[device.kind].async_send(device, message)
@@ -327,6 +351,7 @@ class Outbox:
         self._on_attempt(lane.device, delivery)
         self._health.async_record(lane.device, delivery, now)
         job.reason = delivery.reason
+        job.stored = None
         if delivery.outcome is Outcome.AUTH_FAILED:
             # Every device of this backend waits for new credentials.
             self._held[lane.device.kind] = delivery.reason or "auth_failed"
@@ -363,8 +388,8 @@ class Outbox:
         """Tell the caller the push is kept; from now on its outcome is an event."""
         job.reported = True
         self.queued += 1
-        self._waiters.pop(job.id).set_result(
-            Report(lane.device, Status.QUEUED, reason, job.id, next_attempt)
+        self._waiters.pop(job.id).answer(
+            job, Report(lane.device, Status.QUEUED, reason, job.id, next_attempt)
         )
         self._async_changed()
 
@@ -387,14 +412,14 @@ class Outbox:
                 lane.queue.limit,
                 lane.device.name,
             )
-        if (waiter := self._waiters.pop(job.id, None)) is not None:
+        if (call := self._waiters.pop(job.id, None)) is not None:
             # The caller knows only delivered, queued, failed and expired.
             if status is Status.DROPPED:
                 status, reason = Status.FAILED, "queue_full"
             elif status is Status.REPLACED:
                 status, reason = Status.FAILED, "replaced"
-            waiter.set_result(
-                Report(lane.device, status, reason, job.id, truncated=truncated)
+            call.answer(
+                job, Report(lane.device, status, reason, job.id, truncated=truncated)
             )
         if job.reported:
             self.queued -= 1
@@ -436,10 +461,11 @@ class Outbox:
 
     def _data(self) -> dict[str, Any]:
         jobs = []
+        messages: dict[int, Fragment] = {}
         for lane in self._lanes.values():
             for job in lane.queue:
                 job.saved = True
-                jobs.append(job.as_dict())
+                jobs.append(_stored(job, messages))
         return {
             "jobs": jobs,
             "devices": self._health.as_dict(),
@@ -523,6 +549,23 @@ class Outbox:
             for job in lane.queue:
                 if not job.reported:
                     self._report_queued(lane, job, HUB_CLOSED, None)
+
+
+def _stored(job: Job, messages: dict[int, Fragment]) -> Fragment:
+    """Return a job as stored, in JSON, made once while its attempts and reason stay.
+
+    A queued job is in every write until it is sent. Made once, a write of
+    thousands of jobs costs the event loop little and leaves no objects behind
+    for Python's collector to go through.
+    """
+    if job.stored is None:
+        # The jobs of a fan-out share their message (all alive while this write is made).
+        if (message := messages.get(id(job.message))) is None:
+            message = messages[id(job.message)] = Fragment(
+                json_bytes(message_to_dict(job.message))
+            )
+        job.stored = Fragment(json_bytes(job.as_dict(message)))
+    return cast(Fragment, job.stored)
 
 
 async def async_remove_outbox(hass: HomeAssistant, entry_id: str) -> None:
