@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 import contextlib
 from dataclasses import dataclass, field
+import gc
 import json
 import logging
 import os
@@ -306,29 +307,62 @@ def rss() -> int:
 class LoopLag:
     """The event loop's worst stall while it runs: a 1 ms ticker's worst lateness.
 
-    It also notes the most memory the process held, every 10 ticks.
+    It also notes the most memory the process held, every 10 ticks, and Python's
+    collector: its pauses hold the loop too, however the code that runs behaves,
+    and take longer the more objects the process holds (Home Assistant's own).
+    `worst_outside_collector` is the worst stall with those pauses taken out.
     """
 
     interval: float = 0.001
     worst: float = 0.0
     lags: list[float] = field(default_factory=list)
     peak_rss: int = 0
+    full_collections: int = 0
+    longest_collection: float = 0.0
     _task: asyncio.Task[None] | None = None
+    _ticks: list[tuple[float, float]] = field(default_factory=list)
+    _pauses: list[tuple[float, float]] = field(default_factory=list)
+    _pause_start: float = 0.0
 
     async def _tick(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             due = loop.time() + self.interval
             await asyncio.sleep(self.interval)
-            lag = loop.time() - due
-            self.lags.append(lag)
-            self.worst = max(self.worst, lag)
+            now = loop.time()
+            self._ticks.append((due, now))
+            self.lags.append(now - due)
+            self.worst = max(self.worst, now - due)
             if len(self.lags) % 10 == 0:
                 self.peak_rss = max(self.peak_rss, rss())
+
+    def _collector(self, phase: str, info: dict[str, int]) -> None:
+        # The loop's clock: time.monotonic().
+        if phase == "start":
+            self._pause_start = time.monotonic()
+            return
+        end = time.monotonic()
+        self._pauses.append((self._pause_start, end))
+        self.longest_collection = max(self.longest_collection, end - self._pause_start)
+        self.full_collections += info["generation"] == 2
+
+    @property
+    def worst_outside_collector(self) -> float:
+        """Return the worst stall less the collector's pauses within it."""
+        worst = 0.0
+        for due, ran in self._ticks:
+            if ran - due <= worst:
+                continue
+            paused = sum(
+                max(0.0, min(end, ran) - max(start, due)) for start, end in self._pauses
+            )
+            worst = max(worst, ran - due - paused)
+        return worst
 
     def __enter__(self) -> LoopLag:
         """Start ticking."""
         self.peak_rss = rss()
+        gc.callbacks.append(self._collector)
         self._task = asyncio.get_running_loop().create_task(self._tick())
         return self
 
@@ -336,6 +370,7 @@ class LoopLag:
         """Stop ticking."""
         assert self._task is not None
         self._task.cancel()
+        gc.callbacks.remove(self._collector)
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:

@@ -1028,3 +1028,34 @@ async def test_connections_are_limited_per_push_service(
     assert [server.max_in_flight for server in servers] == [3, 3]
     # At the same time: the services do not share one pool.
     assert both == 6
+
+
+async def test_a_new_subscription_is_used_at_once(
+    loaded_entry: MockConfigEntry, webpush_server: WebPushServer
+) -> None:
+    """The backend keeps each device's checked subscription until it changes."""
+    backend = loaded_entry.runtime_data.backends[SUBENTRY_WEBPUSH]
+    first, second = (
+        webpush_server.subscribe(application_server_key=VAPID_PUBLIC_KEY)
+        for _ in range(2)
+    )
+    for sub in (first, first, second):
+        device = Device(
+            device_id="browser",
+            name="Browser",
+            kind=SUBENTRY_WEBPUSH,
+            admin=False,
+            config={
+                CONF_ENDPOINT: sub.endpoint,
+                CONF_P256DH: sub.p256dh,
+                CONF_AUTH: sub.auth,
+            },
+        )
+        assert (await backend.async_send(device, Message(message="Hi"))).ok
+
+    # Each push was decrypted with the keys of the subscription it went to.
+    assert [push.subscription_id for push in webpush_server.messages] == [
+        first.id,
+        first.id,
+        second.id,
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
+import logging
 import time
 from typing import TYPE_CHECKING, Any, Final
 
@@ -343,13 +344,14 @@ class DirectPushHub:
     @callback
     def _async_attempted(self, device: Device, delivery: Delivery) -> None:
         """Log an attempt; act on what it says about the device or the credentials."""
-        LOGGER.debug(
-            "Push to %s (%s): %s%s",
-            device.name,
-            BACKENDS[device.kind].log_id(device.config),
-            delivery.outcome,
-            f" ({delivery.reason})" if delivery.reason else "",
-        )
+        if LOGGER.isEnabledFor(logging.DEBUG):
+            LOGGER.debug(
+                "Push to %s (%s): %s%s",
+                device.name,
+                BACKENDS[device.kind].log_id(device.config),
+                delivery.outcome,
+                f" ({delivery.reason})" if delivery.reason else "",
+            )
         if delivery.device_update:
             self.async_update_device(device.device_id, delivery.device_update)
         if delivery.ok:

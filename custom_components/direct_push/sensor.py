@@ -14,7 +14,7 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -147,6 +147,7 @@ class DirectPushDeviceSensor(DirectPushEntity, SensorEntity):
         self._device_id = device_id
         self._attr_device_info = device_info
         self._attr_available = not self.hub.lease_expired(device_id)
+        self._written: StateType | datetime = None
 
     @property
     @override
@@ -155,10 +156,18 @@ class DirectPushDeviceSensor(DirectPushEntity, SensorEntity):
 
     @override
     async def async_added_to_hass(self) -> None:
+        self._written = self.native_value
         self.async_on_remove(
             async_dispatcher_connect(
                 self.hass,
                 signal_device(self.hub.entry.entry_id, self._device_id),
-                self.async_write_ha_state,
+                self._async_record_changed,
             )
         )
+
+    @callback
+    def _async_record_changed(self) -> None:
+        # Every attempt changes the record; most leave this sensor's value as it was.
+        if (value := self.native_value) != self._written:
+            self._written = value
+            self.async_write_ha_state()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 import ipaddress
 import re
 import socket
 import time
-from typing import Any, Final, override
+from typing import Any, Final, cast, override
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -24,11 +24,12 @@ from homeassistant.helpers.aiohttp_client import (
     async_get_clientsession,
 )
 from homeassistant.util.ssl import client_context
+import http_ece
 from py_vapid import Vapid02
 from py_vapid.jwt import sign as sign_jwt
 from py_vapid.utils import b64urlencode
-from pywebpush import WebPusher, WebPushException
 import voluptuous as vol
+from yarl import URL
 
 from .backend import Delivery, Device, Outcome, PushBackendDescription, redact_token
 from .const import (
@@ -113,7 +114,7 @@ def _b64url(value: str) -> bytes:
     """Decode base64url, or standard base64, padded or not; ValueError if malformed.
 
     A key copied from an app may carry line breaks, padding or "+/": decode it
-    strictly here, so what is stored is what pywebpush decodes the same way.
+    strictly here, so what is stored is what is decoded the same way at every send.
     """
     text = "".join(value.split()).rstrip("=")
     if not _BASE64_RE.fullmatch(text):
@@ -139,7 +140,7 @@ def parse_subscription(
         ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
     except ValueError as err:
         raise SubscriptionError(CONF_P256DH, "invalid_p256dh") from err
-    # A compressed point is a valid key, but pywebpush cannot encrypt to it.
+    # A compressed point is a valid key, but RFC 8291 encrypts to the uncompressed one.
     if len(point) != _P256_POINT:
         raise SubscriptionError(CONF_P256DH, "invalid_p256dh")
     try:
@@ -250,6 +251,36 @@ class _HassResolver(AbstractResolver):
         """Leave Home Assistant's connector open."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Subscription:
+    """One device's subscription, checked against the policy and decoded."""
+
+    source: tuple[str, str, str, str]
+    """What it was made from: endpoint, keys and trust, as stored."""
+    url: URL
+    origin: str
+    rule: AddressRule
+    receiver_key: bytes
+    auth_secret: bytes
+
+
+def _encrypt(subscription: _Subscription, plaintext: bytes) -> bytes:
+    """Encrypt a push for one subscription: RFC 8291, aes128gcm (RFC 8188).
+
+    A new ephemeral key pair for every push, as RFC 8291 requires.
+    """
+    return cast(
+        bytes,
+        http_ece.encrypt(
+            plaintext,
+            private_key=ec.generate_private_key(ec.SECP256R1()),
+            dh=subscription.receiver_key,
+            auth_secret=subscription.auth_secret,
+            version="aes128gcm",
+        ),
+    )
+
+
 class WebPushBackend:
     """Deliver to Web Push endpoints, reaching only what the endpoint policy allows."""
 
@@ -264,6 +295,7 @@ class WebPushBackend:
         self._sessions: dict[AddressRule, aiohttp.ClientSession] = {}
         # Signed VAPID headers per push service origin, with their signing time.
         self._vapid_headers: dict[str, tuple[float, dict[str, str]]] = {}
+        self._subscriptions: dict[str, _Subscription] = {}
 
     @classmethod
     async def async_create(
@@ -318,6 +350,40 @@ class WebPushBackend:
             cached = self._vapid_headers[origin] = (now, headers)
         return cached[1]
 
+    def _subscription(self, device: Device) -> _Subscription:
+        """Return a device's subscription, checked and decoded once for this backend.
+
+        Checked again after every reload: the policy or Home Assistant's port
+        may have changed since the device was added. Raises InputError for an
+        endpoint the policy refuses, ValueError for keys that do not decode.
+        """
+        config = device.config
+        source = (
+            config[CONF_ENDPOINT],
+            config[CONF_P256DH],
+            config[CONF_AUTH],
+            config.get(CONF_TRUST, Trust.ADMIN),
+        )
+        found = self._subscriptions.get(device.device_id)
+        if found is None or found.source != source:
+            endpoint = source[0]
+            policy = _device_policy(self._policy, device)
+            url = check_endpoint(endpoint, policy)
+            receiver_key = _b64url(config[CONF_P256DH])
+            # RFC 8291 derives the keys from the uncompressed point: encrypted
+            # to a compressed one, the browser could not read the push.
+            if len(receiver_key) != _P256_POINT:
+                raise ValueError("not an uncompressed P-256 point")
+            found = self._subscriptions[device.device_id] = _Subscription(
+                source,
+                url,
+                _origin(endpoint),
+                policy.rule(url.scheme),
+                receiver_key,
+                _b64url(config[CONF_AUTH]),
+            )
+        return found
+
     async def async_send(self, device: Device, message: Message) -> Delivery:
         """Encrypt and post once; map the push service's answer to an outcome."""
         try:
@@ -325,30 +391,19 @@ class WebPushBackend:
             plaintext = payload_json(payload)
         except MessageError as err:  # checked before sending: a second guard
             return Delivery(Outcome.FAILED, err.key)
-        endpoint: str = device.config[CONF_ENDPOINT]
-        policy = _device_policy(self._policy, device)
         try:
-            # Again at every send: the policy or Home Assistant's port may
-            # have changed since the device was added.
-            url = check_endpoint(endpoint, policy)
+            subscription = self._subscription(device)
         except InputError as err:
             return _refused(err.key)
-        try:
-            pusher = WebPusher(
-                {
-                    "endpoint": endpoint,
-                    "keys": {
-                        "p256dh": device.config[CONF_P256DH],
-                        "auth": device.config[CONF_AUTH],
-                    },
-                }
-            )
-            body = pusher.encode(plaintext)["body"]
-            origin = _origin(endpoint)
-        except (WebPushException, ValueError):
+        except ValueError:
             # A subscription stored before it was checked as strictly: fail
             # this device, not the whole send.
             return Delivery(Outcome.FAILED, "invalid_subscription")
+        try:
+            body = _encrypt(subscription, plaintext)
+        except ValueError:
+            return Delivery(Outcome.FAILED, "invalid_subscription")
+        origin = subscription.origin
         headers = {
             **self._authorization(origin),
             "TTL": str(message.ttl),
@@ -362,8 +417,8 @@ class WebPushBackend:
             async with (
                 asyncio.timeout(SEND_TIMEOUT),
                 # A redirect could send the encrypted push anywhere: never follow.
-                self._session(policy.rule(url.scheme)).post(
-                    url, data=body, headers=headers, allow_redirects=False
+                self._session(subscription.rule).post(
+                    subscription.url, data=body, headers=headers, allow_redirects=False
                 ) as response,
             ):
                 status = response.status
