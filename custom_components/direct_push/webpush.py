@@ -7,15 +7,19 @@ import base64
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 import ipaddress
+import os
 import re
 import socket
 import time
-from typing import Any, Final, cast, override
+from typing import Any, Final, override
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.aiohttp_client import (
@@ -24,7 +28,6 @@ from homeassistant.helpers.aiohttp_client import (
     async_get_clientsession,
 )
 from homeassistant.util.ssl import client_context
-import http_ece
 from py_vapid import Vapid02
 from py_vapid.jwt import sign as sign_jwt
 from py_vapid.utils import b64urlencode
@@ -53,6 +56,7 @@ from .endpoint_policy import (
 )
 from .json_input import MAX_SUBSCRIPTION_JSON, parse_json
 from .message import (
+    WEBPUSH_MAX_PLAINTEXT,
     Message,
     MessageError,
     build_webpush_payload,
@@ -79,6 +83,8 @@ _ADMIN_ADDED: Final = EndpointPolicy()
 _BASE64_RE: Final = re.compile(r"[A-Za-z0-9_+/-]*")
 # RFC 8291 section 3.1: the user agent's key is an uncompressed P-256 point.
 _P256_POINT: Final = 65
+# RFC 8188's record size: every body is one record of at most this many bytes.
+_RECORD_SIZE: Final = 4096
 _AUTH_SECRET: Final = 16
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
@@ -140,7 +146,7 @@ def parse_subscription(
         ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
     except ValueError as err:
         raise SubscriptionError(CONF_P256DH, "invalid_p256dh") from err
-    # A compressed point is a valid key, but RFC 8291 encrypts to the uncompressed one.
+    # A compressed point is a valid key, but RFC 8291 derives from the uncompressed one.
     if len(point) != _P256_POINT:
         raise SubscriptionError(CONF_P256DH, "invalid_p256dh")
     try:
@@ -260,25 +266,41 @@ class _Subscription:
     url: URL
     origin: str
     rule: AddressRule
-    receiver_key: bytes
+    receiver_point: bytes
+    receiver_key: ec.EllipticCurvePublicKey
     auth_secret: bytes
+
+
+def _hkdf(salt: bytes, ikm: bytes, info: bytes, length: int) -> bytes:
+    return HKDF(hashes.SHA256(), length, salt, info).derive(ikm)
 
 
 def _encrypt(subscription: _Subscription, plaintext: bytes) -> bytes:
     """Encrypt a push for one subscription: RFC 8291, aes128gcm (RFC 8188).
 
-    A new ephemeral key pair for every push, as RFC 8291 requires.
+    A new ephemeral key pair for every push, as RFC 8291 requires. One record:
+    the payload limit (WEBPUSH_MAX_PLAINTEXT) keeps the body within 4096 bytes.
     """
-    return cast(
-        bytes,
-        http_ece.encrypt(
-            plaintext,
-            private_key=ec.generate_private_key(ec.SECP256R1()),
-            dh=subscription.receiver_key,
-            auth_secret=subscription.auth_secret,
-            version="aes128gcm",
-        ),
+    assert len(plaintext) <= WEBPUSH_MAX_PLAINTEXT
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    server_point = server_key.public_key().public_bytes(
+        Encoding.X962, PublicFormat.UncompressedPoint
     )
+    shared = server_key.exchange(ec.ECDH(), subscription.receiver_key)
+    # RFC 8291 section 3.4: the key info names both public keys.
+    ikm = _hkdf(
+        subscription.auth_secret,
+        shared,
+        b"WebPush: info\x00" + subscription.receiver_point + server_point,
+        32,
+    )
+    salt = os.urandom(16)
+    key = _hkdf(salt, ikm, b"Content-Encoding: aes128gcm\x00", 16)
+    nonce = _hkdf(salt, ikm, b"Content-Encoding: nonce\x00", 12)
+    # RFC 8188: salt, record size, key id (our public key), then the one
+    # record, ended by the last-record delimiter 0x02.
+    header = salt + _RECORD_SIZE.to_bytes(4, "big") + bytes([len(server_point)])
+    return header + server_point + AESGCM(key).encrypt(nonce, plaintext + b"\x02", None)
 
 
 class WebPushBackend:
@@ -369,17 +391,18 @@ class WebPushBackend:
             endpoint = source[0]
             policy = _device_policy(self._policy, device)
             url = check_endpoint(endpoint, policy)
-            receiver_key = _b64url(config[CONF_P256DH])
+            point = _b64url(config[CONF_P256DH])
             # RFC 8291 derives the keys from the uncompressed point: encrypted
             # to a compressed one, the browser could not read the push.
-            if len(receiver_key) != _P256_POINT:
+            if len(point) != _P256_POINT:
                 raise ValueError("not an uncompressed P-256 point")
             found = self._subscriptions[device.device_id] = _Subscription(
                 source,
                 url,
                 _origin(endpoint),
                 policy.rule(url.scheme),
-                receiver_key,
+                point,
+                ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point),
                 _b64url(config[CONF_AUTH]),
             )
         return found
@@ -399,10 +422,7 @@ class WebPushBackend:
             # A subscription stored before it was checked as strictly: fail
             # this device, not the whole send.
             return Delivery(Outcome.FAILED, "invalid_subscription")
-        try:
-            body = _encrypt(subscription, plaintext)
-        except ValueError:
-            return Delivery(Outcome.FAILED, "invalid_subscription")
+        body = _encrypt(subscription, plaintext)
         origin = subscription.origin
         headers = {
             **self._authorization(origin),
