@@ -979,6 +979,21 @@ def test_delivery_mapping(
     assert delivery.status == status
 
 
+def _browser(number: str, sub: Subscription) -> Device:
+    """Return a Web Push device as the hub holds it, for the backend alone."""
+    return Device(
+        device_id=f"browser{number}",
+        name=f"Browser {number}".strip(),
+        kind=SUBENTRY_WEBPUSH,
+        admin=False,
+        config={
+            CONF_ENDPOINT: sub.endpoint,
+            CONF_P256DH: sub.p256dh,
+            CONF_AUTH: sub.auth,
+        },
+    )
+
+
 async def test_connections_are_limited_per_push_service(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,
@@ -991,17 +1006,7 @@ async def test_connections_are_limited_per_push_service(
     async with WebPushServer() as other:
         servers = (webpush_server, other)
         devices = [
-            Device(
-                device_id=f"{index}",
-                name=f"Browser {index}",
-                kind=SUBENTRY_WEBPUSH,
-                admin=False,
-                config={
-                    CONF_ENDPOINT: sub.endpoint,
-                    CONF_P256DH: sub.p256dh,
-                    CONF_AUTH: sub.auth,
-                },
-            )
+            _browser(f"{index}", sub)
             for index, sub in enumerate(
                 server.subscribe(application_server_key=VAPID_PUBLIC_KEY)
                 for server in servers
@@ -1040,17 +1045,7 @@ async def test_a_new_subscription_is_used_at_once(
         for _ in range(2)
     )
     for sub in (first, first, second):
-        device = Device(
-            device_id="browser",
-            name="Browser",
-            kind=SUBENTRY_WEBPUSH,
-            admin=False,
-            config={
-                CONF_ENDPOINT: sub.endpoint,
-                CONF_P256DH: sub.p256dh,
-                CONF_AUTH: sub.auth,
-            },
-        )
+        device = _browser("", sub)
         assert (await backend.async_send(device, Message(message="Hi"))).ok
 
     # Each push was decrypted with the keys of the subscription it went to.
