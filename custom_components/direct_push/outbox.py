@@ -461,7 +461,7 @@ class Outbox:
 
     def _data(self) -> dict[str, Any]:
         jobs = []
-        messages: dict[int, Fragment] = {}
+        messages: _Messages = {}
         for lane in self._lanes.values():
             for job in lane.queue:
                 job.saved = True
@@ -499,6 +499,15 @@ class Outbox:
             await asyncio.wait([previous])
         self._write, self._next_write = self._next_write, None
         try:
+            # New jobs are turned into JSON in turns first: thousands of them
+            # queued at once do not hold the loop in the write itself.
+            messages: _Messages = {}
+            await self.turns.run(
+                partial(_stored, job, messages)
+                for lane in list(self._lanes.values())
+                for job in lane.queue
+                if job.stored is None
+            )
             await self._store.async_save(self._data())
         finally:
             if self._write is asyncio.current_task():
@@ -551,7 +560,12 @@ class Outbox:
                     self._report_queued(lane, job, HUB_CLOSED, None)
 
 
-def _stored(job: Job, messages: dict[int, Fragment]) -> Fragment:
+# The stored form of each message, by id(): a fan-out's jobs share their message.
+# The message itself is kept with it, so that its id is not taken by another.
+type _Messages = dict[int, tuple[Message, Fragment]]
+
+
+def _stored(job: Job, messages: _Messages) -> Fragment:
     """Return a job as stored, in JSON, made once while its attempts and reason stay.
 
     A queued job is in every write until it is sent. Made once, a write of
@@ -559,12 +573,13 @@ def _stored(job: Job, messages: dict[int, Fragment]) -> Fragment:
     for Python's collector to go through.
     """
     if job.stored is None:
-        # The jobs of a fan-out share their message (all alive while this write is made).
-        if (message := messages.get(id(job.message))) is None:
-            message = messages[id(job.message)] = Fragment(
-                json_bytes(message_to_dict(job.message))
+        known = messages.get(id(job.message))
+        if known is None or known[0] is not job.message:
+            known = messages[id(job.message)] = (
+                job.message,
+                Fragment(json_bytes(message_to_dict(job.message))),
             )
-        job.stored = Fragment(json_bytes(job.as_dict(message)))
+        job.stored = Fragment(json_bytes(job.as_dict(known[1])))
     return cast(Fragment, job.stored)
 
 
