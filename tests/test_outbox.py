@@ -762,6 +762,40 @@ async def test_calls_returning_together_find_their_pushes_on_disk(
     assert len(hass_storage[key]["data"]["jobs"]) == 80
 
 
+async def test_stored_jobs_follow_their_attempts(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    loaded_entry: MockConfigEntry,
+    apns_server: ApnsServer,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """What is on disk is each job as it is now, though its JSON is made once."""
+    await apns_server.go_down()
+    key = f"{DOMAIN}.{loaded_entry.entry_id}.outbox"
+    rows = await send(hass, target=["Alice", "Bob"], title="Door", message="Ring")
+
+    def stored() -> dict[str, dict[str, Any]]:
+        return {job["id"]: job for job in hass_storage[key]["data"]["jobs"]}
+
+    # One message for both, each job with its own id.
+    assert set(stored()) == {row["message_id"] for row in rows.values()}
+    for job in stored().values():
+        assert (job["attempts"], job["reason"]) == (1, "connection_error")
+        assert (job["message"]["title"], job["message"]["message"]) == ("Door", "Ring")
+
+    # Retried: written again with the attempts made, not as first made.
+    await advance(hass, freezer, 5)
+    assert all(job["attempts"] > 1 for job in stored().values())
+
+    # The longest backoff after a few attempts is 16 s.
+    await apns_server.come_up()
+    await advance(hass, freezer, 40)
+    assert stored() == {}
+    assert sorted(push.apns_id for push in apns_server.pushes) == sorted(
+        row["message_id"] for row in rows.values()
+    )
+
+
 async def test_unloaded_hub_refuses_sends(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, apns_server: ApnsServer
 ) -> None:
