@@ -134,8 +134,7 @@ async def _events(
             await hass.async_block_till_done()
             # Let the loop idle a little, as between real events.
             await asyncio.sleep(0.002)
-    stats = await server.command("stats")
-    arrivals = {body: at for at, body in stats["arrivals"]}
+    arrivals = {body: at for at, body in await server.command("arrivals")}
     framed = wire.by_message()
     assert set(arrivals) == set(sent) == set(framed), "every push arrived"
     return (
