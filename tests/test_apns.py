@@ -32,7 +32,7 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
-from custom_components.direct_push import apns
+from custom_components.direct_push import apns, outbox
 from custom_components.direct_push.apns import (
     PROBE_TOKEN,
     SUBENTRY_APNS,
@@ -315,6 +315,25 @@ async def test_probe_with_a_topic_the_key_cannot_push_to(
     assert (probe.outcome, probe.reason) == (Outcome.FAILED, "TopicDisallowed")
 
 
+async def test_probe_apple_does_not_answer(
+    hass: HomeAssistant,
+    apns_server: ApnsServer,
+    apns_credentials: ApnsTestCredentials,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A probe that gets no answer in time reads as no connection, not as a hang."""
+    monkeypatch.setattr(apns, "PROBE_TIMEOUT", 0.2)
+    apns_server.response_delays[PROBE_TOKEN] = 2.0
+    backend = await ApnsBackend.async_create(hass, token_entry_data(apns_credentials))
+    probe = await backend.async_probe(ENV_PRODUCTION)
+    await backend.async_close()
+    assert (probe.outcome, probe.reason, probe.retryable) == (
+        Outcome.UNREACHABLE,
+        "connection_error",
+        True,
+    )
+
+
 # Expired provider tokens, and Home Assistant's clock.
 
 
@@ -561,14 +580,14 @@ async def test_late_answer_leaves_the_connection_alone(
     aioapns would find the attempt's future cancelled and close the connection,
     failing every push in flight on it.
     """
-    monkeypatch.setattr(apns, "SEND_TIMEOUT", 0.5)
+    monkeypatch.setattr(outbox, "ATTEMPT_TIMEOUT", 0.5)
     hub = _hub(loaded_entry)
     devices = {device.name: device for device in hub.devices.values()}
     apns_server.response_delays[ALICE_TOKEN] = 1.0
     [alice] = (
         await hub.async_send([devices["Alice"]], Message(message="Slow"))
     ).reports
-    assert (alice.status, alice.reason) == (Status.QUEUED, "connection_error")
+    assert (alice.status, alice.reason) == (Status.QUEUED, "timeout")
 
     # Carol's push is in flight on the same connection when Alice's answer comes.
     apns_server.response_delays[CAROL_TOKEN] = 0.4

@@ -16,6 +16,9 @@ from aioapns.common import NotificationRequest, NotificationResult, PushType
 from aioapns.connection import (
     APNsBaseClientProtocol,
     APNsBaseConnectionPool,
+    APNsDevelopmentClientProtocol,
+    APNsProductionClientProtocol,
+    APNsTLSClientProtocol,
     AuthorizationHeaderProvider,
 )
 from aioapns.exceptions import (
@@ -83,7 +86,7 @@ SUBENTRY_APNS: Final = "apns_device"
 # Apple allows a provider token refresh at most every 20 minutes and requires
 # one within 60: refresh at 50 minutes, whatever the connections do.
 TOKEN_REFRESH_SECONDS: Final = 50 * 60
-SEND_TIMEOUT: Final = 30
+PROBE_TIMEOUT: Final = 30
 # A syntactically valid token that no device has: Apple answers BadDeviceToken
 # once it has accepted the credentials and topic.
 PROBE_TOKEN: Final = "0" * 64
@@ -234,6 +237,34 @@ async def _async_token_provider(
     return provider
 
 
+class _Protocol(APNsTLSClientProtocol):
+    """aioapns's connection, writing what one turn of the loop sends at once.
+
+    aioapns writes each push as it is made: a TLS record, a system call and a
+    new idle timer per push. A fan-out makes hundreds in one turn of the loop.
+    """
+
+    _write_soon: asyncio.Handle | None = None
+
+    @override
+    def flush(self) -> None:
+        if self._write_soon is None:
+            self._write_soon = self.loop.call_soon(self._write)
+
+    def _write(self) -> None:
+        self._write_soon = None
+        if self.transport is not None and not self.transport.is_closing():
+            super().flush()
+
+
+class _ProductionProtocol(_Protocol):
+    APNS_SERVER = APNsProductionClientProtocol.APNS_SERVER
+
+
+class _DevelopmentProtocol(_Protocol):
+    APNS_SERVER = APNsDevelopmentClientProtocol.APNS_SERVER
+
+
 class _Pool(APNsBaseConnectionPool):
     """aioapns's pool, with our TLS context, token provider and server."""
 
@@ -251,6 +282,9 @@ class _Pool(APNsBaseConnectionPool):
             use_sandbox=environment == ENV_SANDBOX,
         )
         self.ssl_context = ssl_context
+        self.protocol_class = (
+            _DevelopmentProtocol if environment == ENV_SANDBOX else _ProductionProtocol
+        )
         self._topic = topic
         self._auth = auth
         self._server = server or (self.protocol_class.APNS_SERVER, 443)
@@ -464,10 +498,8 @@ class ApnsBackend:
     ) -> Delivery:
         """Send a request to one environment; map Apple's answer to an outcome."""
         try:
-            async with asyncio.timeout(SEND_TIMEOUT):
-                result = await self._async_send_request(
-                    self._pool(environment), request
-                )
+            # The outbox limits each attempt; async_probe limits its own.
+            result = await self._async_send_request(self._pool(environment), request)
         except (
             ConnectionClosed,
             ApnsConnectionError,
@@ -529,9 +561,13 @@ class ApnsBackend:
                 CONF_TOPIC: topic,
             },
         )
-        return await self.async_send(
-            device, Message(message="", push_type=PushKind.BACKGROUND, ttl=0)
-        )
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT):
+                return await self.async_send(
+                    device, Message(message="", push_type=PushKind.BACKGROUND, ttl=0)
+                )
+        except TimeoutError:
+            return Delivery(Outcome.UNREACHABLE, "connection_error", retryable=True)
 
     async def async_close(self) -> None:
         """Close every open connection."""
