@@ -11,8 +11,9 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .answers import signal_action
+from .backend import Device
 from .const import CONF_SECRET_HASH
-from .entity import DirectPushEntity, async_device_info
+from .entity import DirectPushEntity, async_add_device_entities
 from .hub import DirectPushConfigEntry
 
 EVENT_TYPE_ACTION: Final = "action"
@@ -24,16 +25,15 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add an event entity to each device that can answer: those that registered."""
-    for device_id, device in entry.runtime_data.devices.items():
-        if device.config.get(CONF_SECRET_HASH):
-            async_add_entities(
-                [
-                    DirectPushActionEvent(
-                        entry, device_id, async_device_info(hass, entry, device)
-                    )
-                ],
-                config_subentry_id=device_id,
-            )
+
+    def make(
+        device_id: str, device: Device, device_info: DeviceInfo
+    ) -> list[DirectPushActionEvent]:
+        if not device.config.get(CONF_SECRET_HASH):
+            return []
+        return [DirectPushActionEvent(entry, device_id, device_info)]
+
+    await async_add_device_entities(hass, entry, async_add_entities, make)
 
 
 class DirectPushActionEvent(DirectPushEntity, EventEntity):

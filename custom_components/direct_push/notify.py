@@ -22,7 +22,7 @@ import voluptuous as vol
 
 from .backend import Device
 from .const import DOMAIN
-from .entity import DirectPushEntity, async_device_info, hub_device_info
+from .entity import DirectPushEntity, async_add_device_entities, hub_device_info
 from .hub import DirectPushConfigEntry
 from .routing import GROUPS
 from .services import (
@@ -46,15 +46,14 @@ async def async_setup_entry(
     async_add_entities(
         DirectPushGroupEntity(entry, key, group) for key, group in GROUPS.items()
     )
-    for device_id, device in entry.runtime_data.devices.items():
-        async_add_entities(
-            [
-                DirectPushDeviceEntity(
-                    entry, device_id, async_device_info(hass, entry, device)
-                )
-            ],
-            config_subentry_id=device_id,
-        )
+    await async_add_device_entities(
+        hass,
+        entry,
+        async_add_entities,
+        lambda device_id, _, device_info: [
+            DirectPushDeviceEntity(entry, device_id, device_info)
+        ],
+    )
 
 
 class _DirectPushNotifyEntity(DirectPushEntity, NotifyEntity):

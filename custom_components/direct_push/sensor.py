@@ -21,7 +21,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
-from .entity import DirectPushEntity, async_device_info, hub_device_info
+from .entity import DirectPushEntity, async_add_device_entities, hub_device_info
 from .health import DeviceHealth, signal_device
 from .hub import DirectPushConfigEntry
 from .outbox import Outbox, signal_queue
@@ -89,15 +89,15 @@ async def async_setup_entry(
     async_add_entities(
         DirectPushHubSensor(entry, description) for description in HUB_SENSORS
     )
-    for device_id, device in entry.runtime_data.devices.items():
-        device_info = async_device_info(hass, entry, device)
-        async_add_entities(
-            (
-                DirectPushDeviceSensor(entry, device_id, device_info, description)
-                for description in DEVICE_SENSORS
-            ),
-            config_subentry_id=device_id,
-        )
+    await async_add_device_entities(
+        hass,
+        entry,
+        async_add_entities,
+        lambda device_id, _, device_info: (
+            DirectPushDeviceSensor(entry, device_id, device_info, description)
+            for description in DEVICE_SENSORS
+        ),
+    )
 
 
 class DirectPushHubSensor(DirectPushEntity, SensorEntity):
